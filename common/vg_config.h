@@ -1,0 +1,66 @@
+/* vg_config — the one INI configuration file shared by all vmgate host programs.
+ *
+ * Parsed with inih against a declarative table (section, key, type, bounds, default); unknown
+ * sections or keys, bad numbers and out-of-range values are errors that name the file and line.
+ * Each program then checks the keys it needs with its own vg_config_check_*().
+ * Strings are owned by the config and freed by vg_config_free().
+ */
+#ifndef VG_CONFIG_H
+#define VG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vg_config {
+    /* [dns] */
+    char *zone;          /* comma list; zones[] holds the normalized names */
+    char **zones;
+    size_t nzones;
+    char *server;        /* comma list of ADDR:PORT (registrar, resolver) */
+    char *tsig_key_file; /* the file BIND's tsig-keygen writes */
+    unsigned ttl, ttl_min, ttl_max;
+    unsigned dns_timeout; /* seconds per UPDATE / query */
+
+    /* [host] */
+    char *host_name;
+    char *host_address; /* comma list of addresses */
+
+    /* [gateway] */
+    char *listen;               /* comma list of ADDR:PORT, SOCKS5 */
+    char *listen_http;          /* comma list of ADDR:PORT, HTTP CONNECT */
+    char *vm_dir;
+    char *users_file;
+    char *allow_anonymous_from; /* comma list of CIDR */
+    unsigned handshake_timeout; /* seconds */
+    unsigned idle_timeout;      /* seconds; 0 = none */
+    unsigned connect_timeout;   /* seconds */
+    unsigned drain_timeout;     /* seconds granted to relays on SIGTERM */
+    unsigned max_connections;
+    unsigned max_per_client;
+    unsigned gateway_port;      /* published in SRV; 0 = first port of `listen` */
+    char *log_level;
+
+    /* [registrar] */
+    char *state_dir;            /* journal and registrar state */
+    unsigned heartbeat_interval;/* seconds */
+    unsigned gc_after;          /* seconds of heartbeat silence before a host's VMs are withdrawn */
+    unsigned batch_max;         /* names per UPDATE message */
+    unsigned retry_max;         /* seconds: cap of the journal retry back-off */
+};
+
+/* Load `path`.  On error returns NULL and writes "path:line: message" into err. */
+struct vg_config *vg_config_load(const char *path, char *err, size_t errlen);
+/* Defaults only (for programs that may run without a file). */
+struct vg_config *vg_config_defaults(void);
+void vg_config_free(struct vg_config *cfg);
+
+/* Per-program checks of required keys and of list syntax; false + message on error. */
+bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errlen);
+
+/* The zone `name` (normalized) falls under, or NULL. */
+const char *vg_config_zone_of(const struct vg_config *cfg, const char *name);
+
+/* Print every key with its type, bounds and default (for --help / docs). */
+void vg_config_describe(void *stream);
+
+#endif
