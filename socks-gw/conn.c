@@ -1,0 +1,670 @@
+/* conn — one client connection from accept to relay: SOCKS5 or HTTP CONNECT handshake, policy,
+ * VM lookup, connecting the VM's channel, the reply, then hand-over to the relay.
+ *
+ * The handshake reads into one small buffer and runs the pure parsers of proto.h over it, so
+ * split and pipelined input work; bytes the client sent after its request are handed to the
+ * relay and delivered first.  A refused request gets its reply, then the connection is
+ * half-closed and drained briefly so the client reads the reply instead of a reset.
+ */
+#include "channel.h"
+#include "gw.h"
+#include "proto.h"
+#include "users.h"
+#include "vmtable.h"
+
+#include "vg_alloc.h"
+#include "vg_log.h"
+#include "vg_name.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SOCKS_BUF 1100   /* greeting (257) + userpass (513) + request (262), pipelined */
+#define MUX_LINE_MAX 64  /* "OK <n>\n" from a hybrid-vsock listener */
+#define LINGER_SECS 2    /* after a refusal: how long to drain the client before closing */
+
+enum state {
+    ST_S5_GREETING,
+    ST_S5_AUTH,
+    ST_S5_REQUEST,
+    ST_HTTP_HEAD,
+    ST_CONNECTING,
+    ST_MUX_REPLY,
+    ST_RELAY,
+    ST_LINGER,
+};
+
+struct gw_conn {
+    struct gw_conn *prev, *next;
+    struct gw *g;
+    enum gw_front front;
+    enum state st;
+    int fd, up;
+    struct sockaddr_storage peer;
+    struct event *ev;    /* client fd during the handshake */
+    struct event *uev;   /* upstream fd while connecting */
+    struct event *timer; /* handshake / connect / linger deadline */
+    uint8_t *buf;
+    size_t len, cap;
+    bool anon_ok;
+    char *user;
+    char name[VG_NAME_MAX + 1];
+    uint16_t port;
+    enum vg_chan_kind kind;
+    struct timespec t0;
+    char ident[80];
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void conn_free(struct gw_conn *c)
+{
+    struct gw *g = c->g;
+    if (c->ev)
+        event_free(c->ev);
+    if (c->uev)
+        event_free(c->uev);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->up >= 0)
+        close(c->up);
+    vg_free(c->buf);
+    vg_free(c->user);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    gw_client_release(g, (struct sockaddr *)&c->peer);
+    vg_free(c);
+    gw_conn_closed(g);
+}
+
+static void arm_timer(struct gw_conn *c, unsigned secs)
+{
+    struct timeval tv = {(time_t)secs, 0};
+    event_add(c->timer, &tv);
+}
+
+static bool send_all(int fd, const void *p, size_t n)
+{
+    /* handshake replies are a few bytes on a socket whose send buffer is empty */
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return w == (ssize_t)n;
+}
+
+/* ---- closing after a refusal ------------------------------------------------------------- */
+
+static void on_linger_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    uint8_t sink[4096];
+    ssize_t n = recv(fd, sink, sizeof sink, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        conn_free(c);
+}
+
+/* Reply already sent (or nothing to send): stop writing, drain what the client still sends for a
+ * moment so that our reply is not destroyed by a reset, then close. */
+static void linger_close(struct gw_conn *c)
+{
+    c->st = ST_LINGER;
+    if (c->uev) {
+        event_free(c->uev);
+        c->uev = NULL;
+    }
+    if (c->up >= 0) {
+        close(c->up);
+        c->up = -1;
+    }
+    vg_free(c->buf);
+    c->buf = NULL;
+    shutdown(c->fd, SHUT_WR);
+    event_del(c->ev);
+    event_assign(c->ev, c->g->base, c->fd, EV_READ | EV_PERSIST, on_linger_read, c);
+    event_add(c->ev, NULL);
+    arm_timer(c, LINGER_SECS);
+}
+
+static int http_status_of(enum vg_s5_rep rep)
+{
+    switch (rep) {
+    case VG_S5_NOT_ALLOWED: return 403;
+    case VG_S5_HOST_UNREACH: return 502;
+    case VG_S5_REFUSED: return 502;
+    case VG_S5_TTL_EXPIRED: return 504;
+    case VG_S5_CMD_UNSUPPORTED: return 405;
+    case VG_S5_ATYP_UNSUPPORTED: return 403;
+    default: return 502;
+    }
+}
+
+/* Refuse the request: the SOCKS reply code, or HTTP `status` (0 = derived from rep). */
+static void refuse(struct gw_conn *c, enum vg_s5_rep rep, int status, const char *why)
+{
+    if (c->front == GW_FRONT_SOCKS5) {
+        uint8_t out[VG_S5_REPLY_MAX];
+        size_t n = vg_s5_build_reply(out, rep, NULL);
+        send_all(c->fd, out, n);
+        VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (reply 0x%02x)",
+                c->name[0] ? c->name : "-", c->port, why, rep);
+    } else {
+        char out[512];
+        const char *extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"vmgate\"\r\n"
+                                            "Connection: close\r\n"
+                                          : "Connection: close\r\n";
+        if (status == 0)
+            status = http_status_of(rep);
+        size_t n = vg_http_build_response(out, sizeof out, status, extra);
+        if (n)
+            send_all(c->fd, out, n);
+        VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (HTTP %d)", c->name[0] ? c->name : "-",
+                c->port, why, status);
+    }
+    linger_close(c);
+}
+
+/* ---- relay ------------------------------------------------------------------------------ */
+
+static void on_relay_done(void *arg, uint64_t up, uint64_t down, const char *why)
+{
+    struct gw_conn *c = arg;
+    c->fd = c->up = -1; /* closed by the relay */
+    VG_CLOG(VG_LOG_INFO, c->ident, "closed %s:%u after %.3f s: %llu bytes up, %llu down%s%s",
+            c->name, c->port, since(&c->t0), (unsigned long long)up, (unsigned long long)down,
+            why ? ": " : "", why ? why : "");
+    conn_free(c);
+}
+
+static void succeed(struct gw_conn *c)
+{
+    struct gw *g = c->g;
+    struct sockaddr_storage bnd;
+    socklen_t blen = sizeof bnd;
+    bool ok;
+
+    if (c->front == GW_FRONT_SOCKS5) {
+        uint8_t out[VG_S5_REPLY_MAX];
+        bool ip = c->kind == VG_CHAN_TCP &&
+                  getsockname(c->up, (struct sockaddr *)&bnd, &blen) == 0;
+        size_t n = vg_s5_build_reply(out, VG_S5_SUCCEEDED, ip ? (struct sockaddr *)&bnd : NULL);
+        ok = send_all(c->fd, out, n);
+    } else {
+        static const char resp[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+        ok = send_all(c->fd, resp, sizeof resp - 1);
+    }
+    if (!ok) {
+        VG_CLOG(VG_LOG_INFO, c->ident, "client went away before the reply");
+        conn_free(c);
+        return;
+    }
+    VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port,
+            vg_chan_kind_name(c->kind), c->user ? " user " : "", c->user ? c->user : "",
+            since(&c->t0));
+
+    /* bytes pipelined after the request go upstream first */
+    uint8_t *pending = NULL;
+    size_t plen = c->len;
+    if (plen > 0) {
+        if ((pending = vg_malloc(plen)) == NULL) {
+            conn_free(c);
+            return;
+        }
+        memcpy(pending, c->buf, plen);
+    }
+    vg_free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+    event_free(c->ev);
+    c->ev = NULL;
+    if (c->uev) {
+        event_free(c->uev);
+        c->uev = NULL;
+    }
+    event_del(c->timer);
+    c->st = ST_RELAY;
+    int fd = c->fd, up = c->up;
+    c->fd = c->up = -1;
+    if (!gw_relay_start(g->base, fd, up, pending, plen, g->cfg->idle_timeout, on_relay_done, c)) {
+        VG_CLOG(VG_LOG_WARN, c->ident, "cannot start relay");
+        conn_free(c);
+    }
+}
+
+/* ---- connecting the channel ------------------------------------------------------------- */
+
+static enum vg_s5_rep rep_of_errno(enum vg_chan_kind kind, int err, const char **why)
+{
+    *why = strerror(err);
+    switch (err) {
+    case ECONNREFUSED:
+        /* TCP: nothing listens on that guest port.  A unix socket: the channel itself is down */
+        if (kind == VG_CHAN_TCP)
+            return VG_S5_REFUSED;
+        *why = "channel down (nothing listens on its socket)";
+        return VG_S5_HOST_UNREACH;
+    case ECONNRESET:
+        return kind == VG_CHAN_VSOCK ? VG_S5_REFUSED : VG_S5_HOST_UNREACH;
+    case ETIMEDOUT:
+        return VG_S5_TTL_EXPIRED;
+    case ENOENT:
+        *why = "channel down (its socket does not exist)";
+        return VG_S5_HOST_UNREACH;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+    case ENODEV:
+    case EAGAIN:
+        return VG_S5_HOST_UNREACH;
+    default:
+        return VG_S5_GENERAL;
+    }
+}
+
+static void on_mux_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    char line[MUX_LINE_MAX + 1];
+    ssize_t n = recv(c->up, line, MUX_LINE_MAX, MSG_PEEK);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        const char *why;
+        enum vg_s5_rep rep = rep_of_errno(VG_CHAN_VSOCK, errno, &why);
+        refuse(c, rep, 0, why);
+        return;
+    }
+    if (n == 0) {
+        /* Firecracker closes the connection when nothing listens on the guest port */
+        refuse(c, VG_S5_REFUSED, 0, "port closed in the guest (vsock-mux closed)");
+        return;
+    }
+    char *nl = memchr(line, '\n', (size_t)n);
+    if (nl == NULL) {
+        if (n == MUX_LINE_MAX)
+            refuse(c, VG_S5_GENERAL, 0, "vsock-mux: no reply line");
+        return; /* wait for the rest of the line */
+    }
+    size_t take = (size_t)(nl - line) + 1;
+    if (recv(c->up, line, take, 0) != (ssize_t)take) {
+        refuse(c, VG_S5_GENERAL, 0, "vsock-mux: short read");
+        return;
+    }
+    if (take < 4 || memcmp(line, "OK ", 3) != 0) {
+        refuse(c, VG_S5_REFUSED, 0, "vsock-mux: guest refused the port");
+        return;
+    }
+    succeed(c);
+}
+
+static void on_connected(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (getsockopt(c->up, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+        err = errno;
+    if (err != 0) {
+        const char *why;
+        enum vg_s5_rep rep = rep_of_errno(c->kind, err, &why);
+        refuse(c, rep, 0, why);
+        return;
+    }
+    if (c->kind == VG_CHAN_VSOCK_MUX) {
+        char cmd[32];
+        int n = snprintf(cmd, sizeof cmd, "CONNECT %u\n", c->port);
+        if (!send_all(c->up, cmd, (size_t)n)) {
+            refuse(c, VG_S5_HOST_UNREACH, 0, "vsock-mux: cannot send CONNECT");
+            return;
+        }
+        c->st = ST_MUX_REPLY;
+        event_free(c->uev);
+        c->uev = event_new(c->g->base, c->up, EV_READ | EV_PERSIST, on_mux_read, c);
+        if (c->uev == NULL || event_add(c->uev, NULL) != 0) {
+            refuse(c, VG_S5_GENERAL, 0, "out of memory");
+            return;
+        }
+        return;
+    }
+    succeed(c);
+}
+
+static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    c->kind = vm->chan.kind;
+    if (vm->chan.kind == VG_CHAN_SERIAL) {
+        refuse(c, VG_S5_HOST_UNREACH, 0, "serial channel: needs the guest agent support (not in this build)");
+        return;
+    }
+    vg_chan_sockaddr(&vm->chan, c->port, &ss, &len);
+    c->up = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->up < 0) {
+        const char *why;
+        enum vg_s5_rep rep = rep_of_errno(c->kind, errno, &why);
+        refuse(c, rep == VG_S5_GENERAL ? VG_S5_HOST_UNREACH : rep, 0, why);
+        return;
+    }
+    if (c->kind == VG_CHAN_TCP) {
+        int one = 1;
+        setsockopt(c->up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    /* never bind(): the kernel picks the source address and port (no port exhaustion) */
+    c->st = ST_CONNECTING;
+    event_del(c->ev); /* the client waits for our reply; later bytes stay in its socket */
+    c->uev = event_new(c->g->base, c->up, EV_WRITE, on_connected, c);
+    if (c->uev == NULL) {
+        refuse(c, VG_S5_GENERAL, 0, "out of memory");
+        return;
+    }
+    arm_timer(c, c->g->cfg->connect_timeout);
+    if (connect(c->up, (struct sockaddr *)&ss, len) == 0) {
+        on_connected(c->up, EV_WRITE, c);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        const char *why;
+        enum vg_s5_rep rep = rep_of_errno(c->kind, errno, &why);
+        refuse(c, rep, 0, why);
+        return;
+    }
+    event_add(c->uev, NULL);
+}
+
+/* ---- policy ----------------------------------------------------------------------------- */
+
+/* The request has been parsed: decide, look the VM up, connect.  `target` is the requested
+ * host text (a name or an IP literal), NUL-terminated. */
+static void handle_target(struct gw_conn *c, const char *target, uint16_t port)
+{
+    struct gw *g = c->g;
+    char err[256];
+    const struct vg_vm *vm;
+    c->port = port;
+
+    if (vg_name_is_ip_literal(target, strlen(target))) {
+        snprintf(c->name, sizeof c->name, "%s", target);
+        refuse(c, VG_S5_NOT_ALLOWED, 403, "IP literal: only VM names are served");
+        return;
+    }
+    enum vg_name_status st = vg_name_normalize(target, strlen(target), c->name);
+    if (st != VG_NAME_OK) {
+        c->name[0] = '\0';
+        snprintf(err, sizeof err, "invalid name: %s", vg_name_strerror(st));
+        refuse(c, VG_S5_NOT_ALLOWED, 403, err);
+        return;
+    }
+    if (vg_config_zone_of(g->cfg, c->name) == NULL) {
+        refuse(c, VG_S5_NOT_ALLOWED, 403, "name outside the served zone(s)");
+        return;
+    }
+    err[0] = '\0';
+    switch (vg_vmtable_lookup(g->vmt, c->name, &vm, err, sizeof err)) {
+    case VG_VM_UNKNOWN:
+        if (err[0])
+            VG_CLOG(VG_LOG_WARN, c->ident, "%s", err);
+        refuse(c, VG_S5_HOST_UNREACH, 404, "VM unknown on this host");
+        return;
+    case VG_VM_BROKEN:
+        VG_CLOG(VG_LOG_WARN, c->ident, "VM table entry unusable: %s", err);
+        refuse(c, VG_S5_HOST_UNREACH, 502, "VM table entry unusable");
+        return;
+    case VG_VM_OK:
+        break;
+    }
+    if (!vg_vm_port_allowed(vm, port)) {
+        refuse(c, VG_S5_NOT_ALLOWED, 403, "port not allowed for this VM");
+        return;
+    }
+    start_connect(c, vm);
+}
+
+/* Take `used` bytes off the front of the handshake buffer. */
+static void consume(struct gw_conn *c, size_t used)
+{
+    memmove(c->buf, c->buf + used, c->len - used);
+    c->len -= used;
+}
+
+static bool set_user(struct gw_conn *c, const char *user)
+{
+    vg_free(c->user);
+    c->user = vg_strdup(user);
+    return c->user != NULL;
+}
+
+/* Run the parsers over what has been read.  Returns when more input is needed, or after the
+ * connection moved on (connecting, refused, freed). */
+static void process(struct gw_conn *c)
+{
+    struct gw *g = c->g;
+    size_t used;
+    for (;;) {
+        switch (c->st) {
+        case ST_S5_GREETING: {
+            struct vg_s5_greeting gr;
+            enum vg_parse r = vg_s5_parse_greeting(c->buf, c->len, &gr, &used);
+            if (r == VG_P_NEED_MORE)
+                return;
+            if (r == VG_P_ERROR) {
+                VG_CLOG(VG_LOG_INFO, c->ident, "not a SOCKS5 greeting");
+                linger_close(c);
+                return;
+            }
+            consume(c, used);
+            uint8_t m = VG_S5_METHOD_NONE;
+            if (c->anon_ok && vg_s5_offers(&gr, VG_S5_METHOD_NOAUTH))
+                m = VG_S5_METHOD_NOAUTH;
+            else if (vg_users_count(g->users) > 0 && vg_s5_offers(&gr, VG_S5_METHOD_USERPASS))
+                m = VG_S5_METHOD_USERPASS;
+            uint8_t out[2] = {5, m};
+            if (!send_all(c->fd, out, 2)) {
+                conn_free(c);
+                return;
+            }
+            if (m == VG_S5_METHOD_NONE) {
+                VG_CLOG(VG_LOG_INFO, c->ident, "no acceptable authentication method");
+                linger_close(c);
+                return;
+            }
+            c->st = m == VG_S5_METHOD_USERPASS ? ST_S5_AUTH : ST_S5_REQUEST;
+            break;
+        }
+        case ST_S5_AUTH: {
+            struct vg_s5_userpass up;
+            enum vg_parse r = vg_s5_parse_userpass(c->buf, c->len, &up, &used);
+            if (r == VG_P_NEED_MORE)
+                return;
+            bool ok = r == VG_P_OK && vg_users_check(g->users, up.user, up.pass);
+            explicit_bzero(up.pass, sizeof up.pass);
+            uint8_t out[2] = {1, ok ? 0 : 1};
+            if (!send_all(c->fd, out, 2)) {
+                conn_free(c);
+                return;
+            }
+            if (!ok) {
+                VG_CLOG(VG_LOG_NOTICE, c->ident, "authentication failed for user '%.64s'",
+                        r == VG_P_OK ? up.user : "");
+                linger_close(c);
+                return;
+            }
+            consume(c, used);
+            if (!set_user(c, up.user)) {
+                conn_free(c);
+                return;
+            }
+            c->st = ST_S5_REQUEST;
+            break;
+        }
+        case ST_S5_REQUEST: {
+            struct vg_s5_request rq;
+            enum vg_s5_rep rep = VG_S5_GENERAL;
+            enum vg_parse r = vg_s5_parse_request(c->buf, c->len, &rq, &used, &rep);
+            if (r == VG_P_NEED_MORE)
+                return;
+            if (r == VG_P_ERROR) {
+                refuse(c, rep, 0, "malformed request");
+                return;
+            }
+            consume(c, used);
+            c->port = rq.port;
+            if (rq.cmd != VG_S5_CMD_CONNECT) {
+                refuse(c, VG_S5_CMD_UNSUPPORTED, 0, "command not supported (CONNECT only)");
+                return;
+            }
+            if (rq.atyp != VG_S5_ATYP_NAME) {
+                refuse(c, VG_S5_ATYP_UNSUPPORTED, 0, "IP address: only VM names are served");
+                return;
+            }
+            handle_target(c, rq.name, rq.port);
+            return;
+        }
+        case ST_HTTP_HEAD: {
+            struct vg_http_connect hc;
+            int status = 400;
+            enum vg_parse r = vg_http_parse_connect(c->buf, c->len, &hc, &used, &status);
+            if (r == VG_P_NEED_MORE)
+                return;
+            if (r == VG_P_ERROR) {
+                refuse(c, VG_S5_GENERAL, status, "malformed HTTP request");
+                return;
+            }
+            consume(c, used);
+            c->port = hc.port;
+            bool authed = hc.has_auth && vg_users_check(g->users, hc.user, hc.pass);
+            explicit_bzero(hc.pass, sizeof hc.pass);
+            if (authed && !set_user(c, hc.user)) {
+                conn_free(c);
+                return;
+            }
+            if (!authed && !c->anon_ok) {
+                refuse(c, VG_S5_NOT_ALLOWED, 407,
+                       hc.has_auth ? "authentication failed" : "authentication required");
+                return;
+            }
+            handle_target(c, hc.host, hc.port);
+            return;
+        }
+        default:
+            return;
+        }
+    }
+}
+
+static void on_client_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    if (c->len == c->cap) {
+        /* the parser still wants more than the buffer holds */
+        if (c->front == GW_FRONT_HTTP)
+            refuse(c, VG_S5_GENERAL, 431, "request head too large");
+        else
+            linger_close(c);
+        return;
+    }
+    ssize_t n = recv(fd, c->buf + c->len, c->cap - c->len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        VG_CLOG(VG_LOG_INFO, c->ident, "read error during handshake: %s", strerror(errno));
+        conn_free(c);
+        return;
+    }
+    if (n == 0) {
+        VG_CLOG(VG_LOG_INFO, c->ident, "client closed during handshake");
+        conn_free(c);
+        return;
+    }
+    c->len += (size_t)n;
+    process(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    switch (c->st) {
+    case ST_CONNECTING:
+    case ST_MUX_REPLY:
+        refuse(c, VG_S5_TTL_EXPIRED, 504, "timed out connecting to the VM");
+        return;
+    case ST_LINGER:
+        conn_free(c);
+        return;
+    default:
+        VG_CLOG(VG_LOG_INFO, c->ident, "handshake timeout");
+        if (c->front == GW_FRONT_HTTP) {
+            refuse(c, VG_S5_GENERAL, 408, "handshake timeout");
+            return;
+        }
+        conn_free(c);
+    }
+}
+
+void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                    enum gw_front front)
+{
+    struct gw_conn *c = vg_calloc(1, sizeof *c);
+    if (c == NULL) {
+        gw_client_release(g, peer);
+        close(fd);
+        return;
+    }
+    c->g = g;
+    c->fd = fd;
+    c->up = -1;
+    c->front = front;
+    memcpy(&c->peer, peer, peerlen < sizeof c->peer ? peerlen : sizeof c->peer);
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    char a[VG_ADDRSTRLEN];
+    snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)++g->next_id,
+             vg_sockaddr_format(peer, true, a, sizeof a));
+    c->next = g->conns;
+    if (g->conns)
+        g->conns->prev = c;
+    g->conns = c;
+    g->nconns++; /* conn_free undoes all of this, including the client count */
+
+    for (size_t i = 0; i < g->nanon; i++)
+        if (vg_cidr_match(&g->anon[i], peer))
+            c->anon_ok = true;
+    c->cap = front == GW_FRONT_HTTP ? VG_HTTP_HEAD_MAX : SOCKS_BUF;
+    c->st = front == GW_FRONT_HTTP ? ST_HTTP_HEAD : ST_S5_GREETING;
+    c->buf = vg_malloc(c->cap);
+    c->ev = event_new(g->base, fd, EV_READ | EV_PERSIST, on_client_read, c);
+    c->timer = event_new(g->base, -1, 0, on_timer, c);
+    if (c->buf == NULL || c->ev == NULL || c->timer == NULL) {
+        vg_warn("out of memory accepting a connection");
+        conn_free(c);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    event_add(c->ev, NULL);
+    arm_timer(c, g->cfg->handshake_timeout);
+    VG_CLOG(VG_LOG_DEBUG, c->ident, "accepted (%s)", front == GW_FRONT_HTTP ? "http" : "socks5");
+}
+
+void gw_conns_close_handshaking(struct gw *g)
+{
+    struct gw_conn *c = g->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->st != ST_RELAY)
+            conn_free(c);
+    }
+}

@@ -1,0 +1,317 @@
+/* vmgate-gw — SOCKS5 and HTTP CONNECT gateway that relays connections to VMs by name.
+ *
+ * One process, one thread, one libevent loop.  main() loads the configuration, opens the
+ * listeners and runs the loop; SIGHUP reloads the configuration and the users file (established
+ * connections keep running); SIGTERM/SIGINT stop accepting, close handshakes still in progress
+ * and let relays finish for up to drain-timeout seconds.
+ */
+#include "gw.h"
+#include "users.h"
+#include "vmtable.h"
+
+#include "vg_alloc.h"
+#include "vg_log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef VMGATE_VERSION
+#define VMGATE_VERSION "0.1.0"
+#endif
+
+struct gw *gw_main;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: vmgate-gw [-c FILE] [-f] [-d] [--check-config] [--pidfile FILE]\n"
+            "\n"
+            "SOCKS5 (RFC 1928/1929) and HTTP CONNECT gateway that relays connections to the VMs\n"
+            "of this host by name: the requested name is looked up in the VM table (vm-dir) and\n"
+            "the connection is relayed into the VM's channel (tcp:, vsock:, vsock-mux:).\n"
+            "\n"
+            "  -c, --config FILE   configuration file (default /etc/vmgate/vmgate.conf)\n"
+            "  -f, --foreground    stay in the foreground and log to stderr\n"
+            "  -d, --debug         log level debug\n"
+            "      --check-config  load and check the configuration and users file, then exit\n"
+            "      --pidfile FILE  write the process id to FILE\n"
+            "  -V, --version       print the version\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "Signals: HUP reloads configuration and users; TERM/INT drain and exit.\n"
+            "\n"
+            "Configuration keys (INI):\n");
+    vg_config_describe(f);
+}
+
+struct anon_ctx {
+    struct vg_cidr *v;
+    size_t n;
+};
+
+static bool add_anon(const char *item, void *arg)
+{
+    struct anon_ctx *a = arg;
+    struct vg_cidr *grown = vg_realloc(a->v, (a->n + 1) * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    a->v = grown;
+    if (!vg_cidr_parse(item, &a->v[a->n]))
+        return false;
+    a->n++;
+    return true;
+}
+
+/* Everything that comes from files: config, users, VM table, anonymous ranges. */
+struct loaded {
+    struct vg_config *cfg;
+    struct vg_users *users;
+    struct vg_vmtable *vmt;
+    struct vg_cidr *anon;
+    size_t nanon;
+};
+
+static void loaded_free(struct loaded *l)
+{
+    vg_config_free(l->cfg);
+    vg_users_free(l->users);
+    vg_vmtable_free(l->vmt);
+    vg_free(l->anon);
+}
+
+static bool load_all(const char *path, struct loaded *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->cfg = vg_config_load(path, err, errlen);
+    if (out->cfg == NULL)
+        return false;
+    if (!vg_config_check_gateway(out->cfg, err, errlen))
+        goto fail;
+    if (out->cfg->users_file &&
+        (out->users = vg_users_load(out->cfg->users_file, err, errlen)) == NULL)
+        goto fail;
+    if ((out->vmt = vg_vmtable_new(out->cfg->vm_dir)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (out->cfg->allow_anonymous_from) {
+        struct anon_ctx a = {NULL, 0};
+        char *copy = vg_strdup(out->cfg->allow_anonymous_from);
+        bool ok = copy && vg_list_foreach(copy, add_anon, &a);
+        vg_free(copy);
+        out->anon = a.v;
+        out->nanon = a.n;
+        if (!ok) {
+            snprintf(err, errlen, "allow-anonymous-from: out of memory");
+            goto fail;
+        }
+    }
+    return true;
+fail:
+    loaded_free(out);
+    return false;
+}
+
+static void install(struct gw *g, struct loaded *l)
+{
+    struct loaded old = {g->cfg, g->users, g->vmt, g->anon, g->nanon};
+    g->cfg = l->cfg;
+    g->users = l->users;
+    g->vmt = l->vmt;
+    g->anon = l->anon;
+    g->nanon = l->nanon;
+    loaded_free(&old);
+    vg_log_max = vg_log_level_parse(g->cfg->log_level);
+}
+
+static bool same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct gw *g = arg;
+    struct loaded l;
+    char err[512];
+    if (g->draining)
+        return;
+    if (!load_all(g->cfg_path, &l, err, sizeof err)) {
+        vg_err("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    bool relisten = !same(l.cfg->listen, g->cfg->listen) ||
+                    !same(l.cfg->listen_http, g->cfg->listen_http);
+    if (relisten) {
+        gw_listeners_close(g);
+        if (!gw_listeners_open(g, l.cfg)) {
+            vg_err("reload: cannot listen on the new addresses; keeping the old ones");
+            if (!gw_listeners_open(g, g->cfg))
+                vg_err("reload: cannot reopen the old listeners either");
+            /* keep the new listen lists out of the running config */
+            char *tmp = l.cfg->listen;
+            l.cfg->listen = g->cfg->listen;
+            g->cfg->listen = tmp;
+            tmp = l.cfg->listen_http;
+            l.cfg->listen_http = g->cfg->listen_http;
+            g->cfg->listen_http = tmp;
+        }
+    }
+    install(g, &l);
+    vg_notice("configuration reloaded (%zu users, %u connections kept)", vg_users_count(g->users),
+              g->nconns);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw *g = arg;
+    vg_notice("drain timeout: closing %u remaining connections", g->nconns);
+    event_base_loopbreak(g->base);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    struct gw *g = arg;
+    if (g->draining) {
+        vg_notice("second signal: exiting now");
+        event_base_loopbreak(g->base);
+        return;
+    }
+    g->draining = true;
+    gw_listeners_close(g);
+    gw_conns_close_handshaking(g);
+    vg_notice("draining %u connections (at most %u s)", g->nconns, g->cfg->drain_timeout);
+    if (g->nconns == 0) {
+        event_base_loopbreak(g->base);
+        return;
+    }
+    struct timeval tv = {(time_t)g->cfg->drain_timeout, 0};
+    event_add(g->drain_ev, &tv);
+}
+
+void gw_conn_closed(struct gw *g)
+{
+    g->nconns--;
+    if (g->draining && g->nconns == 0)
+        event_base_loopbreak(g->base);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static bool write_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "we");
+    if (f == NULL)
+        return false;
+    fprintf(f, "%ld\n", (long)getpid());
+    return fclose(f) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},        {"check-config", no_argument, NULL, 'C'},
+        {"pidfile", required_argument, NULL, 'P'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    const char *cfg_path = "/etc/vmgate/vmgate.conf", *pidfile = NULL;
+    bool foreground = false, debug = false, check = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:fdVh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': cfg_path = optarg; break;
+        case 'f': foreground = true; break;
+        case 'd': debug = true; break;
+        case 'C': check = true; break;
+        case 'P': pidfile = optarg; break;
+        case 'V': printf("vmgate-gw %s\n", VMGATE_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "vmgate-gw: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+
+    struct loaded l;
+    char err[512];
+    if (!load_all(cfg_path, &l, err, sizeof err)) {
+        fprintf(stderr, "vmgate-gw: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("vmgate-gw: %s: configuration OK (%zu zone(s), %zu user(s))\n", cfg_path,
+               l.cfg->nzones, vg_users_count(l.users));
+        loaded_free(&l);
+        return 0;
+    }
+
+    vg_log_open("vmgate-gw", debug ? VG_LOG_DEBUG : vg_log_level_parse(l.cfg->log_level),
+                !foreground);
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+
+    struct gw g = {.cfg_path = cfg_path};
+    gw_main = &g;
+    install(&g, &l);
+    if (debug)
+        vg_log_max = VG_LOG_DEBUG;
+
+    struct event_config *ec = event_config_new();
+    if (ec)
+        event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    g.base = ec ? event_base_new_with_config(ec) : NULL;
+    if (ec)
+        event_config_free(ec);
+    if (g.base == NULL) {
+        vg_err("cannot create the event loop");
+        return 1;
+    }
+    if (!gw_listeners_open(&g, g.cfg))
+        return 1;
+    if (!foreground && daemon(0, 0) != 0) {
+        vg_err("daemon: %s", strerror(errno));
+        return 1;
+    }
+    if (pidfile && !write_pidfile(pidfile))
+        vg_warn("cannot write pidfile %s: %s", pidfile, strerror(errno));
+
+    g.hup_ev = evsignal_new(g.base, SIGHUP, on_hup, &g);
+    g.term_ev = evsignal_new(g.base, SIGTERM, on_term, &g);
+    g.int_ev = evsignal_new(g.base, SIGINT, on_term, &g);
+    g.drain_ev = evtimer_new(g.base, on_drain_timeout, &g);
+    event_add(g.hup_ev, NULL);
+    event_add(g.term_ev, NULL);
+    event_add(g.int_ev, NULL);
+    vg_notice("vmgate-gw %s started: zone %s, VM table %s", VMGATE_VERSION, g.cfg->zone,
+              g.cfg->vm_dir);
+
+    event_base_dispatch(g.base);
+
+    vg_notice("stopped (%u connections left)", g.nconns);
+    gw_listeners_close(&g);
+    if (pidfile)
+        unlink(pidfile);
+    event_free(g.hup_ev);
+    event_free(g.term_ev);
+    event_free(g.int_ev);
+    event_free(g.drain_ev);
+    struct loaded cur = {g.cfg, g.users, g.vmt, g.anon, g.nanon};
+    loaded_free(&cur);
+    event_base_free(g.base);
+    return 0;
+}

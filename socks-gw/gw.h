@@ -1,0 +1,71 @@
+/* gw — vmgate-gw's internal interfaces (one process, one libevent loop, one thread). */
+#ifndef VG_GW_H
+#define VG_GW_H
+
+#include "vg_addr.h"
+#include "vg_config.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct vg_users;
+struct vg_vmtable;
+struct gw_listener;
+struct gw_conn;
+
+enum gw_front { GW_FRONT_SOCKS5, GW_FRONT_HTTP };
+
+/* Per-client-address connection counts (max-per-client). */
+struct gw_client_count;
+
+struct gw {
+    struct event_base *base;
+    const char *cfg_path;
+    struct vg_config *cfg;
+    struct vg_users *users;
+    struct vg_vmtable *vmt;
+    struct vg_cidr *anon;
+    size_t nanon;
+
+    struct gw_listener *listeners;
+    struct event *hup_ev, *term_ev, *int_ev, *drain_ev;
+
+    unsigned nconns;
+    struct gw_conn *conns; /* every live connection (doubly linked) */
+    struct gw_client_count *counts[1024];
+    uint64_t next_id;
+    bool draining;
+};
+
+extern struct gw *gw_main;
+
+/* listener.c */
+bool gw_listeners_open(struct gw *g, const struct vg_config *cfg);
+void gw_listeners_close(struct gw *g);
+/* Account a client address; false when over max-per-client. */
+bool gw_client_acquire(struct gw *g, const struct sockaddr *sa);
+void gw_client_release(struct gw *g, const struct sockaddr *sa);
+
+/* conn.c: takes ownership of fd. */
+void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                    enum gw_front front);
+/* Close connections still in their handshake (drain). */
+void gw_conns_close_handshaking(struct gw *g);
+void gw_conn_closed(struct gw *g); /* called once per finished connection */
+
+/* relay.c — bidirectional relay between two connected sockets.
+ * Takes ownership of both fds and of `pending` (bytes the client sent after its request, to be
+ * delivered upstream first; may be NULL).  `done` is called once when both directions are
+ * finished or one failed; the relay then closes and frees everything.  `done` is never called
+ * from inside gw_relay_start; when it returns NULL (out of memory or fds) both fds are closed,
+ * `pending` is freed and `done` will not be called. */
+struct gw_relay;
+typedef void (*gw_relay_done_cb)(void *arg, uint64_t up_bytes, uint64_t down_bytes,
+                                 const char *why);
+struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
+                                uint8_t *pending, size_t pending_len, unsigned idle_timeout,
+                                gw_relay_done_cb done, void *arg);
+
+#endif

@@ -1,0 +1,261 @@
+/* relay — splice(2) between two sockets through a pipe per direction.
+ *
+ * The pipe is the only buffer: a direction reads from its source only while its pipe is empty
+ * (or being drained right away), so a slow receiver stops the sender (backpressure) and memory
+ * stays bounded by the kernel's pipe size.  EOF on one side is passed on as shutdown(SHUT_WR)
+ * of the other once everything read has been written: exact half-close.  The relay ends when
+ * both directions have seen EOF, on an error, or after idle_timeout seconds without traffic.
+ */
+#include "gw.h"
+
+#include "vg_alloc.h"
+#include "vg_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PIPE_CHUNK (1 << 20) /* ask splice for up to this much per call */
+
+struct half {
+    struct gw_relay *r;
+    int in, out;
+    int pipe_r, pipe_w;
+    size_t queued;   /* bytes in the pipe */
+    uint8_t *pend;   /* bytes to write before splicing (client data pipelined after the request) */
+    size_t pend_len, pend_off;
+    bool eof, shut;
+    bool reading, writing; /* events added */
+    struct event *rev, *wev;
+    uint64_t bytes;
+};
+
+struct gw_relay {
+    struct event_base *base;
+    struct half h[2]; /* [0] client → upstream, [1] upstream → client */
+    struct event *idle_ev;
+    unsigned idle_timeout;
+    time_t last;
+    gw_relay_done_cb done;
+    void *arg;
+};
+
+static time_t now_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+static void relay_free(struct gw_relay *r)
+{
+    for (int i = 0; i < 2; i++) {
+        struct half *h = &r->h[i];
+        if (h->rev)
+            event_free(h->rev);
+        if (h->wev)
+            event_free(h->wev);
+        if (h->pipe_r >= 0)
+            close(h->pipe_r);
+        if (h->pipe_w >= 0)
+            close(h->pipe_w);
+        vg_free(h->pend);
+    }
+    if (r->idle_ev)
+        event_free(r->idle_ev);
+    if (r->h[0].in >= 0)
+        close(r->h[0].in);
+    if (r->h[0].out >= 0)
+        close(r->h[0].out);
+    vg_free(r);
+}
+
+static void finish(struct gw_relay *r, const char *why)
+{
+    if (why) {
+        /* an error: make both peers see a reset rather than a clean end */
+        struct linger lg = {1, 0};
+        setsockopt(r->h[0].in, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        setsockopt(r->h[0].out, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    gw_relay_done_cb done = r->done;
+    void *arg = r->arg;
+    uint64_t up = r->h[0].bytes, down = r->h[1].bytes;
+    relay_free(r);
+    done(arg, up, down, why);
+}
+
+static void set_reading(struct half *h, bool on)
+{
+    if (on != h->reading) {
+        h->reading = on;
+        if (on)
+            event_add(h->rev, NULL);
+        else
+            event_del(h->rev);
+    }
+}
+
+static void set_writing(struct half *h, bool on)
+{
+    if (on != h->writing) {
+        h->writing = on;
+        if (on)
+            event_add(h->wev, NULL);
+        else
+            event_del(h->wev);
+    }
+}
+
+/* Both directions finished? */
+static bool all_done(const struct gw_relay *r)
+{
+    return r->h[0].shut && r->h[1].shut;
+}
+
+/* Move what is queued (pending bytes, then the pipe) to h->out.
+ * Returns false after finish() was called (r is gone). */
+static bool flush(struct half *h)
+{
+    struct gw_relay *r = h->r;
+    while (h->pend) {
+        ssize_t n = send(h->out, h->pend + h->pend_off, h->pend_len - h->pend_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            finish(r, strerror(errno));
+            return false;
+        }
+        h->pend_off += (size_t)n;
+        h->bytes += (uint64_t)n;
+        if (h->pend_off == h->pend_len) {
+            vg_free(h->pend);
+            h->pend = NULL;
+        }
+    }
+    while (h->pend == NULL && h->queued > 0) {
+        ssize_t n = splice(h->pipe_r, NULL, h->out, NULL, h->queued,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            finish(r, strerror(errno));
+            return false;
+        }
+        h->queued -= (size_t)n;
+        h->bytes += (uint64_t)n;
+    }
+    bool backlog = h->pend != NULL || h->queued > 0;
+    set_writing(h, backlog);
+    set_reading(h, !backlog && !h->eof);
+    if (!backlog && h->eof && !h->shut) {
+        h->shut = true;
+        shutdown(h->out, SHUT_WR);
+        if (all_done(r)) {
+            finish(r, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct half *h = arg;
+    h->r->last = now_coarse();
+    ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CHUNK,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+        h->queued += (size_t)n;
+    } else if (n == 0) {
+        h->eof = true;
+    } else if (errno == EAGAIN || errno == EINTR) {
+        return;
+    } else {
+        finish(h->r, strerror(errno));
+        return;
+    }
+    flush(h);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct half *h = arg;
+    h->r->last = now_coarse();
+    flush(h);
+}
+
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_relay *r = arg;
+    time_t quiet = now_coarse() - r->last;
+    if (quiet >= (time_t)r->idle_timeout) {
+        finish(r, "idle timeout");
+        return;
+    }
+    struct timeval tv = {(time_t)r->idle_timeout - quiet, 0};
+    event_add(r->idle_ev, &tv);
+}
+
+struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
+                                uint8_t *pending, size_t pending_len, unsigned idle_timeout,
+                                gw_relay_done_cb done, void *arg)
+{
+    struct gw_relay *r = vg_calloc(1, sizeof *r);
+    if (r == NULL) {
+        close(client_fd);
+        close(upstream_fd);
+        vg_free(pending);
+        return NULL;
+    }
+    r->base = base;
+    r->done = done;
+    r->arg = arg;
+    r->idle_timeout = idle_timeout;
+    r->last = now_coarse();
+    int fds[2] = {client_fd, upstream_fd};
+    for (int i = 0; i < 2; i++) {
+        struct half *h = &r->h[i];
+        int p[2];
+        h->r = r;
+        h->in = fds[i];
+        h->out = fds[1 - i];
+        h->pipe_r = h->pipe_w = -1;
+        if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+            goto fail;
+        h->pipe_r = p[0];
+        h->pipe_w = p[1];
+        h->rev = event_new(base, h->in, EV_READ | EV_PERSIST, on_read, h);
+        h->wev = event_new(base, h->out, EV_WRITE | EV_PERSIST, on_write, h);
+        if (h->rev == NULL || h->wev == NULL)
+            goto fail;
+    }
+    if (idle_timeout > 0) {
+        struct timeval tv = {(time_t)idle_timeout, 0};
+        if ((r->idle_ev = event_new(base, -1, 0, on_idle, r)) == NULL)
+            goto fail;
+        event_add(r->idle_ev, &tv);
+    }
+    if (pending && pending_len > 0) {
+        r->h[0].pend = pending;
+        r->h[0].pend_len = pending_len;
+        pending = NULL;
+    }
+    vg_free(pending);
+    /* nothing is sent from here: `done` is never called before this returns */
+    set_reading(&r->h[1], true);
+    if (r->h[0].pend)
+        set_writing(&r->h[0], true);
+    else
+        set_reading(&r->h[0], true);
+    return r;
+fail:
+    vg_warn("relay setup failed: %s", strerror(errno ? errno : ENOMEM));
+    vg_free(pending);
+    relay_free(r);
+    return NULL;
+}

@@ -1,0 +1,128 @@
+#include "users.h"
+
+#include "vg_alloc.h"
+
+#include <crypt.h>
+#include <stdio.h>
+#include <string.h>
+
+struct user {
+    char *name;
+    char *hash;
+};
+
+struct vg_users {
+    struct user *v;
+    size_t n;
+};
+
+/* Checked against when the user is unknown, so that the answer takes as long either way. */
+static const char dummy_hash[] =
+    "$6$vmgatedummysalt$0yqgDtWfl0oYV3sqWd0bp9M2YzB3RUbD0b1ftWx7Fj1kB/aCe3ZCmOd2eS1F6GpLSVVW5vxJR0YUZSy5U9Y4i/";
+
+void vg_users_free(struct vg_users *u)
+{
+    if (u == NULL)
+        return;
+    for (size_t i = 0; i < u->n; i++) {
+        vg_free(u->v[i].name);
+        vg_free(u->v[i].hash);
+    }
+    vg_free(u->v);
+    vg_free(u);
+}
+
+size_t vg_users_count(const struct vg_users *u)
+{
+    return u ? u->n : 0;
+}
+
+struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
+{
+    struct vg_users *u = vg_calloc(1, sizeof *u);
+    FILE *f = NULL;
+    char line[1024];
+    unsigned lineno = 0;
+    if (u == NULL)
+        goto oom;
+    if ((f = fopen(path, "re")) == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %m", path);
+        goto fail;
+    }
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            snprintf(err, errlen, "%s:%u: line too long", path, lineno);
+            goto fail;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        char *colon = strchr(line, ':');
+        if (colon == NULL || colon == line || colon[1] == '\0' || len - (size_t)(colon - line) > 512 ||
+            (size_t)(colon - line) > 255) {
+            snprintf(err, errlen, "%s:%u: expected user:crypt-hash", path, lineno);
+            goto fail;
+        }
+        *colon = '\0';
+        const char *hash = colon + 1;
+        if (hash[0] != '$') {
+            snprintf(err, errlen, "%s:%u: '%s': hash is not in crypt(3) $id$ form", path, lineno,
+                     line);
+            goto fail;
+        }
+        for (size_t i = 0; i < u->n; i++) {
+            if (strcmp(u->v[i].name, line) == 0) {
+                snprintf(err, errlen, "%s:%u: user '%s' listed twice", path, lineno, line);
+                goto fail;
+            }
+        }
+        struct user *grown = vg_realloc(u->v, (u->n + 1) * sizeof *grown);
+        if (grown == NULL)
+            goto oom;
+        u->v = grown;
+        u->v[u->n].name = vg_strdup(line);
+        u->v[u->n].hash = vg_strdup(hash);
+        u->n++;
+        if (u->v[u->n - 1].name == NULL || u->v[u->n - 1].hash == NULL)
+            goto oom;
+    }
+    fclose(f);
+    return u;
+oom:
+    snprintf(err, errlen, "%s: out of memory", path);
+fail:
+    if (f)
+        fclose(f);
+    vg_users_free(u);
+    return NULL;
+}
+
+static bool equal_ct(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+bool vg_users_check(const struct vg_users *u, const char *user, const char *pass)
+{
+    static struct crypt_data cd; /* large (~32 KiB): one per process, the gateway is single-threaded */
+    const char *want = dummy_hash;
+    bool known = false;
+    for (size_t i = 0; u && i < u->n; i++) {
+        if (strcmp(u->v[i].name, user) == 0) {
+            want = u->v[i].hash;
+            known = true;
+            break;
+        }
+    }
+    memset(&cd, 0, sizeof cd);
+    const char *got = crypt_rn(pass, want, &cd, sizeof cd);
+    bool ok = got != NULL && got[0] == '$' && equal_ct(got, want);
+    return ok && known;
+}

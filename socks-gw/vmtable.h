@@ -1,0 +1,48 @@
+/* vmtable — the host's VM table as the gateway reads it.
+ *
+ * One file per VM in the table directory, named after the VM's normalized fully qualified name
+ * ("web1.vm.test"), with "key = value" lines ('#' starts a comment):
+ *   channel = SPEC              required; see channel.h
+ *   ports   = 22, 80, 8000-8100 optional allowlist of guest ports
+ * Other keys (written by the registrar for its own use) are ignored.
+ *
+ * Lookups stat the file every time and re-read it only when it changed (inode, size, mtime),
+ * so entries written atomically by other programs are seen at once, without a restart.
+ */
+#ifndef VG_VMTABLE_H
+#define VG_VMTABLE_H
+
+#include "channel.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VG_VM_MAX_PORT_RANGES 32
+
+struct vg_vm {
+    struct vg_chan chan;
+    unsigned nranges; /* 0 = every port allowed */
+    struct {
+        uint16_t lo, hi;
+    } ranges[VG_VM_MAX_PORT_RANGES];
+};
+
+enum vg_vm_status { VG_VM_OK, VG_VM_UNKNOWN, VG_VM_BROKEN };
+
+struct vg_vmtable;
+
+struct vg_vmtable *vg_vmtable_new(const char *dir);
+void vg_vmtable_free(struct vg_vmtable *t);
+
+/* Look up a normalized name (already checked by vg_name_normalize: no '/', no leading '.').
+ * On VG_VM_OK *vm points into the table and stays valid until the next lookup of that name or
+ * vg_vmtable_free.  On VG_VM_BROKEN err says what is wrong with the file. */
+enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name,
+                                    const struct vg_vm **vm, char *err, size_t errlen);
+
+/* Parse the text of one VM file (exposed for tests). */
+bool vg_vm_parse(const char *text, struct vg_vm *vm, char *err, size_t errlen);
+
+bool vg_vm_port_allowed(const struct vg_vm *vm, uint16_t port);
+
+#endif
