@@ -57,6 +57,7 @@ struct gw_conn {
     char name[VG_NAME_MAX + 1];
     uint16_t port;
     enum vg_chan_kind kind;
+    struct gw_relay *relay;
     struct timespec t0;
     char ident[80];
 };
@@ -77,9 +78,11 @@ static void conn_free(struct gw_conn *c)
         event_free(c->uev);
     if (c->timer)
         event_free(c->timer);
-    if (c->fd >= 0)
+    if (c->relay)
+        gw_relay_abort(c->relay); /* closes both sockets */
+    else if (c->fd >= 0)
         close(c->fd);
-    if (c->up >= 0)
+    if (!c->relay && c->up >= 0)
         close(c->up);
     vg_free(c->buf);
     vg_free(c->user);
@@ -184,6 +187,7 @@ static void on_relay_done(void *arg, uint64_t up, uint64_t down, const char *why
 {
     struct gw_conn *c = arg;
     c->fd = c->up = -1; /* closed by the relay */
+    c->relay = NULL;
     VG_CLOG(VG_LOG_INFO, c->ident, "closed %s:%u after %.3f s: %llu bytes up, %llu down%s%s",
             c->name, c->port, since(&c->t0), (unsigned long long)up, (unsigned long long)down,
             why ? ": " : "", why ? why : "");
@@ -239,7 +243,8 @@ static void succeed(struct gw_conn *c)
     c->st = ST_RELAY;
     int fd = c->fd, up = c->up;
     c->fd = c->up = -1;
-    if (!gw_relay_start(g->base, fd, up, pending, plen, g->cfg->idle_timeout, on_relay_done, c)) {
+    c->relay = gw_relay_start(g->base, fd, up, pending, plen, g->cfg->idle_timeout, on_relay_done, c);
+    if (c->relay == NULL) {
         VG_CLOG(VG_LOG_WARN, c->ident, "cannot start relay");
         conn_free(c);
     }
@@ -667,4 +672,10 @@ void gw_conns_close_handshaking(struct gw *g)
         if (c->st != ST_RELAY)
             conn_free(c);
     }
+}
+
+void gw_conns_close_all(struct gw *g)
+{
+    while (g->conns)
+        conn_free(g->conns);
 }

@@ -303,6 +303,8 @@ int main(int argc, char **argv)
     event_base_dispatch(g.base);
 
     vg_notice("stopped (%u connections left)", g.nconns);
+    g.draining = false; /* closing the rest must not re-enter the drain logic */
+    gw_conns_close_all(&g);
     gw_listeners_close(&g);
     if (pidfile)
         unlink(pidfile);

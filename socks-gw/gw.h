@@ -51,8 +51,9 @@ void gw_client_release(struct gw *g, const struct sockaddr *sa);
 /* conn.c: takes ownership of fd. */
 void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
                     enum gw_front front);
-/* Close connections still in their handshake (drain). */
+/* Close connections still in their handshake (drain); close every connection (exit). */
 void gw_conns_close_handshaking(struct gw *g);
+void gw_conns_close_all(struct gw *g);
 void gw_conn_closed(struct gw *g); /* called once per finished connection */
 
 /* relay.c — bidirectional relay between two connected sockets.
@@ -67,5 +68,7 @@ typedef void (*gw_relay_done_cb)(void *arg, uint64_t up_bytes, uint64_t down_byt
 struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
                                 uint8_t *pending, size_t pending_len, unsigned idle_timeout,
                                 gw_relay_done_cb done, void *arg);
+/* Close and free a running relay without calling its `done` callback (shutdown). */
+void gw_relay_abort(struct gw_relay *r);
 
 #endif

@@ -88,6 +88,11 @@ static void finish(struct gw_relay *r, const char *why)
     done(arg, up, down, why);
 }
 
+void gw_relay_abort(struct gw_relay *r)
+{
+    relay_free(r);
+}
+
 static void set_reading(struct half *h, bool on)
 {
     if (on != h->reading) {
