@@ -1,0 +1,260 @@
+/* Unit tests for the gateway's loop-free core: VM table files, channel specs, users file. */
+#include "channel.h"
+#include "users.h"
+#include "vmtable.h"
+
+#include <criterion/criterion.h>
+#include <crypt.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void mkdir_tmp(void)
+{
+    strcpy(dir, "/tmp/vg-gwcore.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void rm_tmp(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256], tmp[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, path), 0); /* atomic, as the registrar writes them */
+}
+
+/* ---- channel specs ---- */
+
+Test(channel, tcp_v4_v6)
+{
+    struct vg_chan c;
+    char err[128];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_assert(vg_chan_parse("tcp:198.18.1.2", &c, err, sizeof err));
+    cr_assert_eq(c.kind, VG_CHAN_TCP);
+    vg_chan_sockaddr(&c, 22, &ss, &len);
+    cr_assert_eq(ss.ss_family, AF_INET);
+    cr_assert_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 22);
+    cr_assert_eq(len, sizeof(struct sockaddr_in));
+
+    cr_assert(vg_chan_parse("tcp:fd00:1::2", &c, err, sizeof err));
+    vg_chan_sockaddr(&c, 443, &ss, &len);
+    cr_assert_eq(ss.ss_family, AF_INET6);
+    cr_assert_eq(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 443);
+    cr_assert(vg_chan_parse("tcp:[fd00:1::2]", &c, err, sizeof err));
+    cr_assert_eq(c.addr.ss_family, AF_INET6);
+}
+
+Test(channel, tcp_rejects)
+{
+    struct vg_chan c;
+    char err[128];
+    const char *bad[] = {"tcp:", "tcp:198.18.1.2:22", "tcp:[fd00::1]:22", "tcp:web1",
+                         "tcp:198.18.1", "tcp:[fd00::1", "tcp: 198.18.1.2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_not(vg_chan_parse(bad[i], &c, err, sizeof err), "%s accepted", bad[i]);
+}
+
+Test(channel, vsock_address_handling)
+{
+    struct vg_chan c;
+    char err[128];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_assert(vg_chan_parse("vsock:42", &c, err, sizeof err));
+    cr_assert_eq(c.kind, VG_CHAN_VSOCK);
+    cr_assert_eq(c.cid, 42);
+    vg_chan_sockaddr(&c, 2222, &ss, &len);
+    const struct sockaddr_vm *svm = (const struct sockaddr_vm *)&ss;
+    cr_assert_eq(svm->svm_family, AF_VSOCK);
+    cr_assert_eq(svm->svm_cid, 42);
+    cr_assert_eq(svm->svm_port, 2222);
+    cr_assert_eq(len, sizeof *svm);
+    /* 0 hypervisor, 1 local, 2 host, -1 any: never a guest */
+    const char *bad[] = {"vsock:0", "vsock:1", "vsock:2", "vsock:4294967295", "vsock:",
+                         "vsock:12abc", "vsock:-3", "vsock:99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_not(vg_chan_parse(bad[i], &c, err, sizeof err), "%s accepted", bad[i]);
+    cr_assert(vg_chan_parse("vsock:4294967294", &c, err, sizeof err));
+}
+
+Test(channel, unix_paths)
+{
+    struct vg_chan c;
+    char err[128];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_assert(vg_chan_parse("vsock-mux:/run/fc/web1.vsock", &c, err, sizeof err));
+    cr_assert_eq(c.kind, VG_CHAN_VSOCK_MUX);
+    vg_chan_sockaddr(&c, 80, &ss, &len);
+    cr_assert_eq(ss.ss_family, AF_UNIX);
+    cr_assert_str_eq(((struct sockaddr_un *)&ss)->sun_path, "/run/fc/web1.vsock");
+    cr_assert(vg_chan_parse("serial:/run/vmgate/web1.sock", &c, err, sizeof err));
+    cr_assert_eq(c.kind, VG_CHAN_SERIAL);
+    cr_assert_not(vg_chan_parse("vsock-mux:relative/path", &c, err, sizeof err));
+    cr_assert_not(vg_chan_parse("serial:", &c, err, sizeof err));
+    char longp[200] = "vsock-mux:/";
+    memset(longp + 11, 'a', 150);
+    longp[161] = '\0';
+    cr_assert_not(vg_chan_parse(longp, &c, err, sizeof err));
+    cr_assert_not(vg_chan_parse("udp:1.2.3.4", &c, err, sizeof err));
+}
+
+/* ---- VM files ---- */
+
+Test(vmfile, parse_ok)
+{
+    struct vg_vm vm;
+    char err[128];
+    cr_assert(vg_vm_parse("# web1\nchannel = tcp:198.18.1.2\nports = 22, 80,8000-8100\n"
+                          "owner = hv1   # registrar key, ignored\n",
+                          &vm, err, sizeof err),
+              "%s", err);
+    cr_assert_eq(vm.nranges, 3);
+    cr_assert(vg_vm_port_allowed(&vm, 22));
+    cr_assert(vg_vm_port_allowed(&vm, 8050));
+    cr_assert_not(vg_vm_port_allowed(&vm, 23));
+    cr_assert_not(vg_vm_port_allowed(&vm, 8101));
+    cr_assert(vg_vm_parse("channel=vsock:7\r\n", &vm, err, sizeof err), "%s", err);
+    cr_assert_eq(vm.nranges, 0);
+    cr_assert(vg_vm_port_allowed(&vm, 1));
+}
+
+Test(vmfile, parse_errors)
+{
+    struct vg_vm vm;
+    char err[128];
+    const char *bad[] = {"",
+                         "ports = 22\n",
+                         "channel tcp:1.2.3.4\n",
+                         "channel = nope:1\n",
+                         "channel = tcp:1.2.3.4\nports = 0\n",
+                         "channel = tcp:1.2.3.4\nports = 80-22\n",
+                         "channel = tcp:1.2.3.4\nports = 22abc\n",
+                         "channel = tcp:1.2.3.4\nports = ,\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        cr_assert_not(vg_vm_parse(bad[i], &vm, err, sizeof err), "accepted: %s", bad[i]);
+        cr_assert_neq(err[0], '\0');
+    }
+}
+
+Test(vmtable, lookup_sees_changes, .init = mkdir_tmp, .fini = rm_tmp)
+{
+    struct vg_vmtable *t = vg_vmtable_new(dir);
+    const struct vg_vm *vm;
+    char err[256] = "";
+    cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_UNKNOWN);
+    write_file("web1.vm.test", "channel = tcp:198.18.1.2\n");
+    cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_OK);
+    cr_assert_eq(vm->chan.addr.ss_family, AF_INET);
+    /* replaced atomically with a different channel of the same length: seen at once */
+    write_file("web1.vm.test", "channel = tcp:198.18.1.3\n");
+    cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_OK);
+    cr_assert_eq(((const struct sockaddr_in *)&vm->chan.addr)->sin_addr.s_addr,
+                 htonl(0xc6120103));
+    write_file("web1.vm.test", "channel = bogus\n");
+    cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_BROKEN);
+    cr_assert(strstr(err, "web1.vm.test") != NULL, "%s", err);
+    char path[256];
+    snprintf(path, sizeof path, "%s/web1.vm.test", dir);
+    unlink(path);
+    cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_UNKNOWN);
+    /* a directory or a symlink under a VM's name is not an entry */
+    snprintf(path, sizeof path, "%s/dir.vm.test", dir);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    cr_assert_eq(vg_vmtable_lookup(t, "dir.vm.test", &vm, err, sizeof err), VG_VM_BROKEN);
+    write_file("real.vm.test", "channel = tcp:198.18.1.2\n");
+    snprintf(path, sizeof path, "%s/link.vm.test", dir);
+    cr_assert_eq(symlink("real.vm.test", path), 0);
+    cr_assert_eq(vg_vmtable_lookup(t, "link.vm.test", &vm, err, sizeof err), VG_VM_BROKEN);
+    /* oversized file */
+    char big[6000];
+    memset(big, '#', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    write_file("big.vm.test", big);
+    cr_assert_eq(vg_vmtable_lookup(t, "big.vm.test", &vm, err, sizeof err), VG_VM_BROKEN);
+    vg_vmtable_free(t);
+}
+
+Test(vmtable, missing_dir)
+{
+    struct vg_vmtable *t = vg_vmtable_new("/nonexistent/vmgate");
+    const struct vg_vm *vm;
+    char err[256];
+    cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_UNKNOWN);
+    vg_vmtable_free(t);
+}
+
+/* ---- users ---- */
+
+/* crypt(3) hashes of "secret" made with `openssl passwd -6 -salt vmgatetest secret` and
+ * `mkpasswd -m yescrypt`-style prefixes are checked through libcrypt itself. */
+Test(users, load_and_check, .init = mkdir_tmp, .fini = rm_tmp)
+{
+    char err[256];
+    char hash6[256], hashy[256];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    snprintf(hash6, sizeof hash6, "%s", crypt_r("secret", "$6$vmgatetest$", &cd));
+    memset(&cd, 0, sizeof cd);
+    const char *ysalt = crypt_gensalt_rn("$y$", 0, NULL, 0, (char[CRYPT_GENSALT_OUTPUT_SIZE]){0},
+                                         CRYPT_GENSALT_OUTPUT_SIZE);
+    cr_assert_not_null(ysalt);
+    snprintf(hashy, sizeof hashy, "%s", crypt_r("pa:ss word", ysalt, &cd));
+    char text[1024];
+    snprintf(text, sizeof text, "# users\nalice:%s\n\nbob:%s\n", hash6, hashy);
+    write_file("users", text);
+    char path[256];
+    snprintf(path, sizeof path, "%s/users", dir);
+    struct vg_users *u = vg_users_load(path, err, sizeof err);
+    cr_assert_not_null(u, "%s", err);
+    cr_assert_eq(vg_users_count(u), 2);
+    cr_assert(vg_users_check(u, "alice", "secret"));
+    cr_assert_not(vg_users_check(u, "alice", "Secret"));
+    cr_assert_not(vg_users_check(u, "alice", ""));
+    cr_assert(vg_users_check(u, "bob", "pa:ss word"));
+    cr_assert_not(vg_users_check(u, "carol", "secret"));
+    cr_assert_not(vg_users_check(u, "", "secret"));
+    vg_users_free(u);
+}
+
+Test(users, errors_with_line_numbers, .init = mkdir_tmp, .fini = rm_tmp)
+{
+    char err[256], path[256];
+    snprintf(path, sizeof path, "%s/users", dir);
+    struct {
+        const char *text, *want;
+    } cases[] = {
+        {"alice:$6$x$y\nbob\n", ":2: expected user:crypt-hash"},
+        {"alice:plain\n", ":1: 'alice': hash is not in crypt(3)"},
+        {"a:$6$x$y\na:$6$x$z\n", ":2: user 'a' listed twice"},
+        {":$6$x$y\n", ":1: expected"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file("users", cases[i].text);
+        cr_assert_null(vg_users_load(path, err, sizeof err));
+        cr_assert(strstr(err, cases[i].want) != NULL, "got '%s', want '%s'", err, cases[i].want);
+    }
+    cr_assert_null(vg_users_load("/nonexistent/users", err, sizeof err));
+    cr_assert(strstr(err, "cannot open") != NULL);
+}
