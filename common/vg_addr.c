@@ -36,8 +36,9 @@ bool vg_sockaddr_parse(const char *s, uint16_t default_port, struct sockaddr_sto
     char host[INET6_ADDRSTRLEN + 2];
     const char *port_s = NULL;
     size_t hlen;
+    bool bracketed = s[0] == '[';
 
-    if (s[0] == '[') {
+    if (bracketed) {
         const char *close = strchr(s, ']');
         if (close == NULL)
             return false;
@@ -69,7 +70,7 @@ bool vg_sockaddr_parse(const char *s, uint16_t default_port, struct sockaddr_sto
     memset(ss, 0, sizeof *ss);
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+    if (!bracketed && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
         *len = sizeof *sin;

@@ -4,6 +4,7 @@
 #include "vg_alloc.h"
 #include "vg_name.h"
 
+#include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ static const struct key_def keys[] = {
     {"gateway", "handshake-timeout", K_UINT, OFF(handshake_timeout), 1, 3600, "10", "seconds"},
     {"gateway", "idle-timeout", K_UINT, OFF(idle_timeout), 0, 604800, "3600", "seconds, 0 = none"},
     {"gateway", "connect-timeout", K_UINT, OFF(connect_timeout), 1, 300, "5", "seconds"},
+    {"gateway", "agent-timeout", K_UINT, OFF(agent_timeout), 1, 60, "2",
+     "seconds to wait for a guest agent's answer"},
     {"gateway", "drain-timeout", K_UINT, OFF(drain_timeout), 0, 86400, "30", "seconds"},
     {"gateway", "max-connections", K_UINT, OFF(max_connections), 1, 1000000, "4096", "global cap"},
     {"gateway", "max-per-client", K_UINT, OFF(max_per_client), 1, 1000000, "256",
@@ -52,13 +55,54 @@ static const struct key_def keys[] = {
     {"registrar", "gc-after", K_UINT, OFF(gc_after), 1, 31536000, "120", "seconds"},
     {"registrar", "batch-max", K_UINT, OFF(batch_max), 1, 100000, "500", "names per UPDATE"},
     {"registrar", "retry-max", K_UINT, OFF(retry_max), 1, 86400, "30", "seconds"},
+    {"registrar", "gc-interval", K_UINT, OFF(gc_interval), 0, 86400, "60",
+     "seconds between the daemon's gc runs, 0 = never"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 struct parse_ctx {
     struct vg_config *cfg;
+    FILE *f;
+    int lineno;   /* physical line the reader returned last */
+    int err_line; /* line msg describes (the first error), 0 = none yet */
     char msg[256];
 };
+
+/* Keep the first error only: inih goes on after an error and reports the first line. */
+static void note_error(struct parse_ctx *ctx, const char *msg)
+{
+    if (ctx->err_line != 0)
+        return;
+    ctx->err_line = ctx->lineno;
+    snprintf(ctx->msg, sizeof ctx->msg, "%s", msg);
+}
+
+/* inih line reader.  Leading blanks are dropped, so an indented "key = value" is a key and never
+ * a continuation of the previous value (inih's multi-line values would silently swallow it).
+ * A line that does not fit inih's buffer is an error instead of being split in two. */
+static char *read_line(char *buf, int size, void *stream)
+{
+    struct parse_ctx *ctx = stream;
+    if (fgets(buf, size, ctx->f) == NULL)
+        return NULL;
+    ctx->lineno++;
+    size_t n = strlen(buf);
+    if (n + 1 == (size_t)size && buf[n - 1] != '\n') {
+        int ch = fgetc(ctx->f);
+        if (ch != EOF && ch != '\n') {
+            while (ch != EOF && ch != '\n')
+                ch = fgetc(ctx->f);
+            char msg[64];
+            snprintf(msg, sizeof msg, "line longer than %d characters", size - 1);
+            note_error(ctx, msg);
+            snprintf(buf, (size_t)size, "!\n"); /* a line inih rejects: no '=' */
+            return buf;
+        }
+    }
+    size_t skip = strspn(buf, " \t");
+    memmove(buf, buf + skip, strlen(buf + skip) + 1);
+    return buf;
+}
 
 static bool set_value(struct vg_config *cfg, const struct key_def *k, const char *value,
                       char *msg, size_t msglen)
@@ -101,20 +145,24 @@ static bool set_value(struct vg_config *cfg, const struct key_def *k, const char
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_ctx *ctx = user;
+    char msg[sizeof ctx->msg];
     bool section_known = false;
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].section, section) != 0)
             continue;
         section_known = true;
-        if (strcmp(keys[i].name, name) == 0)
-            return set_value(ctx->cfg, &keys[i], value, ctx->msg, sizeof ctx->msg) ? 1 : 0;
+        if (strcmp(keys[i].name, name) == 0) {
+            if (set_value(ctx->cfg, &keys[i], value, msg, sizeof msg))
+                return 1;
+            note_error(ctx, msg);
+            return 0;
+        }
     }
-    if (ctx->msg[0] == '\0') {
-        if (!section_known)
-            snprintf(ctx->msg, sizeof ctx->msg, "unknown section [%s]", section);
-        else
-            snprintf(ctx->msg, sizeof ctx->msg, "unknown key '%s' in [%s]", name, section);
-    }
+    if (!section_known)
+        snprintf(msg, sizeof msg, "unknown section [%s]", section);
+    else
+        snprintf(msg, sizeof msg, "unknown key '%s' in [%s]", name, section);
+    note_error(ctx, msg);
     return 0;
 }
 
@@ -178,17 +226,20 @@ struct vg_config *vg_config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    int rc = ini_parse(path, handler, &ctx);
-    if (rc == -1) {
-        snprintf(err, errlen, "%s: cannot open file", path);
+    ctx.f = fopen(path, "r");
+    if (ctx.f == NULL) {
+        snprintf(err, errlen, "%s: cannot open file: %s", path, strerror(errno));
         goto fail;
     }
+    int rc = ini_parse_stream(read_line, &ctx, handler, &ctx);
+    fclose(ctx.f);
     if (rc == -2) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
-    if (rc > 0) {
-        snprintf(err, errlen, "%s:%d: %s", path, rc, ctx.msg[0] ? ctx.msg : "syntax error");
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: %s", path, rc,
+                 ctx.err_line == rc ? ctx.msg : "syntax error");
         goto fail;
     }
     if (ctx.cfg->ttl_min > ctx.cfg->ttl_max || ctx.cfg->ttl < ctx.cfg->ttl_min ||

@@ -35,6 +35,7 @@ struct vg_config {
     unsigned idle_timeout;      /* seconds; 0 = none */
     unsigned connect_timeout;   /* seconds */
     unsigned drain_timeout;     /* seconds granted to relays on SIGTERM */
+    unsigned agent_timeout;     /* seconds to wait for a guest agent's answer (serial:) */
     unsigned max_connections;
     unsigned max_per_client;
     unsigned gateway_port;      /* published in SRV; 0 = first port of `listen` */
@@ -46,6 +47,7 @@ struct vg_config {
     unsigned gc_after;          /* seconds of heartbeat silence before a host's VMs are withdrawn */
     unsigned batch_max;         /* names per UPDATE message */
     unsigned retry_max;         /* seconds: cap of the journal retry back-off */
+    unsigned gc_interval;       /* seconds between the daemon's gc runs; 0 = never */
 };
 
 /* Load `path`.  On error returns NULL and writes "path:line: message" into err. */

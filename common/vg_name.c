@@ -22,7 +22,7 @@ const char *vg_name_strerror(enum vg_name_status st)
     return "unknown name error";
 }
 
-enum vg_name_status vg_name_normalize(const char *in, size_t len, char out[VG_NAME_MAX + 1])
+static enum vg_name_status normalize(const char *in, size_t len, char out[VG_NAME_MAX + 1])
 {
     if (len > 0 && in[len - 1] == '.')
         len--;
@@ -64,6 +64,14 @@ enum vg_name_status vg_name_normalize(const char *in, size_t len, char out[VG_NA
     if (all_digits)
         return VG_NAME_NUMERIC;
     return VG_NAME_OK;
+}
+
+enum vg_name_status vg_name_normalize(const char *in, size_t len, char out[VG_NAME_MAX + 1])
+{
+    enum vg_name_status st = normalize(in, len, out);
+    if (st != VG_NAME_OK)
+        out[0] = '\0'; /* never leave a half-written, unterminated name behind */
+    return st;
 }
 
 bool vg_name_under(const char *name, const char *zone)

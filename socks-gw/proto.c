@@ -283,8 +283,7 @@ static int parse_authority(const uint8_t *a, size_t n, struct vg_http_connect *c
 
 /* "CONNECT SP authority SP HTTP/1.x" without the line end.  A partial line (complete = false)
  * is checked as far as its method goes. */
-static int check_request_line(const uint8_t *p, size_t n, bool complete,
-                              struct vg_http_connect *c)
+static int check_request_line(const uint8_t *p, size_t n, bool complete, struct vg_http_connect *c)
 {
     size_t i = 0;
     while (i < n && is_tchar(p[i]))
@@ -413,8 +412,7 @@ static int parse_proxy_auth(const uint8_t *v, size_t n, struct vg_http_connect *
 }
 
 /* field-name ":" OWS field-value OWS, without the line end. */
-static int check_header_line(const uint8_t *p, size_t n, struct vg_http_connect *c,
-                             bool *seen_auth)
+static int check_header_line(const uint8_t *p, size_t n, struct vg_http_connect *c, bool *seen_auth)
 {
     size_t i = 0;
     while (i < n && is_tchar(p[i]))
@@ -488,19 +486,32 @@ fail:
 const char *vg_http_reason(int status)
 {
     switch (status) {
-    case 200: return "Connection established";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
+    case 200:
+        return "Connection established";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 407:
+        return "Proxy Authentication Required";
+    case 408:
+        return "Request Timeout";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     }
     return "Unknown";
 }

@@ -1,0 +1,851 @@
+/* Unit tests for socks-gw/proto.c: SOCKS5, RFC 1929 and HTTP CONNECT parsers and builders.
+ *
+ * Every parser is fed its input one byte at a time from a heap copy of exactly that many bytes,
+ * so AddressSanitizer catches any read past `len`.
+ */
+#include "proto.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define USED_SENTINEL ((size_t)0xdeadbeef)
+
+/* One parser behind a common face so the byte-at-a-time helpers serve all four. */
+enum which { P_GREETING, P_USERPASS, P_REQUEST, P_HTTP };
+
+struct result {
+    enum vg_parse rc;
+    size_t used;
+    int code; /* SOCKS reply code or HTTP status on error, -1 if not set */
+    union {
+        struct vg_s5_greeting g;
+        struct vg_s5_userpass up;
+        struct vg_s5_request req;
+        struct vg_http_connect http;
+    } u;
+};
+
+/* Parse exactly `len` bytes from a private heap copy (no slack after the end). */
+static struct result run(enum which w, const void *data, size_t len)
+{
+    struct result r;
+    memset(&r, 0, sizeof r);
+    r.used = USED_SENTINEL;
+    r.code = -1;
+    uint8_t *copy = malloc(len ? len : 1);
+    cr_assert_not_null(copy);
+    if (len)
+        memcpy(copy, data, len);
+    enum vg_s5_rep rep = (enum vg_s5_rep)0x7f;
+    int status = -1;
+    switch (w) {
+    case P_GREETING:
+        r.rc = vg_s5_parse_greeting(copy, len, &r.u.g, &r.used);
+        break;
+    case P_USERPASS:
+        r.rc = vg_s5_parse_userpass(copy, len, &r.u.up, &r.used);
+        break;
+    case P_REQUEST:
+        r.rc = vg_s5_parse_request(copy, len, &r.u.req, &r.used, &rep);
+        if (r.rc == VG_P_ERROR)
+            r.code = (int)rep;
+        break;
+    case P_HTTP:
+        r.rc = vg_http_parse_connect(copy, len, &r.u.http, &r.used, &status);
+        if (r.rc == VG_P_ERROR)
+            r.code = status;
+        break;
+    }
+    free(copy);
+    return r;
+}
+
+/* Every strict prefix is NEED_MORE with *used untouched; the whole message is OK with
+ * used == len; the message followed by more bytes is OK with the same used. */
+static struct result feed_bytewise(enum which w, const void *msg, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        struct result p = run(w, msg, k);
+        cr_assert_eq(p.rc, VG_P_NEED_MORE, "prefix of %zu/%zu bytes: rc %d (code %d)", k, len, p.rc,
+                     p.code);
+        cr_assert_eq(p.used, USED_SENTINEL, "used touched on NEED_MORE at %zu", k);
+    }
+    struct result r = run(w, msg, len);
+    cr_assert_eq(r.rc, VG_P_OK, "whole message: rc %d (code %d)", r.rc, r.code);
+    cr_assert_eq(r.used, len, "used %zu, expected %zu", r.used, len);
+
+    uint8_t *more = malloc(len + 7);
+    cr_assert_not_null(more);
+    memcpy(more, msg, len);
+    memcpy(more + len, "\x05\x01\x00TAIL", 7);
+    struct result r2 = run(w, more, len + 7);
+    free(more);
+    cr_assert_eq(r2.rc, VG_P_OK);
+    cr_assert_eq(r2.used, len);
+    return r;
+}
+
+/* Error for the whole input, and every longer prefix after the first error stays the same. */
+static void expect_error(enum which w, const void *msg, size_t len, int code)
+{
+    struct result r = run(w, msg, len);
+    cr_assert_eq(r.rc, VG_P_ERROR, "rc %d, expected ERROR", r.rc);
+    cr_assert_eq(r.used, USED_SENTINEL, "used touched on ERROR");
+    if (code >= 0)
+        cr_assert_eq(r.code, code, "code %d, expected %d", r.code, code);
+    bool seen = false;
+    for (size_t k = 0; k <= len; k++) {
+        struct result p = run(w, msg, k);
+        if (p.rc == VG_P_ERROR) {
+            seen = true;
+            cr_assert_eq(p.code, r.code, "prefix %zu: code %d, whole: %d", k, p.code, r.code);
+        } else {
+            cr_assert_eq(p.rc, VG_P_NEED_MORE, "prefix %zu of an invalid message is OK", k);
+            cr_assert_not(seen, "prefix %zu: NEED_MORE after an ERROR at a shorter prefix", k);
+        }
+    }
+}
+
+#define S(lit) (lit), (sizeof(lit) - 1)
+
+/* ------------------------------------------------------------------ greeting */
+
+Test(greeting, noauth_bytewise)
+{
+    struct result r = feed_bytewise(P_GREETING, S("\x05\x01\x00"));
+    cr_assert(vg_s5_offers(&r.u.g, VG_S5_METHOD_NOAUTH));
+    cr_assert_not(vg_s5_offers(&r.u.g, VG_S5_METHOD_USERPASS));
+    cr_assert_not(vg_s5_offers(&r.u.g, 0xff));
+}
+
+Test(greeting, several_methods)
+{
+    struct result r = feed_bytewise(P_GREETING, S("\x05\x03\x00\x02\xff"));
+    cr_assert(vg_s5_offers(&r.u.g, VG_S5_METHOD_NOAUTH));
+    cr_assert(vg_s5_offers(&r.u.g, VG_S5_METHOD_USERPASS));
+    cr_assert(vg_s5_offers(&r.u.g, 0xff));
+    cr_assert_not(vg_s5_offers(&r.u.g, 0x01));
+    cr_assert_not(vg_s5_offers(&r.u.g, 0x80));
+}
+
+Test(greeting, all_255_methods)
+{
+    uint8_t msg[2 + 255];
+    msg[0] = 5;
+    msg[1] = 255;
+    for (int i = 0; i < 255; i++)
+        msg[2 + i] = (uint8_t)i;
+    struct result r = feed_bytewise(P_GREETING, msg, sizeof msg);
+    for (int m = 0; m < 255; m++)
+        cr_assert(vg_s5_offers(&r.u.g, (uint8_t)m), "method %d", m);
+    cr_assert_not(vg_s5_offers(&r.u.g, 255));
+}
+
+Test(greeting, duplicate_methods)
+{
+    struct result r = feed_bytewise(P_GREETING, S("\x05\x03\x02\x02\x02"));
+    cr_assert(vg_s5_offers(&r.u.g, 2));
+    cr_assert_not(vg_s5_offers(&r.u.g, 0));
+}
+
+Test(greeting, errors)
+{
+    expect_error(P_GREETING, S("\x04\x01\x00"), -1);   /* SOCKS4 */
+    expect_error(P_GREETING, S("\x05\x00"), -1);       /* no methods */
+    expect_error(P_GREETING, S("GET / HTTP/1.1"), -1); /* wrong protocol */
+    expect_error(P_GREETING, S("\x00"), -1);
+}
+
+/* ------------------------------------------------------------------ userpass */
+
+Test(userpass, bytewise)
+{
+    struct result r = feed_bytewise(P_USERPASS, S("\x01\x05"
+                                                  "alice"
+                                                  "\x06s3cr3t"));
+    cr_assert_str_eq(r.u.up.user, "alice");
+    cr_assert_str_eq(r.u.up.pass, "s3cr3t");
+}
+
+Test(userpass, empty_password)
+{
+    struct result r = feed_bytewise(P_USERPASS, S("\x01\x01u\x00"));
+    cr_assert_str_eq(r.u.up.user, "u");
+    cr_assert_str_eq(r.u.up.pass, "");
+}
+
+Test(userpass, max_lengths)
+{
+    uint8_t msg[3 + 255 + 255];
+    msg[0] = 1;
+    msg[1] = 255;
+    memset(msg + 2, 'u', 255);
+    msg[2 + 255] = 255;
+    memset(msg + 3 + 255, 'p', 255);
+    struct result r = feed_bytewise(P_USERPASS, msg, sizeof msg);
+    cr_assert_eq(strlen(r.u.up.user), 255);
+    cr_assert_eq(strlen(r.u.up.pass), 255);
+    cr_assert_eq(r.u.up.user[254], 'u');
+    cr_assert_eq(r.u.up.pass[254], 'p');
+}
+
+Test(userpass, binary_but_not_nul)
+{
+    struct result r = feed_bytewise(P_USERPASS, S("\x01\x02\xff\x01\x02:\xc3"));
+    cr_assert_eq((uint8_t)r.u.up.user[0], 0xff);
+    cr_assert_eq((uint8_t)r.u.up.user[1], 0x01);
+    cr_assert_str_eq(r.u.up.pass, ":\xc3");
+}
+
+Test(userpass, errors)
+{
+    expect_error(P_USERPASS, S("\x05\x01u\x01p"), -1); /* VER 5 */
+    expect_error(P_USERPASS, S("\x01\x00\x01p"), -1);  /* ULEN 0 */
+    expect_error(P_USERPASS,
+                 S("\x01\x03"
+                   "a\x00"
+                   "b\x01p"),
+                 -1);                                       /* NUL in user */
+    expect_error(P_USERPASS, S("\x01\x01u\x03p\x00q"), -1); /* NUL in pass */
+    /* the NUL is seen before the message is complete */
+    struct result r = run(P_USERPASS, S("\x01\x05\x00"));
+    cr_assert_eq(r.rc, VG_P_ERROR);
+}
+
+/* ------------------------------------------------------------------ request */
+
+Test(request, name_bytewise)
+{
+    struct result r = feed_bytewise(P_REQUEST, S("\x05\x01\x00\x03\x0cweb1.vm.test\x00\x16"));
+    cr_assert_eq(r.u.req.cmd, VG_S5_CMD_CONNECT);
+    cr_assert_eq(r.u.req.atyp, VG_S5_ATYP_NAME);
+    cr_assert_str_eq(r.u.req.name, "web1.vm.test");
+    cr_assert_eq(r.u.req.port, 22);
+}
+
+Test(request, ipv4_bytewise)
+{
+    struct result r = feed_bytewise(P_REQUEST, S("\x05\x01\x00\x01\xc6\x12\x00\x01\x04\x38"));
+    cr_assert_eq(r.u.req.atyp, VG_S5_ATYP_IPV4);
+    cr_assert_eq(memcmp(r.u.req.addr, "\xc6\x12\x00\x01", 4), 0);
+    cr_assert_eq(r.u.req.port, 1080);
+    cr_assert_str_eq(r.u.req.name, "");
+}
+
+Test(request, ipv6_bytewise)
+{
+    static const uint8_t msg[] = {5, 1, 0, 4, 0xfd, 0, 0, 0, 0, 0,    0,
+                                  0, 0, 0, 0, 0,    0, 0, 0, 1, 0xff, 0xff};
+    struct result r = feed_bytewise(P_REQUEST, msg, sizeof msg);
+    cr_assert_eq(r.u.req.atyp, VG_S5_ATYP_IPV6);
+    cr_assert_eq(memcmp(r.u.req.addr, msg + 4, 16), 0);
+    cr_assert_eq(r.u.req.port, 65535);
+}
+
+Test(request, name_255)
+{
+    uint8_t msg[5 + 255 + 2];
+    memcpy(msg, "\x05\x01\x00\x03\xff", 5);
+    memset(msg + 5, 'a', 255);
+    msg[5 + 255] = 0x01;
+    msg[5 + 256] = 0xbb;
+    struct result r = feed_bytewise(P_REQUEST, msg, sizeof msg);
+    cr_assert_eq(strlen(r.u.req.name), 255);
+    cr_assert_eq(r.u.req.port, 443);
+}
+
+Test(request, name_not_validated_here)
+{
+    /* the parser reports; host-name checks are the gateway's */
+    struct result r = feed_bytewise(P_REQUEST, S("\x05\x01\x00\x03\x07"
+                                                 "1.2.3.4"
+                                                 "\x00\x50"));
+    cr_assert_str_eq(r.u.req.name, "1.2.3.4");
+    r = feed_bytewise(P_REQUEST, S("\x05\x01\x00\x03\x03"
+                                   "a b"
+                                   "\x00\x50"));
+    cr_assert_str_eq(r.u.req.name, "a b");
+}
+
+Test(request, other_commands_parse)
+{
+    struct result r = feed_bytewise(P_REQUEST, S("\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x00"));
+    cr_assert_eq(r.u.req.cmd, VG_S5_CMD_BIND);
+    cr_assert_eq(r.u.req.port, 0);
+    r = feed_bytewise(P_REQUEST, S("\x05\x03\x00\x03\x01x\x00\x35"));
+    cr_assert_eq(r.u.req.cmd, VG_S5_CMD_UDP);
+    r = feed_bytewise(P_REQUEST, S("\x05\x09\x00\x03\x01x\x00\x35"));
+    cr_assert_eq(r.u.req.cmd, 9);
+}
+
+Test(request, errors)
+{
+    expect_error(P_REQUEST, S("\x04\x01\x00\x03\x01x\x00\x16"), VG_S5_GENERAL);
+    expect_error(P_REQUEST, S("\x05\x01\x01\x03\x01x\x00\x16"), VG_S5_GENERAL); /* RSV */
+    expect_error(P_REQUEST, S("\x05\x01\x00\x02\x01x\x00\x16"), VG_S5_ATYP_UNSUPPORTED);
+    expect_error(P_REQUEST, S("\x05\x01\x00\x05\x01x\x00\x16"), VG_S5_ATYP_UNSUPPORTED);
+    expect_error(P_REQUEST, S("\x05\x01\x00\x00\x01x\x00\x16"), VG_S5_ATYP_UNSUPPORTED);
+    expect_error(P_REQUEST, S("\x05\x01\x00\x03\x00\x00\x16"), VG_S5_GENERAL); /* empty name */
+    expect_error(P_REQUEST, S("\x05\x01\x00\x03\x03w\x00x\x00\x16"), VG_S5_GENERAL); /* NUL */
+}
+
+Test(request, nul_seen_early)
+{
+    struct result r = run(P_REQUEST, S("\x05\x01\x00\x03\x10"
+                                       "ab\x00"));
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, VG_S5_GENERAL);
+}
+
+Test(request, err_may_be_null)
+{
+    size_t used = USED_SENTINEL;
+    struct vg_s5_request req;
+    cr_assert_eq(vg_s5_parse_request((const uint8_t *)"\x04", 1, &req, &used, NULL), VG_P_ERROR);
+    cr_assert_eq(used, USED_SENTINEL);
+}
+
+/* ------------------------------------------------------------------ pipelined */
+
+Test(pipeline, greeting_userpass_request_payload)
+{
+    static const char msg[] = "\x05\x02\x00\x02" /* greeting */
+                              "\x01\x03"
+                              "bob"
+                              "\x02"
+                              "pw"                                      /* userpass */
+                              "\x05\x01\x00\x03\x0bweb1.vm.lan\x00\x16" /* request */
+                              "SSH-2.0-OpenSSH_9.2\r\n";                /* payload */
+    size_t len = sizeof msg - 1, off = 0, used = 0;
+    struct vg_s5_greeting g;
+    struct vg_s5_userpass up;
+    struct vg_s5_request req;
+    enum vg_s5_rep rep;
+    const uint8_t *b = (const uint8_t *)msg;
+
+    cr_assert_eq(vg_s5_parse_greeting(b + off, len - off, &g, &used), VG_P_OK);
+    cr_assert_eq(used, 4);
+    cr_assert(vg_s5_offers(&g, VG_S5_METHOD_USERPASS));
+    off += used;
+    cr_assert_eq(vg_s5_parse_userpass(b + off, len - off, &up, &used), VG_P_OK);
+    cr_assert_eq(used, 8);
+    cr_assert_str_eq(up.user, "bob");
+    cr_assert_str_eq(up.pass, "pw");
+    off += used;
+    cr_assert_eq(vg_s5_parse_request(b + off, len - off, &req, &used, &rep), VG_P_OK);
+    cr_assert_eq(used, 18);
+    cr_assert_str_eq(req.name, "web1.vm.lan");
+    cr_assert_eq(req.port, 22);
+    off += used;
+    cr_assert_eq(len - off, strlen("SSH-2.0-OpenSSH_9.2\r\n"));
+    cr_assert_eq(memcmp(b + off, "SSH-2.0", 7), 0);
+}
+
+Test(pipeline, split_anywhere)
+{
+    /* a server that accumulates bytes and re-parses from its offset after every byte */
+    static const char msg[] = "\x05\x01\x02"
+                              "\x01\x01u\x01p"
+                              "\x05\x01\x00\x03\x01x\x01\x00";
+    size_t len = sizeof msg - 1, off = 0, used;
+    int stage = 0;
+    for (size_t have = 1; have <= len; have++) {
+        enum vg_parse rc;
+        struct vg_s5_greeting g;
+        struct vg_s5_userpass up;
+        struct vg_s5_request req;
+        enum vg_s5_rep rep;
+        const uint8_t *b = (const uint8_t *)msg + off;
+        if (stage == 0)
+            rc = vg_s5_parse_greeting(b, have - off, &g, &used);
+        else if (stage == 1)
+            rc = vg_s5_parse_userpass(b, have - off, &up, &used);
+        else
+            rc = vg_s5_parse_request(b, have - off, &req, &used, &rep);
+        cr_assert_neq(rc, VG_P_ERROR);
+        if (rc == VG_P_OK) {
+            off += used;
+            stage++;
+        }
+    }
+    cr_assert_eq(stage, 3);
+    cr_assert_eq(off, len);
+}
+
+/* ------------------------------------------------------------------ reply */
+
+Test(reply, ipv4)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1080)};
+    inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr);
+    uint8_t out[VG_S5_REPLY_MAX];
+    size_t n = vg_s5_build_reply(out, VG_S5_SUCCEEDED, (struct sockaddr *)&sin);
+    cr_assert_eq(n, 10);
+    cr_assert_eq(memcmp(out, "\x05\x00\x00\x01\xc6\x12\x00\x01\x04\x38", 10), 0);
+}
+
+Test(reply, ipv6)
+{
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+    inet_pton(AF_INET6, "fd00::2", &sin6.sin6_addr);
+    uint8_t out[VG_S5_REPLY_MAX];
+    size_t n = vg_s5_build_reply(out, VG_S5_HOST_UNREACH, (struct sockaddr *)&sin6);
+    cr_assert_eq(n, 22);
+    cr_assert_eq(memcmp(out, "\x05\x04\x00\x04\xfd\x00", 6), 0);
+    cr_assert_eq(out[19], 0x02);
+    cr_assert_eq(out[20], 0x01);
+    cr_assert_eq(out[21], 0xbb);
+}
+
+Test(reply, null_and_other_family)
+{
+    uint8_t out[VG_S5_REPLY_MAX];
+    size_t n = vg_s5_build_reply(out, VG_S5_NOT_ALLOWED, NULL);
+    cr_assert_eq(n, 10);
+    cr_assert_eq(memcmp(out, "\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00", 10), 0);
+
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    n = vg_s5_build_reply(out, VG_S5_CMD_UNSUPPORTED, (struct sockaddr *)&sun);
+    cr_assert_eq(n, 10);
+    cr_assert_eq(memcmp(out, "\x05\x07\x00\x01\x00\x00\x00\x00\x00\x00", 10), 0);
+}
+
+Test(reply, every_code)
+{
+    uint8_t out[VG_S5_REPLY_MAX];
+    for (int rep = VG_S5_SUCCEEDED; rep <= VG_S5_ATYP_UNSUPPORTED; rep++) {
+        cr_assert_eq(vg_s5_build_reply(out, (enum vg_s5_rep)rep, NULL), 10);
+        cr_assert_eq(out[1], rep);
+    }
+}
+
+/* ------------------------------------------------------------------ HTTP CONNECT */
+
+static void http_error(const char *msg, int status)
+{
+    expect_error(P_HTTP, msg, strlen(msg), status);
+}
+
+Test(http, minimal_bytewise)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT web1.vm.test:22 HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.host, "web1.vm.test");
+    cr_assert_eq(r.u.http.port, 22);
+    cr_assert_eq(r.u.http.minor, 1);
+    cr_assert_eq(r.u.http.has_auth, 0);
+}
+
+Test(http, headers_bytewise)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT web1.vm.test:443 HTTP/1.1\r\n"
+                                              "Host: web1.vm.test:443\r\n"
+                                              "User-Agent: curl/7.88.1\r\n"
+                                              "Proxy-Authorization: Basic YWxpY2U6czNjcjN0\r\n"
+                                              "Proxy-Connection: Keep-Alive\r\n"
+                                              "\r\n"));
+    cr_assert_str_eq(r.u.http.host, "web1.vm.test");
+    cr_assert_eq(r.u.http.port, 443);
+    cr_assert_eq(r.u.http.has_auth, 1);
+    cr_assert_str_eq(r.u.http.user, "alice");
+    cr_assert_str_eq(r.u.http.pass, "s3cr3t");
+}
+
+Test(http, lf_only)
+{
+    struct result r =
+        feed_bytewise(P_HTTP, S("CONNECT db.vm.test:5432 HTTP/1.0\nHost: db.vm.test\n\n"));
+    cr_assert_str_eq(r.u.http.host, "db.vm.test");
+    cr_assert_eq(r.u.http.port, 5432);
+    cr_assert_eq(r.u.http.minor, 0);
+}
+
+Test(http, mixed_line_endings)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT a.b:1 HTTP/1.1\nX: y\r\n\n"));
+    cr_assert_str_eq(r.u.http.host, "a.b");
+    cr_assert_eq(r.u.http.port, 1);
+}
+
+Test(http, ipv6_literal_brackets_removed)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT [fd00::1]:8080 HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.host, "fd00::1");
+    cr_assert_eq(r.u.http.port, 8080);
+    r = feed_bytewise(P_HTTP, S("CONNECT [::ffff:198.18.0.1]:80 HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.host, "::ffff:198.18.0.1");
+}
+
+Test(http, ipv4_literal_reported)
+{
+    /* policy (IP literals refused) is the gateway's; the parser reports the host */
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT 198.18.0.1:22 HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.host, "198.18.0.1");
+}
+
+Test(http, host_255)
+{
+    char msg[400];
+    char host[256];
+    memset(host, 'h', 255);
+    host[255] = '\0';
+    int n = snprintf(msg, sizeof msg, "CONNECT %s:22 HTTP/1.1\r\n\r\n", host);
+    struct result r = feed_bytewise(P_HTTP, msg, (size_t)n);
+    cr_assert_str_eq(r.u.http.host, host);
+
+    n = snprintf(msg, sizeof msg, "CONNECT %sh:22 HTTP/1.1\r\n\r\n", host);
+    expect_error(P_HTTP, msg, (size_t)n, 400);
+}
+
+Test(http, pipelined_payload)
+{
+    static const char msg[] = "CONNECT web1.vm.test:22 HTTP/1.1\r\n\r\nSSH-2.0-x\r\n";
+    struct result r = run(P_HTTP, S(msg));
+    cr_assert_eq(r.rc, VG_P_OK);
+    cr_assert_eq(r.used, strlen("CONNECT web1.vm.test:22 HTTP/1.1\r\n\r\n"));
+}
+
+Test(http, port_bounds)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT a.test:65535 HTTP/1.1\r\n\r\n"));
+    cr_assert_eq(r.u.http.port, 65535);
+    r = feed_bytewise(P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\n\r\n"));
+    cr_assert_eq(r.u.http.port, 1);
+}
+
+Test(http, bad_ports)
+{
+    http_error("CONNECT a.test:12abc HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:0 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:65536 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:100000 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test: HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:+22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:-1 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:22:23 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT [fd00::1] HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT [fd00::1]:0 HTTP/1.1\r\n\r\n", 400);
+}
+
+Test(http, bad_authority)
+{
+    http_error("CONNECT :22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT []:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT [fd00::1:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT [web1.vm.test]:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT fd00::1:22 HTTP/1.1\r\n\r\n", 400); /* unbracketed v6 */
+    http_error("CONNECT user@web1.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT http://web1.vm.test/ HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT /web1 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT web1\x01.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT web1\x7f.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT web1\t.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT web\xc3\xa9.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT  web1.vm.test:22 HTTP/1.1\r\n\r\n", 400); /* two spaces */
+    http_error("CONNECT web1.vm.test:22  HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT web1.vm.test:22\r\n\r\n", 400); /* HTTP/0.9 style */
+    /* NUL inside the authority */
+    static const char nul[] = "CONNECT we\0b.vm.test:22 HTTP/1.1\r\n\r\n";
+    expect_error(P_HTTP, nul, sizeof nul - 1, 400);
+}
+
+Test(http, methods)
+{
+    http_error("GET http://web1.vm.test/ HTTP/1.1\r\n\r\n", 405);
+    http_error("POST / HTTP/1.1\r\n\r\n", 405);
+    http_error("connect web1.vm.test:22 HTTP/1.1\r\n\r\n", 405); /* methods are case-sensitive */
+    http_error("CONNECTX web1.vm.test:22 HTTP/1.1\r\n\r\n", 405);
+    http_error("CONNEC web1.vm.test:22 HTTP/1.1\r\n\r\n", 405);
+    http_error(" CONNECT web1.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("\r\nCONNECT web1.vm.test:22 HTTP/1.1\r\n\r\n", 400);
+    http_error("CONNECT\r\n\r\n", 400);
+    http_error("CON\x01NECT a:1 HTTP/1.1\r\n\r\n", 400);
+    http_error("\x05\x01\x00", 400); /* a SOCKS5 greeting on the HTTP port */
+}
+
+Test(http, method_refused_before_line_end)
+{
+    struct result r = run(P_HTTP, S("GET "));
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 405);
+    r = run(P_HTTP, S("GET"));
+    cr_assert_eq(r.rc, VG_P_NEED_MORE);
+}
+
+Test(http, versions)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT a.test:1 HTTP/1.0\r\n\r\n"));
+    cr_assert_eq(r.u.http.minor, 0);
+    http_error("CONNECT a.test:1 HTTP/2.0\r\n\r\n", 505);
+    http_error("CONNECT a.test:1 HTTP/1.2\r\n\r\n", 505);
+    http_error("CONNECT a.test:1 HTTP/0.9\r\n\r\n", 505);
+    http_error("CONNECT a.test:1 HTTP/1.10\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 http/1.1\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1 \r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/x.y\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 \r\n\r\n", 400);
+}
+
+Test(http, bad_header_lines)
+{
+    http_error("CONNECT a.test:1 HTTP/1.1\r\nNoColon\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1\r\nName : v\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1\r\n: v\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1\r\nA: b\x01\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1\r\nA: b\rc\r\n\r\n", 400); /* bare CR */
+    http_error("CONNECT a.test:1 HTTP/1.1\r\n\r\r\n\r\n", 400);
+    http_error("CONNECT a.test:1 HTTP/1.1\r\nA\x80: b\r\n\r\n", 400);
+    static const char nul[] = "CONNECT a.test:1 HTTP/1.1\r\nA: b\0c\r\n\r\n";
+    expect_error(P_HTTP, nul, sizeof nul - 1, 400);
+}
+
+Test(http, header_values_tolerated)
+{
+    struct result r = feed_bytewise(P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\n"
+                                              "X-Empty:\r\n"
+                                              "X-Tab:\tv\t\r\n"
+                                              "X-Utf8: caf\xc3\xa9\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.host, "a.test");
+}
+
+Test(http, head_too_long)
+{
+    size_t n = VG_HTTP_HEAD_MAX + 100;
+    char *msg = malloc(n);
+    cr_assert_not_null(msg);
+    memset(msg, 'a', n);
+    size_t off = (size_t)sprintf(msg, "CONNECT a.test:1 HTTP/1.1\r\nX-Pad: ");
+    msg[off] = 'a';
+    struct result r = run(P_HTTP, msg, n);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 431);
+    r = run(P_HTTP, msg, VG_HTTP_HEAD_MAX);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 431);
+    r = run(P_HTTP, msg, VG_HTTP_HEAD_MAX - 1);
+    cr_assert_eq(r.rc, VG_P_NEED_MORE);
+
+    /* a request line longer than the head max: 431 */
+    memset(msg, 'a', n);
+    memcpy(msg, "CONNECT ", 8);
+    r = run(P_HTTP, msg, n);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 431);
+    free(msg);
+}
+
+Test(http, head_exactly_max)
+{
+    char *msg = malloc(VG_HTTP_HEAD_MAX + 10);
+    cr_assert_not_null(msg);
+    size_t off = (size_t)sprintf(msg, "CONNECT a.test:1 HTTP/1.1\r\nX-Pad: ");
+    memset(msg + off, 'p', VG_HTTP_HEAD_MAX - off - 4);
+    memcpy(msg + VG_HTTP_HEAD_MAX - 4, "\r\n\r\nXYZ", 7);
+    struct result r = run(P_HTTP, msg, VG_HTTP_HEAD_MAX + 3);
+    cr_assert_eq(r.rc, VG_P_OK);
+    cr_assert_eq(r.used, VG_HTTP_HEAD_MAX);
+
+    /* one byte more in the head is too much */
+    memset(msg + off, 'p', VG_HTTP_HEAD_MAX - off - 3);
+    memcpy(msg + VG_HTTP_HEAD_MAX - 3, "\r\n\r\n", 4);
+    r = run(P_HTTP, msg, VG_HTTP_HEAD_MAX + 1);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 431);
+    free(msg);
+}
+
+Test(http, basic_auth_variants)
+{
+    /* scheme name case-insensitive, header name case-insensitive, extra spaces */
+    struct result r = feed_bytewise(
+        P_HTTP,
+        S("CONNECT a.test:1 HTTP/1.1\r\nPROXY-AUTHORIZATION:   bAsIc   dTpwOjE=  \r\n\r\n"));
+    cr_assert_eq(r.u.http.has_auth, 1);
+    cr_assert_str_eq(r.u.http.user, "u");
+    cr_assert_str_eq(r.u.http.pass, "p:1"); /* split at the first ':' */
+
+    /* "alice:" → empty password; ":pw" → empty user */
+    r = feed_bytewise(
+        P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic YWxpY2U6\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.user, "alice");
+    cr_assert_str_eq(r.u.http.pass, "");
+    r = feed_bytewise(P_HTTP,
+                      S("CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic OnB3\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.user, "");
+    cr_assert_str_eq(r.u.http.pass, "pw");
+
+    /* padding "==": "ab:c" → YWI6Yw== */
+    r = feed_bytewise(
+        P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic YWI6Yw==\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.user, "ab");
+    cr_assert_str_eq(r.u.http.pass, "c");
+
+    /* UTF-8 passes through */
+    r = feed_bytewise(
+        P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic w6k6w6k=\r\n\r\n"));
+    cr_assert_str_eq(r.u.http.user, "\xc3\xa9");
+    cr_assert_str_eq(r.u.http.pass, "\xc3\xa9");
+}
+
+Test(http, other_auth_scheme_ignored)
+{
+    struct result r = feed_bytewise(
+        P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Bearer abc.def\r\n\r\n"));
+    cr_assert_eq(r.u.http.has_auth, 0);
+    r = feed_bytewise(P_HTTP,
+                      S("CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic-dTpw\r\n\r\n"));
+    cr_assert_eq(r.u.http.has_auth, 0); /* another scheme's name */
+    /* a plain Authorization header is for the origin, not for us */
+    r = feed_bytewise(P_HTTP, S("CONNECT a.test:1 HTTP/1.1\r\nAuthorization: Basic dTpw\r\n\r\n"));
+    cr_assert_eq(r.u.http.has_auth, 0);
+}
+
+Test(http, bad_base64)
+{
+    static const char *const bad[] = {
+        "Basic",           /* no credentials */
+        "Basic ",          /* (trailing OWS trimmed: same) */
+        "Basic dTpw=",     /* length not a multiple of 4 */
+        "Basic dTp",       /* unpadded */
+        "Basic dT!w",      /* bad character */
+        "Basic dTpw dTpw", /* two tokens */
+        "Basic d===",      /* too much padding */
+        "Basic dT=w",      /* data after padding */
+        "Basic dQ==dTpw",  /* padding in the middle */
+        "Basic dR==",      /* non-zero pad bits */
+        "Basic dTq=",      /* non-zero pad bits */
+        "Basic dXNlcg==",  /* "user": no colon */
+        "Basic dQB4OnA=",  /* "u\0x:p": NUL */
+        "Basic dQp4OnA=",  /* "u\nx:p": control character */
+        "Basic\tdTpw",     /* tab is not the separator */
+    };
+    char msg[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int n = snprintf(msg, sizeof msg,
+                         "CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: %s\r\n\r\n", bad[i]);
+        struct result r = run(P_HTTP, msg, (size_t)n);
+        cr_assert_eq(r.rc, VG_P_ERROR, "'%s' accepted", bad[i]);
+        cr_assert_eq(r.code, 400, "'%s': %d", bad[i], r.code);
+    }
+}
+
+Test(http, credentials_too_long)
+{
+    /* 256-octet user: does not fit user[256] */
+    uint8_t raw[300];
+    memset(raw, 'u', 256);
+    raw[256] = ':';
+    raw[257] = 'p';
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char enc[512], msg[700];
+    size_t e = 0, rawlen = 258;
+    for (size_t i = 0; i < rawlen; i += 3) {
+        unsigned v = (unsigned)raw[i] << 16;
+        if (i + 1 < rawlen)
+            v |= (unsigned)raw[i + 1] << 8;
+        if (i + 2 < rawlen)
+            v |= raw[i + 2];
+        enc[e++] = b64[(v >> 18) & 63];
+        enc[e++] = b64[(v >> 12) & 63];
+        enc[e++] = i + 1 < rawlen ? b64[(v >> 6) & 63] : '=';
+        enc[e++] = i + 2 < rawlen ? b64[v & 63] : '=';
+    }
+    enc[e] = '\0';
+    int n = snprintf(msg, sizeof msg,
+                     "CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic %s\r\n\r\n", enc);
+    struct result r = run(P_HTTP, msg, (size_t)n);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 400);
+
+    /* 255-octet user fits */
+    memset(raw, 'u', 255);
+    raw[255] = ':';
+    raw[256] = 'p';
+    rawlen = 257;
+    e = 0;
+    for (size_t i = 0; i < rawlen; i += 3) {
+        unsigned v = (unsigned)raw[i] << 16;
+        if (i + 1 < rawlen)
+            v |= (unsigned)raw[i + 1] << 8;
+        if (i + 2 < rawlen)
+            v |= raw[i + 2];
+        enc[e++] = b64[(v >> 18) & 63];
+        enc[e++] = b64[(v >> 12) & 63];
+        enc[e++] = i + 1 < rawlen ? b64[(v >> 6) & 63] : '=';
+        enc[e++] = i + 2 < rawlen ? b64[v & 63] : '=';
+    }
+    enc[e] = '\0';
+    n = snprintf(msg, sizeof msg,
+                 "CONNECT a.test:1 HTTP/1.1\r\nProxy-Authorization: Basic %s\r\n\r\n", enc);
+    r = run(P_HTTP, msg, (size_t)n);
+    cr_assert_eq(r.rc, VG_P_OK);
+    cr_assert_eq(strlen(r.u.http.user), 255);
+    cr_assert_str_eq(r.u.http.pass, "p");
+}
+
+Test(http, duplicate_credentials)
+{
+    http_error("CONNECT a.test:1 HTTP/1.1\r\n"
+               "Proxy-Authorization: Basic dTpw\r\n"
+               "proxy-authorization: Basic dTpx\r\n\r\n",
+               400);
+}
+
+Test(http, status_may_be_null)
+{
+    size_t used = USED_SENTINEL;
+    struct vg_http_connect c;
+    cr_assert_eq(vg_http_parse_connect((const uint8_t *)"GET ", 4, &c, &used, NULL), VG_P_ERROR);
+    cr_assert_eq(used, USED_SENTINEL);
+}
+
+Test(http, empty_input)
+{
+    struct result r = run(P_HTTP, "", 0);
+    cr_assert_eq(r.rc, VG_P_NEED_MORE);
+}
+
+/* ------------------------------------------------------------------ HTTP responses */
+
+Test(http_response, basic)
+{
+    char out[256];
+    size_t n = vg_http_build_response(out, sizeof out, 200, NULL);
+    cr_assert_str_eq(out, "HTTP/1.1 200 Connection established\r\n\r\n");
+    cr_assert_eq(n, strlen(out));
+
+    n = vg_http_build_response(out, sizeof out, 407,
+                               "Proxy-Authenticate: Basic realm=\"vmgate\"\r\n");
+    cr_assert_str_eq(out, "HTTP/1.1 407 Proxy Authentication Required\r\n"
+                          "Proxy-Authenticate: Basic realm=\"vmgate\"\r\n\r\n");
+    cr_assert_eq(n, strlen(out));
+
+    n = vg_http_build_response(out, sizeof out, 405, "Allow: CONNECT\r\n");
+    cr_assert_str_eq(out, "HTTP/1.1 405 Method Not Allowed\r\nAllow: CONNECT\r\n\r\n");
+}
+
+Test(http_response, does_not_fit)
+{
+    char out[64];
+    const char *full = "HTTP/1.1 404 Not Found\r\n\r\n";
+    cr_assert_eq(vg_http_build_response(out, strlen(full), 404, NULL), 0);
+    cr_assert_eq(vg_http_build_response(out, strlen(full) + 1, 404, NULL), strlen(full));
+    cr_assert_eq(vg_http_build_response(out, 0, 404, NULL), 0);
+    cr_assert_eq(vg_http_build_response(out, sizeof out, 42, NULL), 0);
+}
+
+Test(http_response, reasons)
+{
+    static const int codes[] = {200, 400, 403, 404, 405, 407, 408, 431, 500, 502, 503, 504, 505};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        cr_assert_str_neq(vg_http_reason(codes[i]), "Unknown", "%d", codes[i]);
+    cr_assert_str_eq(vg_http_reason(431), "Request Header Fields Too Large");
+    cr_assert_str_eq(vg_http_reason(299), "Unknown");
+}
