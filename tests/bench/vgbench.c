@@ -1,0 +1,1224 @@
+/* vgbench — load tool of the relay benchmark (scripts/bench-gw.sh).
+ *
+ * One target server and four client modes.  Clients reach the target either directly or through
+ * a SOCKS5 proxy (RFC 1928 CONNECT, optional RFC 1929 username/password); with --name the proxy
+ * is asked for a domain name (ATYP 3), otherwise for the target's address (ATYP 1 or 4).
+ *
+ *   vgbench target --listen ADDR:PORT [--threads N] [--max-seconds S]
+ *       (also spelt `sink` or `echo`: one server does all three).  epoll, SO_REUSEPORT listener
+ *       per thread.  The first byte a client sends picks the stream's role:
+ *         'u'    upload: everything the client sends is read and discarded (sink)
+ *         'd'    download: the server sends data until the client goes away (source)
+ *         'c'    echo that byte, then close (the server closes first)
+ *         other  echo, starting with that byte
+ *   vgbench tput  --target A:P [proxy] --dir up|down [--streams N] [--seconds T] [--warmup W]
+ *       N parallel streams; bytes are counted over T seconds after a W-second warm-up that
+ *       starts once every stream is connected.  Prints gbps (payload, Gbit/s, all streams).
+ *   vgbench conn  --target A:P [proxy] [--threads K] [--seconds T] [--warmup W]
+ *                 [--close server|client]
+ *       K threads, each looping: connect, SOCKS handshake, 1-byte echo round trip, close.
+ *       --close server (default): the ping is 'c', the target closes after echoing it and the
+ *       client waits for that EOF (relayed by the proxy) before it closes; TIME_WAIT then stays
+ *       on the listening ports, so ephemeral ports do not run out and runs do not depend on
+ *       the churn of earlier runs.  --close client: the client closes right after the echo.
+ *   vgbench lat   --target A:P [proxy] [--count N] [--warmup-count M]
+ *       one connection, 1-byte ping-pong, N timed round trips: p50/p90/p99/min/mean in µs.
+ *   vgbench idle  --target A:P [proxy] [--conns N] [--pid PID] [--settle S] [--hold S]
+ *       opens N relayed connections (each: handshake + one echo round trip) and holds them.
+ *       With --pid: measures the memory of PID and all its descendants (VmRSS from
+ *       /proc/P/status, Pss from /proc/P/smaps_rollup) before and after, then checks that every
+ *       connection still echoes.  Without --pid: prints "ready" and waits for a line or EOF on
+ *       stdin (at most --hold seconds) before the check.
+ *   proxy = --socks A:P [--name NAME] [--user U --pass P]
+ *
+ * Results are one line of key=value pairs on stdout; diagnostics go to stderr.  Exit status 0
+ * when the measurement ran without errors, 1 otherwise (figures are still printed), 2 on usage.
+ * Every blocking socket call is bounded by --timeout-ms (default 5000); every mode is bounded
+ * in time and stops by itself.  Outgoing sockets are never bound.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IO_BUF (128 * 1024) /* bytes per send/recv in throughput streams */
+#define ECHO_BUF 4096       /* per-connection echo buffer in the target */
+#define MAX_STREAMS 1024
+#define MAX_THREADS 256
+#define MAX_CONNS 100000
+#define MAX_COUNT 10000000
+
+/* ---------------------------------------------------------------------------------------- */
+/* options */
+
+struct addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+struct opts {
+    const char *mode;
+    struct addr target;
+    bool have_target;
+    struct addr socks;
+    bool have_socks;
+    const char *name;
+    const char *user;
+    const char *pass;
+    struct addr listen;
+    bool have_listen;
+    char dir; /* 'u' or 'd' */
+    unsigned streams;
+    unsigned threads;
+    unsigned count;
+    unsigned warmup_count;
+    unsigned conns;
+    double seconds;
+    double warmup;
+    double settle;
+    double hold;
+    double max_seconds;
+    unsigned timeout_ms;
+    long pid;
+    bool server_close; /* conn: the target closes first (default) */
+};
+
+static void usage(void)
+{
+    fputs("usage:\n"
+          "  vgbench target|sink|echo --listen ADDR:PORT [--threads N] [--max-seconds S]\n"
+          "  vgbench tput --target ADDR:PORT [PROXY] --dir up|down [--streams N] [--seconds T]"
+          " [--warmup W]\n"
+          "  vgbench conn --target ADDR:PORT [PROXY] [--threads K] [--seconds T] [--warmup W]\n"
+          "               [--close server|client]\n"
+          "  vgbench lat  --target ADDR:PORT [PROXY] [--count N] [--warmup-count M]\n"
+          "  vgbench idle --target ADDR:PORT [PROXY] [--conns N] [--pid PID] [--settle S]"
+          " [--hold S]\n"
+          "  PROXY = --socks ADDR:PORT [--name NAME] [--user U --pass P]\n"
+          "  common: --timeout-ms MS (bound of every blocking socket call, default 5000)\n",
+          stderr);
+}
+
+/* "1.2.3.4:80" or "[::1]:80" → numeric address; false on any syntax error. */
+static bool parse_addr(const char *s, struct addr *out)
+{
+    char host[128];
+    const char *port;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host)
+            return false;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof host)
+            return false;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(port, &end, 10);
+    if (errno || end == port || *end || p == 0 || p > 65535 || port[0] == '-' || port[0] == '+')
+        return false;
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+        return false;
+    memcpy(&out->ss, ai->ai_addr, ai->ai_addrlen);
+    out->len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return true;
+}
+
+static bool parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+static bool parse_secs(const char *s, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= min && v <= max))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Returns 0 on success, 2 on a usage error (message printed). */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    *o = (struct opts){.mode = argv[1],
+                       .streams = 1,
+                       .threads = 2,
+                       .count = 10000,
+                       .warmup_count = 1000,
+                       .conns = 1000,
+                       .seconds = 2.0,
+                       .warmup = 0.3,
+                       .settle = 0.5,
+                       .hold = 60.0,
+                       .max_seconds = 3600.0,
+                       .timeout_ms = 5000,
+                       .pid = -1,
+                       .server_close = true};
+    for (int i = 2; i < argc; i += 2) {
+        const char *k = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = v != NULL;
+        if (!v) {
+            /* every option takes a value */
+        } else if (!strcmp(k, "--target")) {
+            ok = parse_addr(v, &o->target);
+            o->have_target = true;
+        } else if (!strcmp(k, "--socks")) {
+            ok = parse_addr(v, &o->socks);
+            o->have_socks = true;
+        } else if (!strcmp(k, "--listen")) {
+            ok = parse_addr(v, &o->listen);
+            o->have_listen = true;
+        } else if (!strcmp(k, "--name")) {
+            ok = strlen(v) >= 1 && strlen(v) <= 255;
+            o->name = v;
+        } else if (!strcmp(k, "--user")) {
+            ok = strlen(v) >= 1 && strlen(v) <= 255;
+            o->user = v;
+        } else if (!strcmp(k, "--pass")) {
+            ok = strlen(v) <= 255;
+            o->pass = v;
+        } else if (!strcmp(k, "--dir")) {
+            ok = !strcmp(v, "up") || !strcmp(v, "down");
+            o->dir = v[0] == 'u' ? 'u' : 'd';
+        } else if (!strcmp(k, "--close")) {
+            ok = !strcmp(v, "server") || !strcmp(v, "client");
+            o->server_close = v[0] == 's';
+        } else if (!strcmp(k, "--streams")) {
+            ok = parse_uint(v, 1, MAX_STREAMS, &o->streams);
+        } else if (!strcmp(k, "--threads")) {
+            ok = parse_uint(v, 1, MAX_THREADS, &o->threads);
+        } else if (!strcmp(k, "--count")) {
+            ok = parse_uint(v, 1, MAX_COUNT, &o->count);
+        } else if (!strcmp(k, "--warmup-count")) {
+            ok = parse_uint(v, 0, MAX_COUNT, &o->warmup_count);
+        } else if (!strcmp(k, "--conns")) {
+            ok = parse_uint(v, 1, MAX_CONNS, &o->conns);
+        } else if (!strcmp(k, "--seconds")) {
+            ok = parse_secs(v, 0.1, 600, &o->seconds);
+        } else if (!strcmp(k, "--warmup")) {
+            ok = parse_secs(v, 0, 60, &o->warmup);
+        } else if (!strcmp(k, "--settle")) {
+            ok = parse_secs(v, 0, 60, &o->settle);
+        } else if (!strcmp(k, "--hold")) {
+            ok = parse_secs(v, 0, 3600, &o->hold);
+        } else if (!strcmp(k, "--max-seconds")) {
+            ok = parse_secs(v, 1, 86400, &o->max_seconds);
+        } else if (!strcmp(k, "--timeout-ms")) {
+            ok = parse_uint(v, 1, 600000, &o->timeout_ms);
+        } else if (!strcmp(k, "--pid")) {
+            unsigned p;
+            ok = parse_uint(v, 1, INT_MAX, &p);
+            o->pid = (long)p;
+        } else {
+            fprintf(stderr, "vgbench: unknown option %s\n", k);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "vgbench: bad or missing value for %s\n", k);
+            return 2;
+        }
+    }
+    if ((o->user != NULL) != (o->pass != NULL)) {
+        fputs("vgbench: --user and --pass go together\n", stderr);
+        return 2;
+    }
+    if ((o->name || o->user) && !o->have_socks) {
+        fputs("vgbench: --name/--user need --socks\n", stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* time and small helpers */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+    }
+}
+
+/* The first error of a run, kept for the report; later ones are only counted. */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static char first_err[256];
+static atomic_ulong err_count;
+
+static void note_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note_err(const char *fmt, ...)
+{
+    atomic_fetch_add(&err_count, 1);
+    pthread_mutex_lock(&err_lock);
+    if (!first_err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(first_err, sizeof first_err, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&err_lock);
+}
+
+static void report_errors(void)
+{
+    unsigned long n = atomic_load(&err_count);
+    if (n)
+        fprintf(stderr, "vgbench: %lu error(s); first: %s\n", n, first_err);
+}
+
+/* Exactly len bytes, or false (error, timeout, EOF). */
+static bool write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool read_exact(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return false;
+        if (n == 0) {
+            errno = ECONNRESET; /* EOF in the middle of a message */
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* client connections */
+
+/* SOCKS5 on an fd connected to the proxy: greeting, optional RFC 1929, CONNECT, reply. */
+static bool socks_handshake(const struct opts *o, int fd, char *err, size_t errlen)
+{
+    uint8_t buf[4 + 1 + 255 + 2 > 3 + 255 + 255 ? 4 + 1 + 255 + 2 : 3 + 255 + 255];
+    size_t n = 0;
+
+    buf[n++] = 5;
+    buf[n++] = 1;
+    buf[n++] = o->user ? 2 : 0;
+    if (!write_all(fd, buf, n) || !read_exact(fd, buf, 2)) {
+        snprintf(err, errlen, "greeting: %s", strerror(errno));
+        return false;
+    }
+    if (buf[0] != 5 || buf[1] != (o->user ? 2 : 0)) {
+        snprintf(err, errlen, "greeting reply %02x %02x", buf[0], buf[1]);
+        return false;
+    }
+    if (o->user) {
+        size_t ul = strlen(o->user), pl = strlen(o->pass);
+        n = 0;
+        buf[n++] = 1;
+        buf[n++] = (uint8_t)ul;
+        memcpy(buf + n, o->user, ul);
+        n += ul;
+        buf[n++] = (uint8_t)pl;
+        memcpy(buf + n, o->pass, pl);
+        n += pl;
+        if (!write_all(fd, buf, n) || !read_exact(fd, buf, 2)) {
+            snprintf(err, errlen, "auth: %s", strerror(errno));
+            return false;
+        }
+        if (buf[0] != 1 || buf[1] != 0) {
+            snprintf(err, errlen, "auth refused (%02x %02x)", buf[0], buf[1]);
+            return false;
+        }
+    }
+
+    n = 0;
+    buf[n++] = 5;
+    buf[n++] = 1; /* CONNECT */
+    buf[n++] = 0;
+    uint16_t port_be;
+    if (o->target.ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&o->target.ss;
+        port_be = sin->sin_port;
+        if (!o->name) {
+            buf[n++] = 1;
+            memcpy(buf + n, &sin->sin_addr, 4);
+            n += 4;
+        }
+    } else {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&o->target.ss;
+        port_be = sin6->sin6_port;
+        if (!o->name) {
+            buf[n++] = 4;
+            memcpy(buf + n, &sin6->sin6_addr, 16);
+            n += 16;
+        }
+    }
+    if (o->name) {
+        size_t nl = strlen(o->name);
+        buf[n++] = 3;
+        buf[n++] = (uint8_t)nl;
+        memcpy(buf + n, o->name, nl);
+        n += nl;
+    }
+    memcpy(buf + n, &port_be, 2);
+    n += 2;
+    if (!write_all(fd, buf, n) || !read_exact(fd, buf, 4)) {
+        snprintf(err, errlen, "request: %s", strerror(errno));
+        return false;
+    }
+    if (buf[0] != 5) {
+        snprintf(err, errlen, "reply version %02x", buf[0]);
+        return false;
+    }
+    if (buf[1] != 0) {
+        snprintf(err, errlen, "reply code 0x%02x", buf[1]);
+        return false;
+    }
+    size_t rest; /* BND.ADDR + BND.PORT */
+    switch (buf[3]) {
+    case 1:
+        rest = 4 + 2;
+        break;
+    case 4:
+        rest = 16 + 2;
+        break;
+    case 3:
+        if (!read_exact(fd, buf, 1)) {
+            snprintf(err, errlen, "reply: %s", strerror(errno));
+            return false;
+        }
+        rest = (size_t)buf[0] + 2;
+        break;
+    default:
+        snprintf(err, errlen, "reply address type %02x", buf[3]);
+        return false;
+    }
+    if (!read_exact(fd, buf, rest)) {
+        snprintf(err, errlen, "reply: %s", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* A connected stream to the target (through the proxy when one is set), or -1 with err. */
+static int open_conn(const struct opts *o, char *err, size_t errlen)
+{
+    const struct addr *a = o->have_socks ? &o->socks : &o->target;
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    struct timeval tv = {.tv_sec = o->timeout_ms / 1000, .tv_usec = (o->timeout_ms % 1000) * 1000};
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* also bounds connect() */
+    int rc;
+    do
+        rc = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        snprintf(err, errlen, "connect: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (o->have_socks && !socks_handshake(o, fd, err, errlen)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One 1-byte echo round trip with byte `ping` ('c' makes the target close afterwards). */
+static bool echo_byte(int fd, uint8_t ping, char *err, size_t errlen)
+{
+    uint8_t b = ping;
+    if (!write_all(fd, &b, 1) || !read_exact(fd, &b, 1)) {
+        snprintf(err, errlen, "echo: %s", strerror(errno));
+        return false;
+    }
+    if (b != ping) {
+        snprintf(err, errlen, "echo: got 0x%02x", b);
+        return false;
+    }
+    return true;
+}
+
+static bool echo_once(int fd, char *err, size_t errlen)
+{
+    return echo_byte(fd, 'e', err, errlen);
+}
+
+/* The peer's EOF (relayed by the proxy) must be next. */
+static bool expect_eof(int fd, char *err, size_t errlen)
+{
+    uint8_t b;
+    ssize_t n;
+    do
+        n = recv(fd, &b, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return true;
+    snprintf(err, errlen, "close: %s", n < 0 ? strerror(errno) : "data instead of EOF");
+    return false;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tput */
+
+struct stream {
+    alignas(64) atomic_uint_fast64_t bytes;
+    const struct opts *o;
+    int fd;
+    pthread_t th;
+};
+
+static atomic_bool stop_flag;
+static pthread_barrier_t start_bar;
+
+static void *tput_thread(void *arg)
+{
+    struct stream *s = arg;
+    char err[200];
+    uint8_t *buf = NULL;
+    s->fd = open_conn(s->o, err, sizeof err);
+    if (s->fd < 0) {
+        note_err("%s", err);
+    } else if (!write_all(s->fd, &s->o->dir, 1)) {
+        note_err("mode byte: %s", strerror(errno));
+        close(s->fd);
+        s->fd = -1;
+    } else if (!(buf = malloc(IO_BUF))) {
+        note_err("out of memory");
+    }
+    pthread_barrier_wait(&start_bar);
+    if (s->fd < 0 || !buf)
+        goto done;
+    memset(buf, 0x5a, IO_BUF);
+    while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+        ssize_t n = s->o->dir == 'u' ? send(s->fd, buf, IO_BUF, MSG_NOSIGNAL)
+                                     : recv(s->fd, buf, IO_BUF, 0);
+        if (n > 0) {
+            uint_fast64_t v = atomic_load_explicit(&s->bytes, memory_order_relaxed);
+            atomic_store_explicit(&s->bytes, v + (uint_fast64_t)n, memory_order_relaxed);
+        } else if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+            continue; /* timeout: look at the stop flag again */
+        } else {
+            if (!atomic_load(&stop_flag))
+                note_err("stream %s: %s", s->o->dir == 'u' ? "send" : "recv",
+                         n == 0 ? "EOF" : strerror(errno));
+            break;
+        }
+    }
+done:
+    free(buf);
+    return NULL;
+}
+
+static uint64_t sum_bytes(struct stream *ss, unsigned n)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < n; i++)
+        t += atomic_load_explicit(&ss[i].bytes, memory_order_relaxed);
+    return t;
+}
+
+static int run_tput(const struct opts *o)
+{
+    if (!o->dir) {
+        fputs("vgbench: tput needs --dir up|down\n", stderr);
+        return 2;
+    }
+    struct stream *ss = calloc(o->streams, sizeof *ss);
+    if (!ss)
+        return 1;
+    pthread_barrier_init(&start_bar, NULL, o->streams + 1);
+    unsigned started = 0;
+    for (; started < o->streams; started++) {
+        ss[started].o = o;
+        ss[started].fd = -1;
+        if (pthread_create(&ss[started].th, NULL, tput_thread, &ss[started]) != 0)
+            break;
+    }
+    if (started < o->streams) {
+        /* the barrier can never fill: this is fatal */
+        fputs("vgbench: pthread_create failed\n", stderr);
+        exit(1);
+    }
+    pthread_barrier_wait(&start_bar);
+    double gbps = 0, elapsed = 0;
+    uint64_t bytes = 0;
+    if (!atomic_load(&err_count)) {
+        sleep_s(o->warmup);
+        uint64_t b0 = sum_bytes(ss, o->streams);
+        double t0 = now_s();
+        sleep_s(o->seconds);
+        uint64_t b1 = sum_bytes(ss, o->streams);
+        elapsed = now_s() - t0;
+        bytes = b1 - b0;
+        gbps = (double)bytes * 8 / elapsed / 1e9;
+    }
+    atomic_store(&stop_flag, true);
+    for (unsigned i = 0; i < o->streams; i++)
+        if (ss[i].fd >= 0)
+            shutdown(ss[i].fd, SHUT_RDWR); /* wakes a thread blocked in send/recv */
+    for (unsigned i = 0; i < o->streams; i++) {
+        pthread_join(ss[i].th, NULL);
+        if (ss[i].fd >= 0)
+            close(ss[i].fd);
+    }
+    printf("mode=tput dir=%s streams=%u seconds=%.3f bytes=%" PRIu64 " gbps=%.3f errors=%lu\n",
+           o->dir == 'u' ? "up" : "down", o->streams, elapsed, bytes, gbps,
+           atomic_load(&err_count));
+    report_errors();
+    free(ss);
+    return atomic_load(&err_count) ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* conn */
+
+struct churner {
+    alignas(64) atomic_uint_fast64_t done;
+    const struct opts *o;
+    pthread_t th;
+};
+
+static void *conn_thread(void *arg)
+{
+    struct churner *c = arg;
+    char err[200];
+    pthread_barrier_wait(&start_bar);
+    while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
+        int fd = open_conn(c->o, err, sizeof err);
+        bool ok = fd >= 0 && (c->o->server_close ? echo_byte(fd, 'c', err, sizeof err) &&
+                                                       expect_eof(fd, err, sizeof err)
+                                                 : echo_once(fd, err, sizeof err));
+        if (fd >= 0)
+            close(fd);
+        if (ok) {
+            uint_fast64_t v = atomic_load_explicit(&c->done, memory_order_relaxed);
+            atomic_store_explicit(&c->done, v + 1, memory_order_relaxed);
+        } else if (!atomic_load(&stop_flag)) {
+            note_err("%s", err);
+            sleep_s(0.001); /* no tight spin when the proxy refuses */
+        }
+    }
+    return NULL;
+}
+
+static uint64_t sum_done(struct churner *cs, unsigned n)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < n; i++)
+        t += atomic_load_explicit(&cs[i].done, memory_order_relaxed);
+    return t;
+}
+
+static int run_conn(const struct opts *o)
+{
+    struct churner *cs = calloc(o->threads, sizeof *cs);
+    if (!cs)
+        return 1;
+    pthread_barrier_init(&start_bar, NULL, o->threads + 1);
+    for (unsigned i = 0; i < o->threads; i++) {
+        cs[i].o = o;
+        if (pthread_create(&cs[i].th, NULL, conn_thread, &cs[i]) != 0) {
+            fputs("vgbench: pthread_create failed\n", stderr);
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&start_bar);
+    sleep_s(o->warmup);
+    uint64_t c0 = sum_done(cs, o->threads);
+    unsigned long e0 = atomic_load(&err_count);
+    double t0 = now_s();
+    sleep_s(o->seconds);
+    uint64_t c1 = sum_done(cs, o->threads);
+    unsigned long e1 = atomic_load(&err_count);
+    double elapsed = now_s() - t0;
+    atomic_store(&stop_flag, true);
+    for (unsigned i = 0; i < o->threads; i++)
+        pthread_join(cs[i].th, NULL);
+    printf("mode=conn threads=%u close=%s seconds=%.3f conns=%" PRIu64
+           " conn_per_s=%.0f errors=%lu errors_total=%lu\n",
+           o->threads, o->server_close ? "server" : "client", elapsed, c1 - c0, (double)(c1 - c0) / elapsed, e1 - e0,
+           atomic_load(&err_count));
+    report_errors();
+    free(cs);
+    return atomic_load(&err_count) ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* lat */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static double pct_us(const uint64_t *v, size_t n, double p)
+{
+    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return (double)v[rank - 1] / 1000.0;
+}
+
+static int run_lat(const struct opts *o)
+{
+    char err[200];
+    int fd = open_conn(o, err, sizeof err);
+    if (fd < 0) {
+        fprintf(stderr, "vgbench: %s\n", err);
+        return 1;
+    }
+    uint64_t *v = malloc(sizeof *v * o->count);
+    if (!v) {
+        close(fd);
+        return 1;
+    }
+    int rc = 1;
+    for (unsigned i = 0; i < o->warmup_count; i++)
+        if (!echo_once(fd, err, sizeof err))
+            goto fail;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < o->count; i++) {
+        uint64_t t0 = now_ns();
+        if (!echo_once(fd, err, sizeof err))
+            goto fail;
+        v[i] = now_ns() - t0;
+        sum += v[i];
+    }
+    qsort(v, o->count, sizeof *v, cmp_u64);
+    printf("mode=lat count=%u min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f "
+           "mean_us=%.1f\n",
+           o->count, (double)v[0] / 1000.0, pct_us(v, o->count, 50), pct_us(v, o->count, 90),
+           pct_us(v, o->count, 99), (double)v[o->count - 1] / 1000.0,
+           (double)sum / o->count / 1000.0);
+    rc = 0;
+fail:
+    if (rc)
+        fprintf(stderr, "vgbench: %s\n", err);
+    free(v);
+    close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* idle */
+
+struct mem {
+    unsigned long rss_kb, pss_kb;
+    unsigned procs;
+};
+
+/* The "Key:   123 kB" value from a /proc file, or 0. */
+static unsigned long proc_kb(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[256];
+    size_t kl = strlen(key);
+    unsigned long v = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            v = strtoul(line + kl + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* Parent pid from /proc/P/stat (the field after the parenthesised command), or -1. */
+static long proc_ppid(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long ppid;
+    char state;
+    if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+/* Memory of `root` and all its descendants (processes, not threads). */
+static struct mem tree_mem(long root)
+{
+    struct mem m = {0, 0, 0};
+    enum { MAXP = 65536 };
+    long *pids = malloc(sizeof *pids * MAXP), *ppids = malloc(sizeof *ppids * MAXP);
+    bool *in = calloc(MAXP, sizeof *in);
+    size_t n = 0;
+    if (!pids || !ppids || !in)
+        goto done;
+    /* Snapshot pid → ppid, then repeatedly mark children of marked processes. */
+    DIR *d = opendir("/proc");
+    if (!d)
+        goto done;
+    struct dirent *de;
+    while (n < MAXP && (de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end)
+            continue;
+        long pp = proc_ppid(pid);
+        if (pp < 0)
+            continue;
+        pids[n] = pid;
+        ppids[n] = pp;
+        in[n] = pid == root;
+        n++;
+    }
+    closedir(d);
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = 0; i < n; i++) {
+            if (in[i])
+                continue;
+            for (size_t j = 0; j < n; j++)
+                if (in[j] && pids[j] == ppids[i]) {
+                    in[i] = grew = true;
+                    break;
+                }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i])
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%ld/status", pids[i]);
+        m.rss_kb += proc_kb(path, "VmRSS");
+        snprintf(path, sizeof path, "/proc/%ld/smaps_rollup", pids[i]);
+        m.pss_kb += proc_kb(path, "Pss");
+        m.procs++;
+    }
+done:
+    free(pids);
+    free(ppids);
+    free(in);
+    return m;
+}
+
+static int run_idle(const struct opts *o)
+{
+    char err[200];
+    int *fds = malloc(sizeof *fds * o->conns);
+    if (!fds)
+        return 1;
+    struct mem base = {0, 0, 0}, held = {0, 0, 0};
+    if (o->pid > 0) {
+        base = tree_mem(o->pid);
+        if (!base.procs) {
+            fprintf(stderr, "vgbench: no process %ld\n", o->pid);
+            free(fds);
+            return 1;
+        }
+    }
+    unsigned opened = 0;
+    double t0 = now_s();
+    for (; opened < o->conns; opened++) {
+        int fd = open_conn(o, err, sizeof err);
+        if (fd < 0)
+            break;
+        if (!echo_once(fd, err, sizeof err)) {
+            close(fd);
+            break;
+        }
+        fds[opened] = fd;
+    }
+    double open_s = now_s() - t0;
+    if (opened < o->conns)
+        fprintf(stderr, "vgbench: connection %u: %s\n", opened + 1, err);
+    sleep_s(o->settle);
+    if (o->pid > 0) {
+        held = tree_mem(o->pid);
+    } else if (opened == o->conns) {
+        printf("ready conns=%u\n", opened);
+        fflush(stdout);
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        if (poll(&p, 1, (int)(o->hold * 1000)) > 0) {
+            char line[64];
+            if (!fgets(line, sizeof line, stdin)) {
+                /* EOF is a release too */
+            }
+        }
+    }
+    unsigned alive = 0;
+    for (unsigned i = 0; i < opened; i++) {
+        if (echo_once(fds[i], err, sizeof err))
+            alive++;
+        close(fds[i]);
+    }
+    printf("mode=idle conns=%u opened=%u alive=%u open_s=%.2f", o->conns, opened, alive, open_s);
+    if (o->pid > 0)
+        printf(" procs=%u base_rss_kb=%lu base_pss_kb=%lu rss_kb=%lu pss_kb=%lu", held.procs,
+               base.rss_kb, base.pss_kb, held.rss_kb, held.pss_kb);
+    printf("\n");
+    free(fds);
+    return opened == o->conns && alive == opened ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* target */
+
+enum tmode { T_NEW = 0, T_SINK, T_SOURCE, T_ECHO };
+
+struct tconn {
+    int fd;
+    enum tmode mode;
+    uint32_t events; /* current epoll interest */
+    bool close_after; /* 'c': close once the echo is written (the server closes first) */
+    uint32_t len, off;
+    uint8_t buf[ECHO_BUF];
+};
+
+struct tworker {
+    int lfd;
+    int ep;
+    pthread_t th;
+    uint8_t *rbuf; /* IO_BUF scratch for sink reads */
+};
+
+static atomic_bool target_stop;
+static uint8_t source_buf[IO_BUF];
+static int listen_marker; /* epoll data.ptr of the listening socket */
+
+static void tconn_close(struct tworker *w, struct tconn *c)
+{
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    free(c);
+}
+
+static bool tconn_want(struct tworker *w, struct tconn *c, uint32_t events)
+{
+    if (c->events == events)
+        return true;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        return false;
+    c->events = events;
+    return true;
+}
+
+/* Echo: write back what is pending, read more when nothing is; false = close. */
+static bool tconn_echo(struct tworker *w, struct tconn *c)
+{
+    for (int round = 0; round < 64; round++) {
+        if (c->off < c->len) {
+            ssize_t n = send(c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                break;
+            if (n <= 0)
+                return false;
+            c->off += (uint32_t)n;
+            continue;
+        }
+        if (c->close_after)
+            return false;
+        c->off = c->len = 0;
+        ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n <= 0)
+            return false;
+        c->len = (uint32_t)n;
+    }
+    return tconn_want(w, c, c->off < c->len ? EPOLLOUT : EPOLLIN);
+}
+
+static bool tconn_sink(struct tworker *w, struct tconn *c)
+{
+    for (int round = 0; round < 16; round++) {
+        ssize_t n = recv(c->fd, w->rbuf, IO_BUF, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return true;
+        if (n <= 0)
+            return false;
+    }
+    return true;
+}
+
+static bool tconn_source(struct tworker *w, struct tconn *c, uint32_t ev)
+{
+    if (ev & EPOLLIN) { /* the client sends nothing in this role: only EOF is expected */
+        ssize_t n = recv(c->fd, w->rbuf, IO_BUF, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return false;
+    }
+    if (!(ev & EPOLLOUT))
+        return true;
+    for (int round = 0; round < 16; round++) {
+        ssize_t n = send(c->fd, source_buf, IO_BUF, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return true;
+        if (n <= 0)
+            return false;
+    }
+    return true;
+}
+
+static void tconn_event(struct tworker *w, struct tconn *c, uint32_t ev)
+{
+    bool ok = !(ev & EPOLLERR);
+    if (ok && c->mode == T_NEW) {
+        ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            ok = false;
+        } else if (c->buf[0] == 'u') {
+            c->mode = T_SINK;
+        } else if (c->buf[0] == 'd') {
+            c->mode = T_SOURCE;
+            ok = tconn_want(w, c, EPOLLIN | EPOLLOUT);
+            ev = EPOLLOUT;
+        } else {
+            c->mode = T_ECHO;
+            c->close_after = c->buf[0] == 'c';
+            c->len = (uint32_t)n;
+            c->off = 0;
+            ev = EPOLLOUT;
+        }
+        if (c->mode == T_SINK)
+            return;
+    }
+    if (ok) {
+        switch (c->mode) {
+        case T_SINK:
+            ok = tconn_sink(w, c);
+            break;
+        case T_SOURCE:
+            ok = tconn_source(w, c, ev);
+            break;
+        case T_ECHO:
+            ok = tconn_echo(w, c);
+            break;
+        case T_NEW:
+            break;
+        }
+    }
+    if (!ok || ((ev & EPOLLHUP) && c->mode != T_ECHO && c->mode != T_SINK))
+        tconn_close(w, c);
+}
+
+static void target_accept(struct tworker *w)
+{
+    for (int round = 0; round < 64; round++) {
+        int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                fprintf(stderr, "vgbench target: accept: %s\n", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct tconn *c = malloc(sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->mode = T_NEW;
+        c->close_after = false;
+        c->events = EPOLLIN;
+        c->len = c->off = 0;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            free(c);
+        }
+    }
+}
+
+static void *target_thread(void *arg)
+{
+    struct tworker *w = arg;
+    struct epoll_event evs[256];
+    while (!atomic_load(&target_stop)) {
+        int n = epoll_wait(w->ep, evs, 256, 200);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &listen_marker)
+                target_accept(w);
+            else
+                tconn_event(w, evs[i].data.ptr, evs[i].events);
+        }
+    }
+    return NULL; /* the process exits next: connections are left to the kernel */
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&target_stop, true);
+}
+
+static int run_target(const struct opts *o)
+{
+    if (!o->have_listen) {
+        fputs("vgbench: target needs --listen ADDR:PORT\n", stderr);
+        return 2;
+    }
+    memset(source_buf, 0xa5, sizeof source_buf);
+    struct tworker *ws = calloc(o->threads, sizeof *ws);
+    if (!ws)
+        return 1;
+    for (unsigned i = 0; i < o->threads; i++) {
+        struct tworker *w = &ws[i];
+        int one = 1;
+        w->lfd = socket(o->listen.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (w->lfd < 0 || setsockopt(w->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+            setsockopt(w->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+            bind(w->lfd, (const struct sockaddr *)&o->listen.ss, o->listen.len) < 0 ||
+            listen(w->lfd, 4096) < 0) {
+            fprintf(stderr, "vgbench target: listen: %s\n", strerror(errno));
+            return 1;
+        }
+        w->ep = epoll_create1(EPOLL_CLOEXEC);
+        w->rbuf = malloc(IO_BUF);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_marker};
+        if (w->ep < 0 || !w->rbuf || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev) < 0) {
+            fprintf(stderr, "vgbench target: epoll: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    for (unsigned i = 0; i < o->threads; i++)
+        if (pthread_create(&ws[i].th, NULL, target_thread, &ws[i]) != 0) {
+            fputs("vgbench target: pthread_create failed\n", stderr);
+            return 1;
+        }
+    fprintf(stderr, "vgbench target: listening (%u threads)\n", o->threads);
+    double deadline = now_s() + o->max_seconds;
+    while (!atomic_load(&target_stop) && now_s() < deadline)
+        sleep_s(0.1);
+    atomic_store(&target_stop, true);
+    for (unsigned i = 0; i < o->threads; i++) {
+        pthread_join(ws[i].th, NULL);
+        close(ws[i].ep);
+        close(ws[i].lfd);
+        free(ws[i].rbuf);
+    }
+    free(ws);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    struct opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) {
+        usage();
+        return rc;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (!strcmp(o.mode, "target") || !strcmp(o.mode, "sink") || !strcmp(o.mode, "echo"))
+        return run_target(&o);
+    if (!o.have_target) {
+        fputs("vgbench: --target ADDR:PORT is required\n", stderr);
+        return 2;
+    }
+    if (!strcmp(o.mode, "tput"))
+        return run_tput(&o);
+    if (!strcmp(o.mode, "conn"))
+        return run_conn(&o);
+    if (!strcmp(o.mode, "lat"))
+        return run_lat(&o);
+    if (!strcmp(o.mode, "idle"))
+        return run_idle(&o);
+    usage();
+    return 2;
+}
