@@ -8,11 +8,16 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libevent-dev libc-ares-dev libldns-dev libinih-dev libcrypt-dev libcriterion-dev
+  libxml2-dev
   # system tests and the local demo
   iproute2 procps curl proxychains4 netcat-openbsd openssh-server openssh-client
-  bind9 bind9-utils bind9-dnsutils knot knot-dnsutils python3
+  bind9 bind9-utils bind9-dnsutils knot knot-dnsutils python3 openssl
   # benchmark peers
   dante-server microsocks
+  # the QEMU test VM (scripts/build-vm-image.sh, scripts/vm-run.sh)
+  qemu-system-x86 busybox-static dropbear-bin libc6-dev
+  # serial channel interop test: the unmodified hashicorp/yamux, built offline (GOPATH mode)
+  golang-go golang-github-hashicorp-yamux-dev
 )
 
 missing=()

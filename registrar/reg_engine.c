@@ -1,0 +1,473 @@
+#include "reg_engine.h"
+
+#include "vg_addr.h"
+#include "vg_alloc.h"
+#include "vg_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static uint16_t random_id(void)
+{
+    uint16_t id;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+        id = (uint16_t)(rand() ^ time(NULL));
+    return id;
+}
+
+static bool first_listen_port(const char *listen, uint16_t *port)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", listen);
+    char *end = buf + strcspn(buf, ", \t");
+    *end = '\0';
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!vg_sockaddr_parse(buf, 0, &ss, &len))
+        return false;
+    *port = vg_sockaddr_port((struct sockaddr *)&ss);
+    return true;
+}
+
+bool reg_engine_init(struct reg_engine *e, const struct vg_config *cfg, char *err, size_t errlen)
+{
+    memset(e, 0, sizeof *e);
+    e->conn.fd = -1;
+    uint16_t port = 1080;
+    if (cfg->gateway_port)
+        port = (uint16_t)cfg->gateway_port;
+    else if (cfg->listen && !first_listen_port(cfg->listen, &port)) {
+        snprintf(err, errlen, "[gateway] listen: cannot take the port from '%s'", cfg->listen);
+        return false;
+    }
+    if (!reg_key_load(cfg->tsig_key_file, &e->key, err, errlen))
+        return false;
+    if (!reg_ident_init(&e->id, cfg->host_name, cfg->host_address, port, cfg->ttl, err, errlen))
+        return false;
+    if (!reg_conn_init(&e->conn, cfg->server, cfg->dns_timeout * 1000u, err, errlen))
+        return false;
+    e->batch_max = cfg->batch_max ? cfg->batch_max : 500;
+    return true;
+}
+
+void reg_engine_close(struct reg_engine *e)
+{
+    reg_conn_close(&e->conn);
+}
+
+/* Sign, send, receive, check.  too_big is set (and nothing sent) when the message exceeds what
+ * TCP can carry. */
+static enum reg_result exchange(struct reg_engine *e, ldns_pkt *pkt, ldns_pkt **reply, int *rcode,
+                                bool *too_big, char *err, size_t errlen)
+{
+    uint8_t *wire = NULL, *rwire = NULL;
+    size_t len = 0, rlen = 0;
+    ldns_rdf *mac = NULL;
+    uint16_t id = random_id();
+    enum reg_result res;
+    *rcode = -1;
+    if (reply)
+        *reply = NULL;
+    if (too_big)
+        *too_big = false;
+    if ((res = reg_msg_sign(pkt, &e->key, id, &wire, &len, &mac)) != REG_OK) {
+        if (len > REG_TCP_MAX) {
+            if (too_big)
+                *too_big = true;
+            snprintf(err, errlen, "message of %zu octets exceeds %d", len, REG_TCP_MAX);
+        } else {
+            snprintf(err, errlen, "cannot sign the message with key %s", e->key.name);
+        }
+        goto done;
+    }
+    if (reg_conn_exchange(&e->conn, wire, len, &rwire, &rlen) < 0) {
+        snprintf(err, errlen, "no DNS server answered (%s)", e->conn.err);
+        res = REG_TIMEOUT;
+        goto done;
+    }
+    res = reg_msg_check(rwire, rlen, id, &e->key, mac, false, (long long)time(NULL), reply, NULL,
+                        rcode, err, errlen);
+    if (res == REG_BADREPLY) {
+        /* whatever is on this connection cannot be trusted to line up any more */
+        reg_conn_close(&e->conn);
+    }
+done:
+    free(wire);
+    vg_free(rwire);
+    ldns_rdf_deep_free(mac);
+    return res;
+}
+
+static void set_result(struct reg_op *op, enum reg_result r, const char *detail)
+{
+    op->result = r;
+    snprintf(op->detail, sizeof op->detail, "%s", detail ? detail : "");
+}
+
+static enum reg_mode initial_mode(const struct reg_op *op)
+{
+    switch (op->kind) {
+    case REG_OP_ADD: return op->takeover ? REG_M_TAKEOVER : op->own_hint ? REG_M_OWN : REG_M_FRESH;
+    case REG_OP_DEL:
+    case REG_OP_GCDEL: return REG_M_DEL;
+    case REG_OP_HOSTDEL: return REG_M_HOSTDEL;
+    }
+    return REG_M_FRESH;
+}
+
+/* Send one UPDATE with ops[0..n); returns the result, rcode and message of the exchange. */
+static enum reg_result send_ops(struct reg_engine *e, const char *zone, struct reg_op *const *ops,
+                                size_t n, bool host_record, bool *too_big, int *rcode, char *err,
+                                size_t errlen)
+{
+    const struct reg_item **items = vg_calloc(n ? n : 1, sizeof *items);
+    if (items == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return REG_ERROR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i] = &ops[i]->item;
+        host_record |= ops[i]->kind == REG_OP_ADD;
+    }
+    ldns_pkt *pkt = reg_msg_update(&e->id, zone, items, n, host_record, (long long)time(NULL));
+    vg_free(items);
+    if (pkt == NULL) {
+        snprintf(err, errlen, "cannot build the UPDATE message");
+        return REG_ERROR;
+    }
+    enum reg_result r = exchange(e, pkt, NULL, rcode, too_big, err, errlen);
+    ldns_pkt_free(pkt);
+    if (r != REG_TIMEOUT && !(too_big && *too_big))
+        e->updates++;
+    vg_debug("dns: UPDATE %s with %zu change(s): %s %s", zone, n, reg_result_str(r), err);
+    return r;
+}
+
+/* Who owns `name` now: owner host into owner ("" if none); *exists false on NXDOMAIN. */
+static enum reg_result query_owner(struct reg_engine *e, const char *name, char *owner,
+                                   size_t ownerlen, bool *exists, char *err, size_t errlen)
+{
+    ldns_pkt *q = reg_msg_query(name, LDNS_RR_TYPE_TXT), *reply = NULL;
+    int rcode;
+    owner[0] = '\0';
+    *exists = false;
+    if (q == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return REG_ERROR;
+    }
+    enum reg_result r = exchange(e, q, &reply, &rcode, NULL, err, errlen);
+    ldns_pkt_free(q);
+    if (rcode == LDNS_RCODE_NXDOMAIN && reply != NULL) {
+        ldns_pkt_free(reply);
+        return REG_OK;
+    }
+    if (r != REG_OK) {
+        ldns_pkt_free(reply);
+        return r;
+    }
+    *exists = true;
+    ldns_rr_list *an = ldns_pkt_answer(reply);
+    size_t pl = strlen(REG_OWNER_PREFIX);
+    for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+        char txt[256];
+        if (reg_txt_text(ldns_rr_list_rr(an, i), txt, sizeof txt) &&
+            strncmp(txt, REG_OWNER_PREFIX, pl) == 0)
+            snprintf(owner, ownerlen, "%s", txt + pl);
+    }
+    ldns_pkt_free(reply);
+    return REG_OK;
+}
+
+/* Explain a final conflict of an ADD: who has the name. */
+static void explain_inuse(struct reg_engine *e, struct reg_op *op)
+{
+    char owner[VG_NAME_MAX + 1], err[200], msg[1200];
+    bool exists;
+    if (query_owner(e, op->name, owner, sizeof owner, &exists, err, sizeof err) != REG_OK)
+        snprintf(msg, sizeof msg, "YXDOMAIN: %s is in use (owner unknown: %s)", op->name, err);
+    else if (owner[0])
+        snprintf(msg, sizeof msg, "YXDOMAIN: %s is owned by host %s%s", op->name, owner,
+                 op->takeover ? "" : "; use --takeover to move it here");
+    else
+        snprintf(msg, sizeof msg, "YXDOMAIN: %s is in use by records not managed by vmgate",
+                 op->name);
+    set_result(op, REG_INUSE, msg);
+}
+
+/* A single op whose prerequisite failed: try the other way it can legitimately succeed. */
+static void resolve_single(struct reg_engine *e, const char *zone, struct reg_op *op, int rcode)
+{
+    char err[256], owner[VG_NAME_MAX + 1], msg[1200];
+    bool exists, too_big;
+    int rc;
+    enum reg_result r;
+
+    switch (op->kind) {
+    case REG_OP_ADD:
+        if (op->item.mode == REG_M_FRESH || op->item.mode == REG_M_TAKEOVER) {
+            /* FRESH: the name is in use — perhaps by us (a re-add).  TAKEOVER: there was no TXT —
+             * perhaps the name is free after all. */
+            enum reg_mode next = op->item.mode == REG_M_FRESH ? REG_M_OWN : REG_M_FRESH;
+            op->item.mode = next;
+            struct reg_op *one[1] = {op};
+            r = send_ops(e, zone, one, 1, false, &too_big, &rc, err, sizeof err);
+            if (r == REG_OK) {
+                set_result(op, REG_OK, next == REG_M_OWN ? "already ours: records refreshed"
+                                                         : "was not registered: published");
+                return;
+            }
+            if (!reg_rcode_is_prereq(rc)) {
+                set_result(op, r, err);
+                return;
+            }
+            explain_inuse(e, op);
+            return;
+        }
+        /* OWN failed: not (or no longer) ours; maybe free */
+        op->item.mode = REG_M_FRESH;
+        {
+            struct reg_op *one[1] = {op};
+            r = send_ops(e, zone, one, 1, false, &too_big, &rc, err, sizeof err);
+        }
+        if (r == REG_OK) {
+            set_result(op, REG_OK, "published");
+            return;
+        }
+        if (!reg_rcode_is_prereq(rc)) {
+            set_result(op, r, err);
+            return;
+        }
+        explain_inuse(e, op);
+        return;
+    case REG_OP_DEL:
+    case REG_OP_GCDEL:
+        r = query_owner(e, op->name, owner, sizeof owner, &exists, err, sizeof err);
+        if (r != REG_OK) {
+            snprintf(msg, sizeof msg, "NXRRSET: %s is not owned by %s (owner unknown: %s)",
+                     op->name, op->kind == REG_OP_DEL ? e->id.host : op->arg, err);
+            set_result(op, REG_NOTOWNER, msg);
+            return;
+        }
+        if (op->kind == REG_OP_DEL && owner[0] == '\0') {
+            set_result(op, REG_OK, exists ? "not registered (name has no vmgate owner)"
+                                          : "already absent");
+            return;
+        }
+        if (op->kind == REG_OP_GCDEL)
+            snprintf(msg, sizeof msg, "NXRRSET: %s changed since the transfer (owner now %s); "
+                                      "left alone",
+                     op->name, owner[0] ? owner : "none");
+        else
+            snprintf(msg, sizeof msg, "NXRRSET: %s is owned by host %s, not %s; nothing deleted",
+                     op->name, owner, e->id.host);
+        set_result(op, REG_NOTOWNER, msg);
+        return;
+    case REG_OP_HOSTDEL:
+        set_result(op, REG_NOTOWNER, "host record changed since the transfer (heartbeat "
+                                     "refreshed); left alone");
+        return;
+    }
+    (void)rcode;
+}
+
+static void run_range(struct reg_engine *e, const char *zone, struct reg_op *const *ops, size_t n)
+{
+    char err[256];
+    bool too_big;
+    int rcode;
+    if (n == 0)
+        return;
+    if (e->conn.down) {
+        snprintf(err, sizeof err, "no DNS server answered (%s)", e->conn.err);
+        for (size_t i = 0; i < n; i++)
+            set_result(ops[i], REG_TIMEOUT, err);
+        return;
+    }
+    enum reg_result r = send_ops(e, zone, ops, n, false, &too_big, &rcode, err, sizeof err);
+    if (too_big && n > 1) {
+        vg_debug("dns: %zu changes do not fit one message: splitting", n);
+        run_range(e, zone, ops, n / 2);
+        run_range(e, zone, ops + n / 2, n - n / 2);
+        return;
+    }
+    if (r == REG_OK) {
+        for (size_t i = 0; i < n; i++)
+            set_result(ops[i], REG_OK, ops[i]->item.mode == REG_M_TAKEOVER ? "taken over" : "");
+        return;
+    }
+    if (reg_rcode_is_prereq(rcode) && r != REG_BADSIG && r != REG_BADKEY && r != REG_NOTAUTH &&
+        r != REG_BADREPLY) {
+        if (n > 1) {
+            /* one prerequisite failed and the server does not say which: halve until the
+             * offending change stands alone; the others land in the halves that pass */
+            vg_info("dns: batch of %zu failed a prerequisite (%s): splitting", n, err);
+            run_range(e, zone, ops, n / 2);
+            run_range(e, zone, ops + n / 2, n - n / 2);
+            return;
+        }
+        resolve_single(e, zone, ops[0], rcode);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        set_result(ops[i], r, err);
+}
+
+void reg_engine_run(struct reg_engine *e, struct reg_op *const *ops, size_t n)
+{
+    struct reg_op **group = vg_calloc(n ? n : 1, sizeof *group);
+    bool *done = vg_calloc(n ? n : 1, sizeof *done);
+    if (group == NULL || done == NULL) {
+        for (size_t i = 0; i < n; i++)
+            set_result(ops[i], REG_ERROR, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ops[i]->item.mode = initial_mode(ops[i]);
+        ops[i]->item.name = ops[i]->name;
+        ops[i]->item.arg = ops[i]->kind == REG_OP_DEL ? e->id.host : ops[i]->arg;
+        if (ops[i]->takeover)
+            vg_notice("%s: taking over from whichever host has it", ops[i]->name);
+    }
+    /* one zone at a time, batch_max changes per UPDATE */
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        const char *zone = ops[i]->zone;
+        size_t g = 0;
+        for (size_t j = i; j < n; j++) {
+            if (!done[j] && strcmp(ops[j]->zone, zone) == 0) {
+                group[g++] = ops[j];
+                done[j] = true;
+            }
+        }
+        /* as many changes per UPDATE as batch_max allows and (by estimate) 64 KiB holds;
+         * send_ops measures exactly and run_range halves what still does not fit */
+        for (size_t k = 0; k < g;) {
+            size_t size = reg_msg_base_size(&e->id, zone, &e->key), m = 0;
+            while (k + m < g && m < e->batch_max) {
+                size_t s = reg_msg_item_size(&e->id, zone, &group[k + m]->item, size);
+                if (m > 0 && size + s > REG_TCP_MAX)
+                    break;
+                size += s;
+                m++;
+            }
+            run_range(e, zone, group + k, m);
+            k += m;
+        }
+    }
+out:
+    vg_free(group);
+    vg_free(done);
+}
+
+enum reg_result reg_engine_heartbeat(struct reg_engine *e, const char *zone, char *err,
+                                     size_t errlen)
+{
+    bool too_big;
+    int rcode;
+    if (e->conn.down) {
+        snprintf(err, errlen, "no DNS server answered (%s)", e->conn.err);
+        return REG_TIMEOUT;
+    }
+    return send_ops(e, zone, NULL, 0, true, &too_big, &rcode, err, errlen);
+}
+
+enum reg_result reg_engine_axfr(struct reg_engine *e, const char *zone, struct reg_zone **out,
+                                char *err, size_t errlen)
+{
+    uint8_t *wire = NULL, *rwire = NULL;
+    size_t len, rlen;
+    ldns_rdf *mac = NULL, *next = NULL;
+    ldns_pkt *q = reg_msg_query(zone, LDNS_RR_TYPE_AXFR), *reply = NULL;
+    struct reg_zone *z = reg_zone_new(zone);
+    enum reg_result res = REG_ERROR;
+    unsigned soas = 0, msgs = 0;
+    uint16_t id = random_id();
+    *out = NULL;
+    if (q == NULL || z == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (e->conn.down) {
+        snprintf(err, errlen, "no DNS server answered (%s)", e->conn.err);
+        res = REG_TIMEOUT;
+        goto done;
+    }
+    if (reg_msg_sign(q, &e->key, id, &wire, &len, &mac) != REG_OK) {
+        snprintf(err, errlen, "cannot sign the transfer request");
+        goto done;
+    }
+    if (reg_conn_send(&e->conn, wire, len) < 0) {
+        snprintf(err, errlen, "no DNS server answered (%s)", e->conn.err);
+        res = REG_TIMEOUT;
+        goto done;
+    }
+    while (soas < 2) {
+        int rcode;
+        if (reg_conn_recv(&e->conn, &rwire, &rlen) < 0) {
+            snprintf(err, errlen, "zone transfer of %s broke off (%s)", zone, e->conn.err);
+            res = REG_TIMEOUT;
+            goto done;
+        }
+        /* RFC 8945 5.3.1: the first reply is verified against the request MAC, every later one
+         * against the previous MAC with the timers only */
+        res = reg_msg_check(rwire, rlen, id, &e->key, mac, msgs > 0, (long long)time(NULL),
+                            &reply, &next, &rcode, err, errlen);
+        vg_free(rwire);
+        rwire = NULL;
+        if (res != REG_OK) {
+            if (res == REG_BADREPLY && msgs > 0)
+                snprintf(err + strlen(err), errlen - strlen(err),
+                         " (message %u of the transfer)", msgs + 1);
+            else if (res == REG_NOTAUTH || res == REG_REFUSED) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", err);
+                snprintf(err, errlen, "zone transfer of %s refused (%s): the server must allow "
+                                      "AXFR to key %s",
+                         zone, why, e->key.name);
+            }
+            reg_conn_close(&e->conn);
+            goto done;
+        }
+        ldns_rdf_deep_free(mac);
+        mac = next;
+        next = NULL;
+        msgs++;
+        ldns_rr_list *an = ldns_pkt_answer(reply);
+        for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+            ldns_rr *rr = ldns_rr_list_rr(an, i);
+            if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA)
+                soas++;
+            if (!reg_zone_add_rr(z, rr)) {
+                snprintf(err, errlen, "out of memory");
+                res = REG_ERROR;
+                goto done;
+            }
+        }
+        if (ldns_rr_list_rr_count(an) == 0) {
+            snprintf(err, errlen, "empty message in the transfer of %s", zone);
+            res = REG_BADREPLY;
+            reg_conn_close(&e->conn);
+            goto done;
+        }
+        ldns_pkt_free(reply);
+        reply = NULL;
+    }
+    vg_debug("dns: AXFR %s: %u message(s), %zu VM name(s), %zu host(s)", zone, msgs, z->nvms,
+             z->nhosts);
+    *out = z;
+    z = NULL;
+    res = REG_OK;
+done:
+    free(wire);
+    vg_free(rwire);
+    ldns_rdf_deep_free(mac);
+    ldns_rdf_deep_free(next);
+    ldns_pkt_free(q);
+    ldns_pkt_free(reply);
+    reg_zone_free(z);
+    return res;
+}
