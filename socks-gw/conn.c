@@ -9,11 +9,14 @@
 #include "channel.h"
 #include "gw.h"
 #include "proto.h"
+#include "serial.h"
 #include "users.h"
 #include "vmtable.h"
 
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_mux.h"
+#include "vg_mux_bridge.h"
 #include "vg_name.h"
 
 #include <errno.h>
@@ -57,7 +60,9 @@ struct gw_conn {
     char name[VG_NAME_MAX + 1];
     uint16_t port;
     enum vg_chan_kind kind;
-    struct gw_relay *relay;
+    struct gw_relay *relay;          /* socket channels: splice relay */
+    struct gw_serial_req *sreq;      /* serial channel: waiting for the agent */
+    struct vg_mux_bridge *bridge;    /* serial channel: relaying */
     struct timespec t0;
     char ident[80];
 };
@@ -78,6 +83,12 @@ static void conn_free(struct gw_conn *c)
         event_free(c->uev);
     if (c->timer)
         event_free(c->timer);
+    if (c->sreq)
+        gw_serial_cancel(c->sreq);
+    if (c->bridge) {
+        vg_mux_bridge_free(c->bridge); /* closes the client socket */
+        c->fd = -1;
+    }
     if (c->relay)
         gw_relay_abort(c->relay); /* closes both sockets */
     else if (c->fd >= 0)
@@ -126,6 +137,10 @@ static void on_linger_read(evutil_socket_t fd, short what, void *arg)
 static void linger_close(struct gw_conn *c)
 {
     c->st = ST_LINGER;
+    if (c->sreq) {
+        gw_serial_cancel(c->sreq);
+        c->sreq = NULL;
+    }
     if (c->uev) {
         event_free(c->uev);
         c->uev = NULL;
@@ -250,6 +265,70 @@ static void succeed(struct gw_conn *c)
     }
 }
 
+static void on_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, const char *err,
+                           void *arg)
+{
+    struct gw_conn *c = arg;
+    VG_CLOG(VG_LOG_INFO, c->ident, "closed %s:%u after %.3f s: %llu bytes up, %llu down%s%s",
+            c->name, c->port, since(&c->t0), (unsigned long long)up, (unsigned long long)down,
+            err ? ": " : "", err ? err : "");
+    conn_free(c); /* frees the bridge, which closes the client socket */
+}
+
+static void on_serial_done(void *arg, struct vg_mux_stream *s, uint8_t rep, const char *why)
+{
+    struct gw_conn *c = arg;
+    c->sreq = NULL;
+    if (s == NULL) {
+        refuse(c, (enum vg_s5_rep)rep, 0, why);
+        return;
+    }
+    bool ok;
+    if (c->front == GW_FRONT_SOCKS5) {
+        uint8_t out[VG_S5_REPLY_MAX];
+        size_t n = vg_s5_build_reply(out, VG_S5_SUCCEEDED, NULL);
+        ok = send_all(c->fd, out, n);
+    } else {
+        static const char resp[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+        ok = send_all(c->fd, resp, sizeof resp - 1);
+    }
+    if (ok && c->len > 0)
+        ok = vg_mux_stream_write(s, c->buf, c->len) == 0; /* pipelined bytes go first */
+    if (!ok) {
+        vg_mux_stream_free(s);
+        VG_CLOG(VG_LOG_INFO, c->ident, "client went away before the reply");
+        conn_free(c);
+        return;
+    }
+    VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via serial%s%s in %.3f s", c->name, c->port,
+            c->user ? " user " : "", c->user ? c->user : "", since(&c->t0));
+    vg_free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+    event_free(c->ev);
+    c->ev = NULL;
+    event_del(c->timer);
+    c->st = ST_RELAY;
+    c->bridge = vg_mux_bridge_new(c->g->base, c->fd, s, on_bridge_done, c);
+    if (c->bridge == NULL) {
+        vg_mux_stream_free(s);
+        VG_CLOG(VG_LOG_WARN, c->ident, "cannot start the serial relay");
+        conn_free(c);
+    }
+}
+
+static void start_serial(struct gw_conn *c, const struct vg_vm *vm)
+{
+    uint8_t rep;
+    const char *why;
+    c->st = ST_CONNECTING;
+    event_del(c->ev);
+    arm_timer(c, c->g->cfg->connect_timeout + c->g->cfg->agent_timeout);
+    c->sreq = gw_serial_open(c->g, vm->chan.path, c->name, c->port, on_serial_done, c, &rep, &why);
+    if (c->sreq == NULL)
+        refuse(c, (enum vg_s5_rep)rep, 0, why);
+}
+
 /* ---- connecting the channel ------------------------------------------------------------- */
 
 static enum vg_s5_rep rep_of_errno(enum vg_chan_kind kind, int err, const char **why)
@@ -269,14 +348,10 @@ static enum vg_s5_rep rep_of_errno(enum vg_chan_kind kind, int err, const char *
     case ENOENT:
         *why = "channel down (its socket does not exist)";
         return VG_S5_HOST_UNREACH;
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case EHOSTDOWN:
-    case ENODEV:
-    case EAGAIN:
-        return VG_S5_HOST_UNREACH;
     default:
-        return VG_S5_GENERAL;
+        /* EHOSTUNREACH, ENETUNREACH, EINVAL (blackhole route), EACCES/EPERM (a firewall),
+         * ENODEV, EAGAIN …: whatever stops the connect, the VM's channel is down */
+        return VG_S5_HOST_UNREACH;
     }
 }
 
@@ -354,7 +429,7 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
     socklen_t len;
     c->kind = vm->chan.kind;
     if (vm->chan.kind == VG_CHAN_SERIAL) {
-        refuse(c, VG_S5_HOST_UNREACH, 0, "serial channel: needs the guest agent support (not in this build)");
+        start_serial(c, vm);
         return;
     }
     vg_chan_sockaddr(&vm->chan, c->port, &ss, &len);
@@ -362,7 +437,7 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
     if (c->up < 0) {
         const char *why;
         enum vg_s5_rep rep = rep_of_errno(c->kind, errno, &why);
-        refuse(c, rep == VG_S5_GENERAL ? VG_S5_HOST_UNREACH : rep, 0, why);
+        refuse(c, rep, 0, why);
         return;
     }
     if (c->kind == VG_CHAN_TCP) {

@@ -6,6 +6,7 @@
  * and let relays finish for up to drain-timeout seconds.
  */
 #include "gw.h"
+#include "serial.h"
 #include "users.h"
 #include "vmtable.h"
 
@@ -305,6 +306,7 @@ int main(int argc, char **argv)
     vg_notice("stopped (%u connections left)", g.nconns);
     g.draining = false; /* closing the rest must not re-enter the drain logic */
     gw_conns_close_all(&g);
+    gw_serial_close_all(&g);
     gw_listeners_close(&g);
     if (pidfile)
         unlink(pidfile);

@@ -1,0 +1,325 @@
+#include "serial.h"
+
+#include "gw.h"
+
+#include "vg_alloc.h"
+#include "vg_log.h"
+#include "vg_mux.h"
+#include "vg_mux_ctl.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct gw_serial {
+    struct gw_serial *next;
+    struct gw *g;
+    struct vg_mux *mux;
+    struct vg_mux_stream *ctl;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char vm[256];
+};
+
+struct gw_serial_req {
+    struct vg_mux_stream *s;
+    struct event *timer;
+    gw_serial_done_fn done;
+    void *arg;
+    char vm[256];
+};
+
+static struct gw_serial *sessions;
+
+static void session_free(struct gw_serial *ss)
+{
+    for (struct gw_serial **pp = &sessions; *pp; pp = &(*pp)->next) {
+        if (*pp == ss) {
+            *pp = ss->next;
+            break;
+        }
+    }
+    if (ss->ctl)
+        vg_mux_stream_free(ss->ctl);
+    if (ss->mux)
+        vg_mux_free(ss->mux);
+    vg_free(ss);
+}
+
+static void on_session_close(struct vg_mux *m, const char *why, void *arg)
+{
+    struct gw_serial *ss = arg;
+    vg_notice("serial %s (%s): agent session ended: %s", ss->path, ss->vm, why);
+    session_free(ss);
+}
+
+/* ---- the control stream ---------------------------------------------------------------- */
+
+static void ctl_send(struct gw_serial *ss, const char *line)
+{
+    if (ss->ctl)
+        vg_mux_stream_write(ss->ctl, line, strlen(line));
+}
+
+static void ctl_handle(struct gw_serial *ss, const char *line, size_t len)
+{
+    struct vg_ctl_msg m;
+    char out[1024];
+    if (len == 2 && memcmp(line, "OK", 2) == 0)
+        return; /* the agent accepted the control stream */
+    if (len >= 3 && memcmp(line, "ERR", 3) == 0) {
+        vg_warn("serial %s (%s): agent refused the control stream: %.*s", ss->path, ss->vm,
+                (int)len, line);
+        return;
+    }
+    if (vg_ctl_parse(line, len, &m) != 0) {
+        vg_info("serial %s (%s): malformed control line ignored", ss->path, ss->vm);
+        return;
+    }
+    if (strcmp(m.verb, "req") != 0) {
+        vg_debug("serial %s (%s): control '%s' ignored", ss->path, ss->vm, m.verb);
+        return;
+    }
+    const char *id = vg_ctl_get(&m, "id"), *op = vg_ctl_get(&m, "op");
+    if (id == NULL || strspn(id, "0123456789") != strlen(id) || strlen(id) > 18)
+        return; /* cannot be answered */
+    if (op && strcmp(op, "host-facts") == 0) {
+        snprintf(out, sizeof out, "event id=%s status=ok host=%s vm=%s\n", id,
+                 ss->g->cfg->host_name ? ss->g->cfg->host_name : "-", ss->vm);
+    } else {
+        snprintf(out, sizeof out, "event id=%s status=error reason=unknown-op\n", id);
+    }
+    vg_info("serial %s (%s): guest request %s op=%s", ss->path, ss->vm, id, op ? op : "-");
+    ctl_send(ss, out);
+}
+
+static void on_ctl_read(struct vg_mux_stream *s, void *arg)
+{
+    struct gw_serial *ss = arg;
+    struct evbuffer *in = vg_mux_stream_input(s);
+    char line[VG_CTL_LINE_MAX];
+    for (;;) {
+        size_t eol;
+        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+        if (p.pos < 0) {
+            if (evbuffer_get_length(in) >= VG_CTL_LINE_MAX) {
+                vg_warn("serial %s (%s): control line too long: control stream closed", ss->path,
+                        ss->vm);
+                vg_mux_stream_free(s);
+                ss->ctl = NULL;
+            }
+            return;
+        }
+        size_t n = (size_t)p.pos;
+        if (n >= sizeof line) {
+            vg_mux_stream_free(s);
+            ss->ctl = NULL;
+            return;
+        }
+        evbuffer_remove(in, line, n);
+        evbuffer_drain(in, eol);
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        line[n] = '\0';
+        ctl_handle(ss, line, n);
+    }
+}
+
+static void on_ctl_event(struct vg_mux_stream *s, short what, void *arg)
+{
+    struct gw_serial *ss = arg;
+    if (what & (VG_MUX_EOF | VG_MUX_RESET)) {
+        vg_mux_stream_free(s);
+        ss->ctl = NULL;
+    }
+}
+
+static void open_control(struct gw_serial *ss)
+{
+    char hello[700];
+    const struct vg_config *cfg = ss->g->cfg;
+    const char *zone = vg_config_zone_of(cfg, ss->vm);
+    ss->ctl = vg_mux_open(ss->mux);
+    if (ss->ctl == NULL)
+        return;
+    vg_mux_stream_setcb(ss->ctl, on_ctl_read, on_ctl_event, ss);
+    /* names are LDH: nothing in them needs percent-encoding */
+    snprintf(hello, sizeof hello, "CONTROL\nhello name=%s zone=%s host=%s\n", ss->vm,
+             zone ? zone : "-", cfg->host_name ? cfg->host_name : "-");
+    ctl_send(ss, hello);
+}
+
+/* ---- guest-originated streams ----------------------------------------------------------- */
+
+static void on_guest_stream(struct vg_mux *m, struct vg_mux_stream *s, void *arg)
+{
+    struct gw_serial *ss = arg;
+    /* Guest-originated connections need an ACL naming what this VM may reach; none is
+     * configured in this version, so every such stream is denied (VM-to-VM is never implicit). */
+    static const char deny[] = "ERR denied no ACL allows connections from this VM\n";
+    vg_info("serial %s (%s): guest-originated stream %u denied", ss->path, ss->vm,
+            vg_mux_stream_id(s));
+    vg_mux_stream_write(s, deny, sizeof deny - 1);
+    vg_mux_stream_shutdown(s);
+    vg_mux_stream_free(s);
+}
+
+static struct gw_serial *session_get(struct gw *g, const char *path, const char *vm, int *err)
+{
+    for (struct gw_serial *ss = sessions; ss; ss = ss->next)
+        if (strcmp(ss->path, path) == 0 && vg_mux_alive(ss->mux))
+            return ss;
+
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n >= sizeof sun.sun_path) {
+        *err = ENAMETOOLONG;
+        return NULL;
+    }
+    memcpy(sun.sun_path, path, n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = errno;
+        return NULL;
+    }
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        *err = errno;
+        close(fd);
+        return NULL;
+    }
+    struct gw_serial *ss = vg_calloc(1, sizeof *ss);
+    static const struct vg_mux_cbs cbs = {.on_accept = on_guest_stream,
+                                          .on_close = on_session_close};
+    if (ss == NULL || (ss->mux = vg_mux_new(g->base, fd, true, &cbs, ss)) == NULL) {
+        *err = ENOMEM;
+        vg_free(ss);
+        close(fd);
+        return NULL;
+    }
+    ss->g = g;
+    memcpy(ss->path, path, n + 1);
+    snprintf(ss->vm, sizeof ss->vm, "%s", vm);
+    unsigned ka = g->cfg->agent_timeout * 1000;
+    vg_mux_set_keepalive(ss->mux, ka, 2 * ka);
+    ss->next = sessions;
+    sessions = ss;
+    vg_info("serial %s (%s): agent session opened", path, vm);
+    open_control(ss);
+    return ss;
+}
+
+/* ---- opening streams -------------------------------------------------------------------- */
+
+static void req_finish(struct gw_serial_req *r, struct vg_mux_stream *s, uint8_t rep,
+                       const char *why)
+{
+    gw_serial_done_fn done = r->done;
+    void *arg = r->arg;
+    if (r->s && s == NULL)
+        vg_mux_stream_free(r->s);
+    event_free(r->timer);
+    vg_free(r);
+    if (s)
+        vg_mux_stream_setcb(s, NULL, NULL, NULL);
+    done(arg, s, rep, why);
+}
+
+static void on_req_read(struct vg_mux_stream *s, void *arg)
+{
+    struct gw_serial_req *r = arg;
+    struct evbuffer *in = vg_mux_stream_input(s);
+    size_t eol;
+    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+    if (p.pos < 0) {
+        if (evbuffer_get_length(in) >= VG_PREAMBLE_MAX)
+            req_finish(r, NULL, 0x01, "agent: reply line too long");
+        return;
+    }
+    char line[VG_PREAMBLE_MAX];
+    size_t n = (size_t)p.pos;
+    if (n >= sizeof line) {
+        req_finish(r, NULL, 0x01, "agent: reply line too long");
+        return;
+    }
+    evbuffer_remove(in, line, n);
+    evbuffer_drain(in, eol);
+    struct vg_preamble_reply rep;
+    if (vg_preamble_parse_reply(line, n, &rep) != 0) {
+        req_finish(r, NULL, 0x01, "agent: malformed reply");
+        return;
+    }
+    if (!rep.ok) {
+        char why[300];
+        snprintf(why, sizeof why, "agent: %s %s", rep.code, rep.text);
+        req_finish(r, NULL, vg_preamble_err_to_socks(rep.code), why);
+        return;
+    }
+    r->s = NULL; /* handed over */
+    req_finish(r, s, 0, NULL);
+}
+
+static void on_req_event(struct vg_mux_stream *s, short what, void *arg)
+{
+    struct gw_serial_req *r = arg;
+    if (what & VG_MUX_RESET)
+        req_finish(r, NULL, 0x04, "agent session ended or stream reset");
+    else if (what & VG_MUX_EOF)
+        req_finish(r, NULL, 0x04, "agent closed the stream without a reply");
+}
+
+static void on_req_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_serial_req *r = arg;
+    req_finish(r, NULL, 0x04, "agent not answering");
+}
+
+struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm,
+                                     uint16_t port, gw_serial_done_fn done, void *arg,
+                                     uint8_t *rep, const char **why)
+{
+    int err = 0;
+    struct gw_serial *ss = session_get(g, path, vm, &err);
+    if (ss == NULL) {
+        *rep = 0x04;
+        *why = err == ENOENT        ? "channel down (its socket does not exist)"
+               : err == ECONNREFUSED ? "channel down (nothing listens on its socket)"
+                                     : strerror(err);
+        return NULL;
+    }
+    struct gw_serial_req *r = vg_calloc(1, sizeof *r);
+    if (r == NULL || (r->timer = evtimer_new(g->base, on_req_timeout, r)) == NULL ||
+        (r->s = vg_mux_open(ss->mux)) == NULL) {
+        if (r && r->timer)
+            event_free(r->timer);
+        vg_free(r);
+        *rep = 0x04;
+        *why = "cannot open a stream to the agent";
+        return NULL;
+    }
+    r->done = done;
+    r->arg = arg;
+    char line[32];
+    int n = snprintf(line, sizeof line, "CONNECT %u\n", port);
+    vg_mux_stream_setcb(r->s, on_req_read, on_req_event, r);
+    vg_mux_stream_write(r->s, line, (size_t)n);
+    struct timeval tv = {(time_t)g->cfg->agent_timeout, 0};
+    event_add(r->timer, &tv);
+    return r;
+}
+
+void gw_serial_cancel(struct gw_serial_req *r)
+{
+    if (r->s)
+        vg_mux_stream_free(r->s);
+    event_free(r->timer);
+    vg_free(r);
+}
+
+void gw_serial_close_all(struct gw *g)
+{
+    while (sessions)
+        session_free(sessions);
+}
