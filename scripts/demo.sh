@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # vmgate's main job on one machine, end to end:
-#   installs what it needs, builds, makes a hypervisor host and a VM (network namespaces: the VM
-#   is reachable only from its host), starts the gateway on the host and a web server in the VM,
-#   and shows a real client (curl) reaching the VM by name through the gateway — while a direct
-#   connection to the VM's address fails.
+#   installs what it needs, builds, makes a client, a hypervisor host and a VM (network
+#   namespaces: the VM is reachable only from its host), starts a DNS server (BIND) with the
+#   zone, the gateway and the registrar on the host and a web server in the VM; the registrar
+#   publishes the VM in DNS (RFC 2136 + TSIG), the client resolves the name and curl reaches the
+#   VM by name through the gateway — while a direct connection to the VM's address fails.
 #   scripts/demo.sh            run, show, clean up
 #   scripts/demo.sh --keep     leave everything running until Ctrl-C, to try clients by hand
 # Needs root (network namespaces).
@@ -18,6 +19,7 @@ bash scripts/install-deps.sh
 cmake -S . -B build >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 gw=$src/build/socks-gw/vmgate-gw
+reg=$src/build/registrar/vmgate-reg
 
 CLIENT=vgdemo-client HOST=vgdemo-host VM=vgdemo-web1
 work=$(mktemp -d /tmp/vmgate-demo.XXXXXX)
@@ -28,7 +30,7 @@ cleanup() {
   ip netns del $VM 2>/dev/null || true
   ip netns del $HOST 2>/dev/null || true
   ip netns del $CLIENT 2>/dev/null || true
-  rm -rf "$work"
+  [[ -n ${VMGATE_DEMO_KEEP_WORK:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
 # a previous run that was killed hard may have left its namespaces
@@ -58,16 +60,30 @@ ip netns exec $VM python3 -m http.server 80 --bind 198.18.1.2 --directory "$work
   >/dev/null 2>&1 &
 pids+=($!)
 
-say "the host's VM table says how to reach web1.vm.test"
-echo "channel = tcp:198.18.1.2" > "$work/vms/web1.vm.test"
-echo "$work/vms/web1.vm.test:"; sed 's/^/    /' "$work/vms/web1.vm.test"
+say "a DNS server (BIND) for the zone vm.test on 198.18.0.1:5353, accepting signed UPDATEs"
+mkdir -p "$work/dns" "$work/state"
+tsig-keygen -a hmac-sha256 reg-key > "$work/reg-key.conf"
+cp zones/vm.test.zone "$work/dns/vm.test.zone"
+sed -e "s|@DIR@|$work/dns|g" -e "s|@PORT@|5353|g" -e "s|@KEYFILE@|$work/reg-key.conf|g" \
+    -e "s|{ 127.0.0.1; }|{ 198.18.0.1; }|" -e 's|listen-on-v6 port [0-9]* { ::1; };||' zones/named.conf.in > "$work/dns/named.conf"
+ip netns exec $HOST named -f -c "$work/dns/named.conf" > "$work/named.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  ip netns exec $CLIENT dig +short +time=1 +tries=1 @198.18.0.1 -p 5353 vm.test SOA 2>/dev/null | grep -q . && break
+  sleep 0.05
+done
 
 cat > "$work/vmgate.conf" <<CONF
 [dns]
 zone = vm.test
+server = 198.18.0.1:5353
+tsig-key-file = $work/reg-key.conf
+ttl = 30
 [host]
 name = hv1
 address = 198.18.0.1
+[registrar]
+state-dir = $work/state
 [gateway]
 listen = 198.18.0.1:1080
 listen-http = 198.18.0.1:3128
@@ -84,13 +100,23 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
-say "direct to the VM's address: no route"
+say "the registrar publishes web1 (VM table entry + DNS records): vmgate-reg add web1 --channel tcp:198.18.1.2"
+ip netns exec $HOST "$reg" -c "$work/vmgate.conf" -v add web1 --channel tcp:198.18.1.2
+echo "$work/vms/web1.vm.test:"; sed 's/^/    /' "$work/vms/web1.vm.test"
+
 client() { ip netns exec $CLIENT "$@"; }
+say "the client resolves web1.vm.test like any other name"
+for t in A TXT; do client dig +noall +answer @198.18.0.1 -p 5353 web1.vm.test $t; done
+client dig +noall +answer @198.18.0.1 -p 5353 _vmgate._tcp.web1.vm.test SRV
+host_addr=$(client dig +short @198.18.0.1 -p 5353 web1.vm.test A)
+[[ $host_addr == 198.18.0.1 ]] || { echo "demo: web1.vm.test did not resolve to its host"; exit 1; }
+
+say "direct to the VM's address: no route"
 if client curl -s --max-time 2 http://198.18.1.2/ ; then echo "unexpected: the VM is reachable directly"; exit 1; fi
 echo "curl http://198.18.1.2/ → failed, as it should"
 
-say "curl --socks5-hostname 198.18.0.1:1080 http://web1.vm.test/"
-out=$(client curl -sS --max-time 5 --socks5-hostname 198.18.0.1:1080 http://web1.vm.test/)
+say "curl --socks5-hostname $host_addr:1080 http://web1.vm.test/   (the gateway of the host DNS named)"
+out=$(client curl -sS --max-time 5 --socks5-hostname "$host_addr:1080" http://web1.vm.test/)
 echo "$out"
 [[ $out == "Hello from web1"* ]]
 
@@ -99,6 +125,11 @@ client curl -sS --max-time 5 -p -x http://198.18.0.1:3128 http://web1.vm.test/
 
 say "a name the host does not serve is refused"
 client curl -sS --max-time 5 --socks5-hostname 198.18.0.1:1080 http://example.com/ || true
+
+say "the registrar withdraws web1 (vmgate-reg del web1): the name and the route are gone"
+ip netns exec $HOST "$reg" -c "$work/vmgate.conf" -v del web1
+echo "dig web1.vm.test A: '$(client dig +short @198.18.0.1 -p 5353 web1.vm.test A)'"
+client curl -sS --max-time 5 --socks5-hostname 198.18.0.1:1080 http://web1.vm.test/ || true
 
 say "the gateway's log"
 sed 's/^/    /' "$work/gw.log"
