@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -463,6 +464,13 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
         refuse(c, rep, 0, why);
         return;
     }
+    /* over loopback or a host-only link the handshake has usually completed inside connect():
+     * look once before going through the event loop */
+    struct pollfd pfd = {.fd = c->up, .events = POLLOUT};
+    if (poll(&pfd, 1, 0) == 1) {
+        on_connected(c->up, EV_WRITE, c);
+        return;
+    }
     event_add(c->uev, NULL);
 }
 
@@ -732,8 +740,6 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
         conn_free(c);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     event_add(c->ev, NULL);
     arm_timer(c, g->cfg->handshake_timeout);
     VG_CLOG(VG_LOG_DEBUG, c->ident, "accepted (%s)", front == GW_FRONT_HTTP ? "http" : "socks5");

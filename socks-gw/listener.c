@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -187,6 +189,10 @@ static bool open_one(const char *item, void *arg)
         return o->ok = false;
     }
     evconnlistener_set_error_cb(li->l, on_accept_error);
+    /* accepted sockets inherit TCP_NODELAY: handshake replies and interactive traffic go out at
+     * once, without a setsockopt per connection */
+    int one = 1;
+    setsockopt(evconnlistener_get_fd(li->l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     li->next = o->list;
     o->list = li;
     return true;

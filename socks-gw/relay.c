@@ -1,10 +1,16 @@
-/* relay — splice(2) between two sockets through a pipe per direction.
+/* relay — move bytes between two sockets, each direction on its own.
  *
- * The pipe is the only buffer: a direction reads from its source only while its pipe is empty
- * (or being drained right away), so a slow receiver stops the sender (backpressure) and memory
- * stays bounded by the kernel's pipe size.  EOF on one side is passed on as shutdown(SHUT_WR)
- * of the other once everything read has been written: exact half-close.  The relay ends when
- * both directions have seen EOF, on an error, or after idle_timeout seconds without traffic.
+ * A direction starts in copy mode: recv() into a stack buffer, send() at once; what the receiver
+ * does not take is kept (bounded by the buffer size) and the source is not read again until it
+ * is written.  Short and interactive connections never need more, and idle ones cost no buffer
+ * and no pipe.  When one read fills the whole buffer the direction carries bulk data and
+ * switches to splice(2) socket → pipe → socket with an enlarged pipe: no copy through user
+ * space, and the pipe is the only buffer.  Either way a slow receiver stops its sender
+ * (backpressure) and memory stays bounded.
+ *
+ * EOF on one side is passed on as shutdown(SHUT_WR) of the other once everything read has been
+ * written: exact half-close.  The relay ends when both directions have seen EOF, on an error,
+ * or after idle_timeout seconds without traffic.
  */
 #include "gw.h"
 
@@ -19,13 +25,15 @@
 #include <unistd.h>
 
 #define PIPE_CHUNK (1 << 20) /* ask splice for up to this much per call */
+#define PIPE_SIZE (1 << 20)  /* pipe size asked for in splice mode (F_SETPIPE_SZ; best effort) */
+#define COPY_BUF (64 * 1024) /* copy mode: one read at most; a full read switches to splice */
 
 struct half {
     struct gw_relay *r;
     int in, out;
     int pipe_r, pipe_w;
     size_t queued;   /* bytes in the pipe */
-    uint8_t *pend;   /* bytes to write before splicing (client data pipelined after the request) */
+    uint8_t *pend;   /* bytes read but not yet written (copy mode; pipelined request data) */
     size_t pend_len, pend_off;
     bool eof, shut;
     bool reading, writing; /* events added */
@@ -159,12 +167,24 @@ static bool flush(struct half *h)
     set_reading(h, !backlog && !h->eof);
     if (!backlog && h->eof && !h->shut) {
         h->shut = true;
-        shutdown(h->out, SHUT_WR);
         if (all_done(r)) {
-            finish(r, NULL);
+            finish(r, NULL); /* close() sends the FIN: no shutdown() needed */
             return false;
         }
+        shutdown(h->out, SHUT_WR);
     }
+    return true;
+}
+
+/* Switch a direction to splice mode.  False (and still copy mode) when no pipe can be had. */
+static bool start_splice(struct half *h)
+{
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+        return false;
+    (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE); /* a smaller pipe still works */
+    h->pipe_r = p[0];
+    h->pipe_w = p[1];
     return true;
 }
 
@@ -172,6 +192,41 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct half *h = arg;
     h->r->last = now_coarse();
+    if (h->pipe_r < 0) {
+        uint8_t buf[COPY_BUF];
+        ssize_t n = recv(h->in, buf, sizeof buf, 0);
+        if (n > 0) {
+            ssize_t w = send(h->out, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                finish(h->r, strerror(errno));
+                return;
+            }
+            if (w < 0)
+                w = 0;
+            h->bytes += (uint64_t)w;
+            if (w < n) {
+                /* the receiver is slow: keep the rest, read no more until it is written */
+                if ((h->pend = vg_malloc((size_t)(n - w))) == NULL) {
+                    finish(h->r, "out of memory");
+                    return;
+                }
+                memcpy(h->pend, buf + w, (size_t)(n - w));
+                h->pend_len = (size_t)(n - w);
+                h->pend_off = 0;
+            }
+            if (n == (ssize_t)sizeof buf)
+                start_splice(h); /* bulk data: zero-copy from now on */
+        } else if (n == 0) {
+            h->eof = true;
+        } else if (errno == EAGAIN || errno == EINTR) {
+            return;
+        } else {
+            finish(h->r, strerror(errno));
+            return;
+        }
+        flush(h);
+        return;
+    }
     ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CHUNK,
                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
@@ -225,15 +280,10 @@ struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upst
     int fds[2] = {client_fd, upstream_fd};
     for (int i = 0; i < 2; i++) {
         struct half *h = &r->h[i];
-        int p[2];
         h->r = r;
         h->in = fds[i];
         h->out = fds[1 - i];
-        h->pipe_r = h->pipe_w = -1;
-        if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
-            goto fail;
-        h->pipe_r = p[0];
-        h->pipe_w = p[1];
+        h->pipe_r = h->pipe_w = -1; /* copy mode until bulk data shows up */
         h->rev = event_new(base, h->in, EV_READ | EV_PERSIST, on_read, h);
         h->wev = event_new(base, h->out, EV_WRITE | EV_PERSIST, on_write, h);
         if (h->rev == NULL || h->wev == NULL)
