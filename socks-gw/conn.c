@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,6 +182,17 @@ static void refuse(struct gw_conn *c, enum vg_s5_rep rep, int status, const char
         send_all(c->fd, out, n);
         VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (reply 0x%02x)",
                 c->name[0] ? c->name : "-", c->port, why, rep);
+    } else if (c->front == GW_FRONT_GUEST) {
+        char out[300];
+        const char *code = rep == VG_S5_NOT_ALLOWED   ? "denied"
+                           : rep == VG_S5_HOST_UNREACH ? "unreachable"
+                           : rep == VG_S5_REFUSED      ? "refused"
+                           : rep == VG_S5_TTL_EXPIRED  ? "timeout"
+                                                       : "error";
+        int n = snprintf(out, sizeof out, "ERR %s %.200s\n", code, why);
+        send_all(c->fd, out, (size_t)n);
+        VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (ERR %s)", c->name[0] ? c->name : "-",
+                c->port, why, code);
     } else {
         char out[512];
         const char *extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"vmgate\"\r\n"
@@ -210,24 +222,29 @@ static void on_relay_done(void *arg, uint64_t up, uint64_t down, const char *why
     conn_free(c);
 }
 
+/* The success reply of the connection's front; bnd may be NULL (no IP address to report). */
+static bool reply_success(struct gw_conn *c, const struct sockaddr *bnd)
+{
+    static const char http_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    uint8_t out[VG_S5_REPLY_MAX];
+    switch (c->front) {
+    case GW_FRONT_SOCKS5:
+        return send_all(c->fd, out, vg_s5_build_reply(out, VG_S5_SUCCEEDED, bnd));
+    case GW_FRONT_HTTP:
+        return send_all(c->fd, http_ok, sizeof http_ok - 1);
+    case GW_FRONT_GUEST:
+        return send_all(c->fd, "OK\n", 3);
+    }
+    return false;
+}
+
 static void succeed(struct gw_conn *c)
 {
     struct gw *g = c->g;
     struct sockaddr_storage bnd;
     socklen_t blen = sizeof bnd;
-    bool ok;
-
-    if (c->front == GW_FRONT_SOCKS5) {
-        uint8_t out[VG_S5_REPLY_MAX];
-        bool ip = c->kind == VG_CHAN_TCP &&
-                  getsockname(c->up, (struct sockaddr *)&bnd, &blen) == 0;
-        size_t n = vg_s5_build_reply(out, VG_S5_SUCCEEDED, ip ? (struct sockaddr *)&bnd : NULL);
-        ok = send_all(c->fd, out, n);
-    } else {
-        static const char resp[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        ok = send_all(c->fd, resp, sizeof resp - 1);
-    }
-    if (!ok) {
+    bool ip = c->kind == VG_CHAN_TCP && getsockname(c->up, (struct sockaddr *)&bnd, &blen) == 0;
+    if (!reply_success(c, ip ? (struct sockaddr *)&bnd : NULL)) {
         VG_CLOG(VG_LOG_INFO, c->ident, "client went away before the reply");
         conn_free(c);
         return;
@@ -284,15 +301,7 @@ static void on_serial_done(void *arg, struct vg_mux_stream *s, uint8_t rep, cons
         refuse(c, (enum vg_s5_rep)rep, 0, why);
         return;
     }
-    bool ok;
-    if (c->front == GW_FRONT_SOCKS5) {
-        uint8_t out[VG_S5_REPLY_MAX];
-        size_t n = vg_s5_build_reply(out, VG_S5_SUCCEEDED, NULL);
-        ok = send_all(c->fd, out, n);
-    } else {
-        static const char resp[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        ok = send_all(c->fd, resp, sizeof resp - 1);
-    }
+    bool ok = reply_success(c, NULL);
     if (ok && c->len > 0)
         ok = vg_mux_stream_write(s, c->buf, c->len) == 0; /* pipelined bytes go first */
     if (!ok) {
@@ -703,14 +712,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
-                    enum gw_front front)
+/* A connection in the table, with its events; NULL (fd closed) when out of memory. */
+static struct gw_conn *conn_new(struct gw *g, int fd, const struct sockaddr *peer,
+                                socklen_t peerlen, enum gw_front front, const char *who)
 {
     struct gw_conn *c = vg_calloc(1, sizeof *c);
     if (c == NULL) {
         gw_client_release(g, peer);
         close(fd);
-        return;
+        return NULL;
     }
     c->g = g;
     c->fd = fd;
@@ -718,31 +728,55 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
     c->front = front;
     memcpy(&c->peer, peer, peerlen < sizeof c->peer ? peerlen : sizeof c->peer);
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
-    char a[VG_ADDRSTRLEN];
-    snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)++g->next_id,
-             vg_sockaddr_format(peer, true, a, sizeof a));
+    snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)++g->next_id, who);
     c->next = g->conns;
     if (g->conns)
         g->conns->prev = c;
     g->conns = c;
     g->nconns++; /* conn_free undoes all of this, including the client count */
+    c->ev = event_new(g->base, fd, EV_READ | EV_PERSIST, on_client_read, c);
+    c->timer = event_new(g->base, -1, 0, on_timer, c);
+    if (c->ev == NULL || c->timer == NULL) {
+        vg_warn("out of memory accepting a connection");
+        conn_free(c);
+        return NULL;
+    }
+    return c;
+}
 
+void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                    enum gw_front front)
+{
+    char a[VG_ADDRSTRLEN];
+    struct gw_conn *c = conn_new(g, fd, peer, peerlen, front,
+                                 vg_sockaddr_format(peer, true, a, sizeof a));
+    if (c == NULL)
+        return;
     for (size_t i = 0; i < g->nanon; i++)
         if (vg_cidr_match(&g->anon[i], peer))
             c->anon_ok = true;
     c->cap = front == GW_FRONT_HTTP ? VG_HTTP_HEAD_MAX : SOCKS_BUF;
     c->st = front == GW_FRONT_HTTP ? ST_HTTP_HEAD : ST_S5_GREETING;
-    c->buf = vg_malloc(c->cap);
-    c->ev = event_new(g->base, fd, EV_READ | EV_PERSIST, on_client_read, c);
-    c->timer = event_new(g->base, -1, 0, on_timer, c);
-    if (c->buf == NULL || c->ev == NULL || c->timer == NULL) {
-        vg_warn("out of memory accepting a connection");
+    if ((c->buf = vg_malloc(c->cap)) == NULL) {
         conn_free(c);
         return;
     }
     event_add(c->ev, NULL);
     arm_timer(c, g->cfg->handshake_timeout);
     VG_CLOG(VG_LOG_DEBUG, c->ident, "accepted (%s)", front == GW_FRONT_HTTP ? "http" : "socks5");
+}
+
+void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name,
+                         uint16_t port)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char who[300];
+    snprintf(who, sizeof who, "guest:%s", origin);
+    struct gw_conn *c = conn_new(g, fd, (struct sockaddr *)&sun, sizeof sun, GW_FRONT_GUEST, who);
+    if (c == NULL)
+        return;
+    c->st = ST_S5_REQUEST; /* the request is known: go straight to policy and the channel */
+    handle_target(c, name, port);
 }
 
 void gw_conns_close_handshaking(struct gw *g)

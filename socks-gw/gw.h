@@ -15,7 +15,9 @@ struct vg_vmtable;
 struct gw_listener;
 struct gw_conn;
 
-enum gw_front { GW_FRONT_SOCKS5, GW_FRONT_HTTP };
+/* Where a request comes from: a SOCKS5 or HTTP CONNECT listener, or a stream a guest opened
+ * through its agent (answered with the serial protocol's "OK" / "ERR <code> <text>" lines). */
+enum gw_front { GW_FRONT_SOCKS5, GW_FRONT_HTTP, GW_FRONT_GUEST };
 
 /* Per-client-address connection counts (max-per-client). */
 struct gw_client_count;
@@ -51,6 +53,10 @@ void gw_client_release(struct gw *g, const struct sockaddr *sa);
 /* conn.c: takes ownership of fd. */
 void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
                     enum gw_front front);
+/* A request from inside VM `origin` (already allowed by its ACL) for name:port; fd is the local
+ * end of a socketpair whose other end is bridged to the guest's stream.  Takes the fd. */
+void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name,
+                         uint16_t port);
 /* Close connections still in their handshake (drain); close every connection (exit). */
 void gw_conns_close_handshaking(struct gw *g);
 void gw_conns_close_all(struct gw *g);

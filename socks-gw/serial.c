@@ -1,11 +1,14 @@
 #include "serial.h"
 
 #include "gw.h"
+#include "vmtable.h"
 
 #include "vg_alloc.h"
 #include "vg_log.h"
 #include "vg_mux.h"
+#include "vg_mux_bridge.h"
 #include "vg_mux_ctl.h"
+#include "vg_name.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -154,17 +157,105 @@ static void open_control(struct gw_serial *ss)
 
 /* ---- guest-originated streams ----------------------------------------------------------- */
 
+/* A stream the guest opened: "CONNECT <name> <port>" is checked against the `allow-out` rules of
+ * the VM's table entry (re-read per stream, so changes apply at once); an allowed request is
+ * bridged to a socketpair and served like any client's request (zone, VM table, ports,
+ * channel), with the answer in the protocol's "OK" / "ERR" form. */
+struct guest_open {
+    struct gw_serial *ss;
+    struct vg_mux_stream *s;
+};
+
+static void guest_deny(struct vg_mux_stream *s, const char *code, const char *text)
+{
+    char line[300];
+    int n = snprintf(line, sizeof line, "ERR %s %s\n", code, text);
+    vg_mux_stream_write(s, line, (size_t)n);
+    vg_mux_stream_shutdown(s);
+    vg_mux_stream_free(s);
+}
+
+static void guest_bridge_done(struct vg_mux_bridge *b, uint64_t in, uint64_t out, const char *err,
+                              void *arg)
+{
+    vg_mux_bridge_free(b);
+}
+
+static void on_guest_preamble(struct vg_mux_stream *s, void *arg)
+{
+    struct guest_open *go = arg;
+    struct gw_serial *ss = go->ss;
+    struct evbuffer *in = vg_mux_stream_input(s);
+    size_t eol;
+    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+    if (p.pos < 0) {
+        if (evbuffer_get_length(in) >= VG_PREAMBLE_MAX) {
+            vg_free(go);
+            guest_deny(s, VG_PRE_E_ERROR, "request line too long");
+        }
+        return;
+    }
+    vg_free(go);
+    char line[VG_PREAMBLE_MAX];
+    size_t n = (size_t)p.pos;
+    if (n >= sizeof line) {
+        guest_deny(s, VG_PRE_E_ERROR, "request line too long");
+        return;
+    }
+    evbuffer_remove(in, line, n);
+    evbuffer_drain(in, eol);
+    struct vg_preamble rq;
+    if (vg_preamble_parse_request(line, n, &rq) != 0 || rq.kind != VG_PRE_CONNECT_NAME) {
+        guest_deny(s, VG_PRE_E_ERROR, "expected CONNECT <name> <port>");
+        return;
+    }
+    char name[VG_NAME_MAX + 1], err[256];
+    const struct vg_vm *origin;
+    if (vg_name_normalize(rq.name, strlen(rq.name), name) != VG_NAME_OK) {
+        guest_deny(s, VG_PRE_E_DENIED, "not a VM name");
+        return;
+    }
+    if (vg_vmtable_lookup(ss->g->vmt, ss->vm, &origin, err, sizeof err) != VG_VM_OK ||
+        !vg_vm_out_allowed(origin, name, rq.port)) {
+        vg_info("serial %s (%s): guest stream to %s:%u denied by allow-out", ss->path, ss->vm,
+                name, rq.port);
+        guest_deny(s, VG_PRE_E_DENIED, "not allowed by this VM's allow-out");
+        return;
+    }
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+        guest_deny(s, VG_PRE_E_ERROR, "no resources");
+        return;
+    }
+    if (vg_mux_bridge_new(ss->g->base, sp[0], s, guest_bridge_done, NULL) == NULL) {
+        close(sp[0]);
+        close(sp[1]);
+        guest_deny(s, VG_PRE_E_ERROR, "no resources");
+        return;
+    }
+    gw_conn_start_guest(ss->g, sp[1], ss->vm, name, rq.port);
+}
+
+static void on_guest_event(struct vg_mux_stream *s, short what, void *arg)
+{
+    if (what & (VG_MUX_EOF | VG_MUX_RESET)) {
+        vg_free(arg);
+        vg_mux_stream_free(s);
+    }
+}
+
 static void on_guest_stream(struct vg_mux *m, struct vg_mux_stream *s, void *arg)
 {
     struct gw_serial *ss = arg;
-    /* Guest-originated connections need an ACL naming what this VM may reach; none is
-     * configured in this version, so every such stream is denied (VM-to-VM is never implicit). */
-    static const char deny[] = "ERR denied no ACL allows connections from this VM\n";
-    vg_info("serial %s (%s): guest-originated stream %u denied", ss->path, ss->vm,
-            vg_mux_stream_id(s));
-    vg_mux_stream_write(s, deny, sizeof deny - 1);
-    vg_mux_stream_shutdown(s);
-    vg_mux_stream_free(s);
+    struct guest_open *go = vg_calloc(1, sizeof *go);
+    if (go == NULL) {
+        vg_mux_stream_reset(s);
+        vg_mux_stream_free(s);
+        return;
+    }
+    go->ss = ss;
+    go->s = s;
+    vg_mux_stream_setcb(s, on_guest_preamble, on_guest_event, go);
 }
 
 static struct gw_serial *session_get(struct gw *g, const char *path, const char *vm, int *err)

@@ -113,6 +113,60 @@ bad:
     return false;
 }
 
+static bool add_out_rule(const char *item, void *arg)
+{
+    struct ports_ctx *p = arg;
+    struct vg_vm *vm = p->vm;
+    const char *colon = strrchr(item, ':');
+    if (colon == NULL || colon == item)
+        goto bad;
+    if (vm->nout == VG_VM_MAX_OUT_RULES) {
+        snprintf(p->err, p->errlen, "allow-out: more than %d rules", VG_VM_MAX_OUT_RULES);
+        return false;
+    }
+    struct vg_out_rule *r = &vm->out[vm->nout];
+    const char *name = item;
+    size_t nlen = (size_t)(colon - item);
+    bool wild = nlen > 2 && item[0] == '*' && item[1] == '.';
+    if (wild) {
+        name += 2;
+        nlen -= 2;
+    }
+    char norm[VG_NAME_MAX + 1];
+    if (vg_name_normalize(name, nlen, norm) != VG_NAME_OK)
+        goto bad;
+    snprintf(r->pattern, sizeof r->pattern, "%s%s", wild ? "*." : "", norm);
+    if (strcmp(colon + 1, "*") == 0) {
+        r->lo = 1;
+        r->hi = 65535;
+    } else {
+        struct vg_vm one = {0};
+        struct ports_ctx q = {&one, p->err, p->errlen};
+        if (!add_range(colon + 1, &q))
+            goto bad;
+        r->lo = one.ranges[0].lo;
+        r->hi = one.ranges[0].hi;
+    }
+    vm->nout++;
+    return true;
+bad:
+    snprintf(p->err, p->errlen, "allow-out: '%s' is not NAME:PORTS (NAME may be *.ZONE)", item);
+    return false;
+}
+
+bool vg_vm_out_allowed(const struct vg_vm *vm, const char *name, uint16_t port)
+{
+    for (unsigned i = 0; i < vm->nout; i++) {
+        const struct vg_out_rule *r = &vm->out[i];
+        if (port < r->lo || port > r->hi)
+            continue;
+        if (r->pattern[0] == '*' ? vg_name_under(name, r->pattern + 2)
+                                 : strcmp(name, r->pattern) == 0)
+            return true;
+    }
+    return false;
+}
+
 bool vg_vm_parse(const char *text, struct vg_vm *vm, char *err, size_t errlen)
 {
     char buf[VM_FILE_MAX + 1];
@@ -158,6 +212,11 @@ bool vg_vm_parse(const char *text, struct vg_vm *vm, char *err, size_t errlen)
                 snprintf(err, errlen, "ports: empty list");
                 return false;
             }
+        } else if (strcmp(key, "allow-out") == 0) {
+            struct ports_ctx p = {vm, err, errlen};
+            vm->nout = 0;
+            if (!vg_list_foreach(val, add_out_rule, &p))
+                return false;
         }
     }
     if (!have_channel) {

@@ -158,6 +158,36 @@ Test(vmfile, parse_errors)
     }
 }
 
+Test(vmfile, allow_out)
+{
+    struct vg_vm vm;
+    char err[128];
+    cr_assert(vg_vm_parse("channel = serial:/run/vm1.sock\n"
+                          "allow-out = web2.vm.test:80, *.db.vm.test:5432-5433, API.vm.test.:*\n",
+                          &vm, err, sizeof err),
+              "%s", err);
+    cr_assert_eq(vm.nout, 3);
+    cr_assert(vg_vm_out_allowed(&vm, "web2.vm.test", 80));
+    cr_assert_not(vg_vm_out_allowed(&vm, "web2.vm.test", 81));
+    cr_assert_not(vg_vm_out_allowed(&vm, "web3.vm.test", 80));
+    cr_assert(vg_vm_out_allowed(&vm, "a.db.vm.test", 5433));
+    cr_assert_not(vg_vm_out_allowed(&vm, "db.vm.test", 5432)); /* "*." means strictly below */
+    cr_assert(vg_vm_out_allowed(&vm, "api.vm.test", 1));
+    cr_assert(vg_vm_out_allowed(&vm, "api.vm.test", 65535));
+    /* no allow-out: nothing may go out */
+    cr_assert(vg_vm_parse("channel = serial:/run/vm1.sock\n", &vm, err, sizeof err));
+    cr_assert_not(vg_vm_out_allowed(&vm, "web2.vm.test", 80));
+    const char *bad[] = {"allow-out = web2.vm.test\n", "allow-out = :80\n",
+                         "allow-out = web2.vm.test:0\n", "allow-out = we_b.vm.test:80\n",
+                         "allow-out = *.:80\n", "allow-out = web2.vm.test:90-80\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[200];
+        snprintf(text, sizeof text, "channel = tcp:1.2.3.4\n%s", bad[i]);
+        cr_assert_not(vg_vm_parse(text, &vm, err, sizeof err), "accepted %s", bad[i]);
+        cr_assert(strstr(err, "allow-out") != NULL, "%s", err);
+    }
+}
+
 Test(vmtable, lookup_sees_changes, .init = mkdir_tmp, .fini = rm_tmp)
 {
     struct vg_vmtable *t = vg_vmtable_new(dir);
