@@ -188,55 +188,56 @@ static bool start_splice(struct half *h)
     return true;
 }
 
+/* Copy mode, one read: recv, send at once, keep what the receiver did not take.  Returns what
+ * recv returned, or -1 with errno set (also for a failed send). */
+static ssize_t copy_once(struct half *h)
+{
+    uint8_t buf[COPY_BUF];
+    ssize_t n = recv(h->in, buf, sizeof buf, 0);
+    if (n <= 0)
+        return n;
+    ssize_t w = send(h->out, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return -1;
+        w = 0;
+    }
+    h->bytes += (uint64_t)w;
+    if (w < n) {
+        /* the receiver is slow: keep the rest, read no more until it is written */
+        if ((h->pend = vg_malloc((size_t)(n - w))) == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        memcpy(h->pend, buf + w, (size_t)(n - w));
+        h->pend_len = (size_t)(n - w);
+        h->pend_off = 0;
+    }
+    if (n == (ssize_t)sizeof buf)
+        start_splice(h); /* bulk data: zero-copy from now on */
+    return n;
+}
+
+/* Splice mode, one read into the pipe. */
+static ssize_t splice_once(struct half *h)
+{
+    ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CHUNK,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0)
+        h->queued += (size_t)n;
+    return n;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct half *h = arg;
     h->r->last = now_coarse();
-    if (h->pipe_r < 0) {
-        uint8_t buf[COPY_BUF];
-        ssize_t n = recv(h->in, buf, sizeof buf, 0);
-        if (n > 0) {
-            ssize_t w = send(h->out, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                finish(h->r, strerror(errno));
-                return;
-            }
-            if (w < 0)
-                w = 0;
-            h->bytes += (uint64_t)w;
-            if (w < n) {
-                /* the receiver is slow: keep the rest, read no more until it is written */
-                if ((h->pend = vg_malloc((size_t)(n - w))) == NULL) {
-                    finish(h->r, "out of memory");
-                    return;
-                }
-                memcpy(h->pend, buf + w, (size_t)(n - w));
-                h->pend_len = (size_t)(n - w);
-                h->pend_off = 0;
-            }
-            if (n == (ssize_t)sizeof buf)
-                start_splice(h); /* bulk data: zero-copy from now on */
-        } else if (n == 0) {
-            h->eof = true;
-        } else if (errno == EAGAIN || errno == EINTR) {
-            return;
-        } else {
-            finish(h->r, strerror(errno));
-            return;
-        }
-        flush(h);
-        return;
-    }
-    ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CHUNK,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0) {
-        h->queued += (size_t)n;
-    } else if (n == 0) {
+    ssize_t n = h->pipe_r < 0 ? copy_once(h) : splice_once(h);
+    if (n == 0) {
         h->eof = true;
-    } else if (errno == EAGAIN || errno == EINTR) {
-        return;
-    } else {
-        finish(h->r, strerror(errno));
+    } else if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            finish(h->r, strerror(errno));
         return;
     }
     flush(h);
