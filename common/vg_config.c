@@ -41,6 +41,10 @@ static const struct key_def keys[] = {
     {"gateway", "handshake-timeout", K_UINT, OFF(handshake_timeout), 1, 3600, "10", "seconds"},
     {"gateway", "idle-timeout", K_UINT, OFF(idle_timeout), 0, 604800, "3600", "seconds, 0 = none"},
     {"gateway", "connect-timeout", K_UINT, OFF(connect_timeout), 1, 300, "5", "seconds"},
+    {"gateway", "forward-user", K_STR, OFF(forward_user), 0, 0, NULL,
+     "user for chaining to other hosts' gateways; requests from it are never chained again"},
+    {"gateway", "forward-password", K_STR, OFF(forward_password), 0, 0, NULL,
+     "its password (the other gateways' users-file has its hash)"},
     {"gateway", "agent-timeout", K_UINT, OFF(agent_timeout), 1, 60, "2",
      "seconds to wait for a guest agent's answer"},
     {"gateway", "drain-timeout", K_UINT, OFF(drain_timeout), 0, 86400, "30", "seconds"},
@@ -57,6 +61,12 @@ static const struct key_def keys[] = {
     {"registrar", "retry-max", K_UINT, OFF(retry_max), 1, 86400, "30", "seconds"},
     {"registrar", "gc-interval", K_UINT, OFF(gc_interval), 0, 86400, "60",
      "seconds between the daemon's gc runs, 0 = never"},
+    {"client", "user", K_STR, OFF(client_user), 0, 0, NULL, "vmgate-connect: SOCKS5 user name"},
+    {"client", "password", K_STR, OFF(client_password), 0, 0, NULL, "vmgate-connect: password"},
+    {"client", "password-file", K_STR, OFF(client_password_file), 0, 0, NULL,
+     "vmgate-connect: file whose first line is the password"},
+    {"client", "server", K_STR, OFF(client_server), 0, 0, NULL,
+     "vmgate-connect: gateway ADDR:PORT to use for every VM (e.g. a local --front)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -300,7 +310,8 @@ static bool check_list(const char *what, const char *val, bool (*fn)(const char 
     return ok;
 }
 
-bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errlen)
+/* What every gateway needs: zones, listeners, a way for clients to authenticate. */
+static bool check_common(const struct vg_config *cfg, char *err, size_t errlen)
 {
     if (cfg->nzones == 0) {
         snprintf(err, errlen, "[dns] zone is required");
@@ -308,10 +319,6 @@ bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errl
     }
     if (cfg->listen == NULL && cfg->listen_http == NULL) {
         snprintf(err, errlen, "[gateway] listen (or listen-http) is required");
-        return false;
-    }
-    if (cfg->vm_dir == NULL) {
-        snprintf(err, errlen, "[gateway] vm-dir is required");
         return false;
     }
     if (cfg->listen && !check_list("listen", cfg->listen, check_listen, err, errlen))
@@ -324,6 +331,33 @@ bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errl
     if (cfg->users_file == NULL && cfg->allow_anonymous_from == NULL) {
         snprintf(err, errlen, "[gateway] neither users-file nor allow-anonymous-from is set: "
                               "no client could ever connect");
+        return false;
+    }
+    if ((cfg->forward_user == NULL) != (cfg->forward_password == NULL)) {
+        snprintf(err, errlen, "[gateway] forward-user and forward-password go together");
+        return false;
+    }
+    return true;
+}
+
+bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errlen)
+{
+    if (!check_common(cfg, err, errlen))
+        return false;
+    if (cfg->vm_dir == NULL) {
+        snprintf(err, errlen, "[gateway] vm-dir is required");
+        return false;
+    }
+    return true;
+}
+
+bool vg_config_check_front(const struct vg_config *cfg, char *err, size_t errlen)
+{
+    if (!check_common(cfg, err, errlen))
+        return false;
+    if (cfg->forward_user == NULL) {
+        snprintf(err, errlen, "[gateway] forward-user and forward-password are required with "
+                              "--front (the hosts' gateways authenticate it)");
         return false;
     }
     return true;

@@ -36,6 +36,8 @@ struct vg_config {
     unsigned connect_timeout;   /* seconds */
     unsigned drain_timeout;     /* seconds granted to relays on SIGTERM */
     unsigned agent_timeout;     /* seconds to wait for a guest agent's answer (serial:) */
+    char *forward_user;         /* RFC 1929 user gateways use towards each other (and the hop mark) */
+    char *forward_password;
     unsigned max_connections;
     unsigned max_per_client;
     unsigned gateway_port;      /* published in SRV; 0 = first port of `listen` */
@@ -48,6 +50,12 @@ struct vg_config {
     unsigned batch_max;         /* names per UPDATE message */
     unsigned retry_max;         /* seconds: cap of the journal retry back-off */
     unsigned gc_interval;       /* seconds between the daemon's gc runs; 0 = never */
+
+    /* [client] (vmgate-connect) */
+    char *client_user;          /* RFC 1929 user name */
+    char *client_password;
+    char *client_password_file; /* first line is the password */
+    char *client_server;        /* ADDR:PORT of a gateway to use instead of the owning host's */
 };
 
 /* Load `path`.  On error returns NULL and writes "path:line: message" into err. */
@@ -58,6 +66,8 @@ void vg_config_free(struct vg_config *cfg);
 
 /* Per-program checks of required keys and of list syntax; false + message on error. */
 bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errlen);
+/* vmgate-gw --front: no VM table; forward-user and forward-password are required. */
+bool vg_config_check_front(const struct vg_config *cfg, char *err, size_t errlen);
 
 /* The zone `name` (normalized) falls under, or NULL. */
 const char *vg_config_zone_of(const struct vg_config *cfg, const char *name);
