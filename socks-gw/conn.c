@@ -7,6 +7,7 @@
  * half-closed and drained briefly so the client reads the reply instead of a reset.
  */
 #include "channel.h"
+#include "forward.h"
 #include "gw.h"
 #include "proto.h"
 #include "serial.h"
@@ -65,6 +66,7 @@ struct gw_conn {
     struct gw_relay *relay;          /* socket channels: splice relay */
     struct gw_serial_req *sreq;      /* serial channel: waiting for the agent */
     struct vg_mux_bridge *bridge;    /* serial channel: relaying */
+    struct gw_fwd *fwd;              /* chaining to the owning host's gateway */
     struct timespec t0;
     char ident[80];
 };
@@ -87,6 +89,8 @@ static void conn_free(struct gw_conn *c)
         event_free(c->timer);
     if (c->sreq)
         gw_serial_cancel(c->sreq);
+    if (c->fwd)
+        gw_fwd_cancel(c->fwd);
     if (c->bridge) {
         vg_mux_bridge_free(c->bridge); /* closes the client socket */
         c->fd = -1;
@@ -142,6 +146,10 @@ static void linger_close(struct gw_conn *c)
     if (c->sreq) {
         gw_serial_cancel(c->sreq);
         c->sreq = NULL;
+    }
+    if (c->fwd) {
+        gw_fwd_cancel(c->fwd);
+        c->fwd = NULL;
     }
     if (c->uev) {
         event_free(c->uev);
@@ -238,20 +246,18 @@ static bool reply_success(struct gw_conn *c, const struct sockaddr *bnd)
     return false;
 }
 
-static void succeed(struct gw_conn *c)
+/* The channel (or the chained gateway) is connected on c->up: answer the client and relay.
+ * bnd: what to report as BND.ADDR (NULL: nothing honest to report); via: for the log. */
+static void start_relay(struct gw_conn *c, const struct sockaddr *bnd, const char *via)
 {
     struct gw *g = c->g;
-    struct sockaddr_storage bnd;
-    socklen_t blen = sizeof bnd;
-    bool ip = c->kind == VG_CHAN_TCP && getsockname(c->up, (struct sockaddr *)&bnd, &blen) == 0;
-    if (!reply_success(c, ip ? (struct sockaddr *)&bnd : NULL)) {
+    if (!reply_success(c, bnd)) {
         VG_CLOG(VG_LOG_INFO, c->ident, "client went away before the reply");
         conn_free(c);
         return;
     }
-    VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port,
-            vg_chan_kind_name(c->kind), c->user ? " user " : "", c->user ? c->user : "",
-            since(&c->t0));
+    VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port, via,
+            c->user ? " user " : "", c->user ? c->user : "", since(&c->t0));
 
     /* bytes pipelined after the request go upstream first */
     uint8_t *pending = NULL;
@@ -281,6 +287,42 @@ static void succeed(struct gw_conn *c)
         VG_CLOG(VG_LOG_WARN, c->ident, "cannot start relay");
         conn_free(c);
     }
+}
+
+static void succeed(struct gw_conn *c)
+{
+    struct sockaddr_storage bnd;
+    socklen_t blen = sizeof bnd;
+    bool ip = c->kind == VG_CHAN_TCP && getsockname(c->up, (struct sockaddr *)&bnd, &blen) == 0;
+    start_relay(c, ip ? (struct sockaddr *)&bnd : NULL, vg_chan_kind_name(c->kind));
+}
+
+static void on_forwarded(void *arg, int fd, uint8_t rep, const char *why,
+                         const struct sockaddr *bnd)
+{
+    struct gw_conn *c = arg;
+    c->fwd = NULL;
+    if (fd < 0) {
+        refuse(c, (enum vg_s5_rep)rep, 0, why);
+        return;
+    }
+    c->up = fd;
+    c->kind = VG_CHAN_TCP;
+    /* BND.ADDR as the owning gateway reported it: the address it connects the VM from */
+    start_relay(c, bnd->sa_family == AF_INET || bnd->sa_family == AF_INET6 ? bnd : NULL,
+                "the owning host's gateway");
+}
+
+/* The name is in the zone but not in this host's table: chain to its owner, one hop at most. */
+static void start_forward(struct gw_conn *c)
+{
+    const struct vg_config *cfg = c->g->cfg;
+    c->st = ST_CONNECTING;
+    event_del(c->ev);
+    arm_timer(c, cfg->dns_timeout + cfg->connect_timeout + cfg->agent_timeout + 2);
+    c->fwd = gw_fwd_start(c->g, c->name, c->port, on_forwarded, c);
+    if (c->fwd == NULL)
+        refuse(c, VG_S5_GENERAL, 0, "out of memory");
 }
 
 static void on_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, const char *err,
@@ -510,12 +552,24 @@ static void handle_target(struct gw_conn *c, const char *target, uint16_t port)
         refuse(c, VG_S5_NOT_ALLOWED, 403, "name outside the served zone(s)");
         return;
     }
+    if (g->front) {
+        start_forward(c);
+        return;
+    }
     err[0] = '\0';
     switch (vg_vmtable_lookup(g->vmt, c->name, &vm, err, sizeof err)) {
     case VG_VM_UNKNOWN:
         if (err[0])
             VG_CLOG(VG_LOG_WARN, c->ident, "%s", err);
-        refuse(c, VG_S5_HOST_UNREACH, 404, "VM unknown on this host");
+        if (g->resolver == NULL) {
+            refuse(c, VG_S5_HOST_UNREACH, 404, "VM unknown on this host");
+            return;
+        }
+        if (c->user && strcmp(c->user, g->cfg->forward_user) == 0) {
+            refuse(c, VG_S5_HOST_UNREACH, 404, "VM unknown on this host (a chained request is never chained again)");
+            return;
+        }
+        start_forward(c);
         return;
     case VG_VM_BROKEN:
         VG_CLOG(VG_LOG_WARN, c->ident, "VM table entry unusable: %s", err);

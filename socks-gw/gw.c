@@ -12,6 +12,7 @@
 
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_resolve.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,15 +32,20 @@ struct gw *gw_main;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: vmgate-gw [-c FILE] [-f] [-d] [--check-config] [--pidfile FILE]\n"
+            "Usage: vmgate-gw [-c FILE] [-f] [-d] [--front] [--check-config] [--pidfile FILE]\n"
             "\n"
             "SOCKS5 (RFC 1928/1929) and HTTP CONNECT gateway that relays connections to the VMs\n"
             "of this host by name: the requested name is looked up in the VM table (vm-dir) and\n"
-            "the connection is relayed into the VM's channel (tcp:, vsock:, vsock-mux:).\n"
+            "the connection is relayed into the VM's channel (tcp:, vsock:, vsock-mux:, serial:).\n"
+            "A name in the zone that is not in the table is resolved (DNS) and chained to the\n"
+            "owning host's gateway, one hop at most, when forward-user/forward-password are set.\n"
             "\n"
             "  -c, --config FILE   configuration file (default /etc/vmgate/vmgate.conf)\n"
             "  -f, --foreground    stay in the foreground and log to stderr\n"
             "  -d, --debug         log level debug\n"
+            "      --front         front mode, on a client machine: no VM table; every name in\n"
+            "                      the zone is chained to the gateway of the host that owns it\n"
+            "                      (the single local entry point for proxychains and friends)\n"
             "      --check-config  load and check the configuration and users file, then exit\n"
             "      --pidfile FILE  write the process id to FILE\n"
             "  -V, --version       print the version\n"
@@ -86,18 +92,19 @@ static void loaded_free(struct loaded *l)
     vg_free(l->anon);
 }
 
-static bool load_all(const char *path, struct loaded *out, char *err, size_t errlen)
+static bool load_all(const char *path, bool front, struct loaded *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->cfg = vg_config_load(path, err, errlen);
     if (out->cfg == NULL)
         return false;
-    if (!vg_config_check_gateway(out->cfg, err, errlen))
+    if (!(front ? vg_config_check_front(out->cfg, err, errlen)
+                : vg_config_check_gateway(out->cfg, err, errlen)))
         goto fail;
     if (out->cfg->users_file &&
         (out->users = vg_users_load(out->cfg->users_file, err, errlen)) == NULL)
         goto fail;
-    if ((out->vmt = vg_vmtable_new(out->cfg->vm_dir)) == NULL) {
+    if (!front && (out->vmt = vg_vmtable_new(out->cfg->vm_dir)) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -131,6 +138,8 @@ static void install(struct gw *g, struct loaded *l)
     vg_log_max = vg_log_level_parse(g->cfg->log_level);
 }
 
+static bool open_resolver(struct gw *g, const struct vg_config *cfg);
+
 static bool same(const char *a, const char *b)
 {
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
@@ -143,8 +152,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     char err[512];
     if (g->draining)
         return;
-    if (!load_all(g->cfg_path, &l, err, sizeof err)) {
+    if (!load_all(g->cfg_path, g->front, &l, err, sizeof err)) {
         vg_err("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if ((!same(l.cfg->server, g->cfg->server) ||
+         (l.cfg->forward_user == NULL) != (g->cfg->forward_user == NULL)) &&
+        !open_resolver(g, l.cfg)) {
+        loaded_free(&l);
         return;
     }
     bool relisten = !same(l.cfg->listen, g->cfg->listen) ||
@@ -167,6 +182,23 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     install(g, &l);
     vg_notice("configuration reloaded (%zu users, %u connections kept)", vg_users_count(g->users),
               g->nconns);
+}
+
+/* The resolver for chaining (front mode, or forward-user set); replaces the running one. */
+static bool open_resolver(struct gw *g, const struct vg_config *cfg)
+{
+    char err[256];
+    struct vg_resolver *r = NULL;
+    if (g->front || cfg->forward_user) {
+        if ((r = vg_resolver_new(g->base, cfg, err, sizeof err)) == NULL) {
+            vg_err("resolver: %s", err);
+            return false;
+        }
+    }
+    if (g->resolver)
+        vg_resolver_free(g->resolver); /* lookups in flight end as refused requests */
+    g->resolver = r;
+    return true;
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
@@ -227,9 +259,10 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},        {"check-config", no_argument, NULL, 'C'},
         {"pidfile", required_argument, NULL, 'P'}, {"version", no_argument, NULL, 'V'},
+        {"front", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *cfg_path = "/etc/vmgate/vmgate.conf", *pidfile = NULL;
-    bool foreground = false, debug = false, check = false;
+    bool foreground = false, debug = false, check = false, front = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:fdVh", opts, NULL)) != -1) {
         switch (opt) {
@@ -238,6 +271,7 @@ int main(int argc, char **argv)
         case 'd': debug = true; break;
         case 'C': check = true; break;
         case 'P': pidfile = optarg; break;
+        case 'F': front = true; break;
         case 'V': printf("vmgate-gw %s\n", VMGATE_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -250,7 +284,7 @@ int main(int argc, char **argv)
 
     struct loaded l;
     char err[512];
-    if (!load_all(cfg_path, &l, err, sizeof err)) {
+    if (!load_all(cfg_path, front, &l, err, sizeof err)) {
         fprintf(stderr, "vmgate-gw: %s\n", err);
         return 1;
     }
@@ -266,7 +300,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
 
-    struct gw g = {.cfg_path = cfg_path};
+    struct gw g = {.cfg_path = cfg_path, .front = front};
     gw_main = &g;
     install(&g, &l);
     if (debug)
@@ -282,6 +316,8 @@ int main(int argc, char **argv)
         vg_err("cannot create the event loop");
         return 1;
     }
+    if (!open_resolver(&g, g.cfg))
+        return 1;
     if (!gw_listeners_open(&g, g.cfg))
         return 1;
     if (!foreground && daemon(0, 0) != 0) {
@@ -298,8 +334,10 @@ int main(int argc, char **argv)
     event_add(g.hup_ev, NULL);
     event_add(g.term_ev, NULL);
     event_add(g.int_ev, NULL);
-    vg_notice("vmgate-gw %s started: zone %s, VM table %s", VMGATE_VERSION, g.cfg->zone,
-              g.cfg->vm_dir);
+    vg_notice("vmgate-gw %s started: zone %s, %s%s%s", VMGATE_VERSION, g.cfg->zone,
+              front ? "front mode (every name chained to its owning host)" : "VM table ",
+              front ? "" : g.cfg->vm_dir,
+              !front && g.resolver ? ", chaining unknown names to their owners" : "");
 
     event_base_dispatch(g.base);
 
@@ -307,6 +345,8 @@ int main(int argc, char **argv)
     g.draining = false; /* closing the rest must not re-enter the drain logic */
     gw_conns_close_all(&g);
     gw_serial_close_all(&g);
+    if (g.resolver)
+        vg_resolver_free(g.resolver);
     gw_listeners_close(&g);
     if (pidfile)
         unlink(pidfile);

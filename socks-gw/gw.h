@@ -12,6 +12,7 @@
 
 struct vg_users;
 struct vg_vmtable;
+struct vg_resolver;
 struct gw_listener;
 struct gw_conn;
 
@@ -30,6 +31,8 @@ struct gw {
     struct vg_vmtable *vmt;
     struct vg_cidr *anon;
     size_t nanon;
+    struct vg_resolver *resolver; /* chaining to other hosts (NULL: not configured) */
+    bool front;                   /* --front: no VM table, every name is chained */
 
     struct gw_listener *listeners;
     struct event *hup_ev, *term_ev, *int_ev, *drain_ev;

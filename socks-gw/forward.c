@@ -1,0 +1,292 @@
+#include "forward.h"
+
+#include "gw.h"
+#include "proto.h"
+
+#include "vg_alloc.h"
+#include "vg_log.h"
+#include "vg_resolve.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PER_ADDR_TIMEOUT_MS 1500
+#define REPLY_MAX (2 + 2 + VG_S5_REPLY_MAX + 256)
+
+struct gw_fwd {
+    struct gw *g;
+    struct vg_resolve_req *q;
+    gw_fwd_done_fn done;
+    void *arg;
+    struct event *ev, *timer;
+    int fd;
+    char name[256];
+    uint16_t port;
+    struct vg_vm_location loc;
+    size_t next;          /* next address to try */
+    enum { F_RESOLVING, F_CONNECTING, F_HANDSHAKE } st;
+    uint8_t buf[REPLY_MAX];
+    size_t len;
+};
+
+static void fwd_free(struct gw_fwd *f)
+{
+    if (f->q)
+        vg_resolve_cancel(f->q);
+    if (f->ev)
+        event_free(f->ev);
+    if (f->timer)
+        event_free(f->timer);
+    if (f->fd >= 0)
+        close(f->fd);
+    vg_free(f);
+}
+
+void gw_fwd_cancel(struct gw_fwd *f)
+{
+    fwd_free(f);
+}
+
+static void finish(struct gw_fwd *f, int fd, uint8_t rep, const char *why,
+                   const struct sockaddr *bnd)
+{
+    gw_fwd_done_fn done = f->done;
+    void *arg = f->arg;
+    if (fd >= 0)
+        f->fd = -1; /* handed over */
+    fwd_free(f);
+    done(arg, fd, rep, why, bnd);
+}
+
+static void try_next(struct gw_fwd *f);
+
+static void arm(struct gw_fwd *f, unsigned ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(f->timer, &tv);
+}
+
+/* Greeting (user/pass only), RFC 1929 and the request in one write. */
+static bool send_handshake(struct gw_fwd *f)
+{
+    const struct vg_config *cfg = f->g->cfg;
+    uint8_t out[3 + 3 + 255 + 255 + 7 + 255];
+    size_t ulen = strlen(cfg->forward_user), plen = strlen(cfg->forward_password);
+    size_t nlen = strlen(f->name), n = 0;
+    if (ulen > 255 || plen > 255 || nlen > 255)
+        return false;
+    out[n++] = 5, out[n++] = 1, out[n++] = VG_S5_METHOD_USERPASS;
+    out[n++] = 1, out[n++] = (uint8_t)ulen;
+    memcpy(out + n, cfg->forward_user, ulen), n += ulen;
+    out[n++] = (uint8_t)plen;
+    memcpy(out + n, cfg->forward_password, plen), n += plen;
+    out[n++] = 5, out[n++] = VG_S5_CMD_CONNECT, out[n++] = 0, out[n++] = VG_S5_ATYP_NAME;
+    out[n++] = (uint8_t)nlen;
+    memcpy(out + n, f->name, nlen), n += nlen;
+    out[n++] = (uint8_t)(f->port >> 8), out[n++] = (uint8_t)f->port;
+    return send(f->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+}
+
+/* How many bytes of answers to have read in all: method selection (2), authentication status
+ * (2), then the CONNECT reply, whose length shows in its 5th octet.  Reading exactly that much,
+ * never more, leaves the VM's first bytes (an SSH banner) in the socket for the relay. */
+static size_t answers_len(const struct gw_fwd *f)
+{
+    if (f->len < 4 + 5)
+        return 4 + 5;
+    switch (f->buf[4 + 3]) {
+    case VG_S5_ATYP_IPV4: return 4 + 10;
+    case VG_S5_ATYP_IPV6: return 4 + 22;
+    case VG_S5_ATYP_NAME: return 4 + 7 + (size_t)f->buf[4 + 4];
+    default: return 0;
+    }
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_fwd *f = arg;
+    size_t want = f->len < 4 ? 4 : answers_len(f);
+    if (want == 0 || want > sizeof f->buf) {
+        finish(f, -1, VG_S5_GENERAL, "owning host's gateway sent a malformed reply", NULL);
+        return;
+    }
+    ssize_t r = recv(f->fd, f->buf + f->len, want - f->len, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) {
+        bool refused = (f->len >= 2 && f->buf[1] != VG_S5_METHOD_USERPASS) ||
+                       (f->len >= 4 && f->buf[3] != 0);
+        finish(f, -1, refused ? VG_S5_NOT_ALLOWED : VG_S5_HOST_UNREACH,
+               refused ? "owning host's gateway refused forward-user"
+                       : "owning host's gateway closed the connection",
+               NULL);
+        return;
+    }
+    f->len += (size_t)r;
+    if (f->len >= 4 && (f->buf[0] != 5 || f->buf[1] != VG_S5_METHOD_USERPASS ||
+                        f->buf[2] != 1 || f->buf[3] != 0)) {
+        finish(f, -1, VG_S5_NOT_ALLOWED, "owning host's gateway refused forward-user", NULL);
+        return;
+    }
+    if (f->len < 4 || f->len < answers_len(f))
+        return;
+    /* the reply has the request's layout (REP in the CMD octet): the request parser reads it */
+    struct vg_s5_request rep;
+    size_t used;
+    enum vg_s5_rep err;
+    if (vg_s5_parse_request(f->buf + 4, f->len - 4, &rep, &used, &err) != VG_P_OK) {
+        finish(f, -1, VG_S5_GENERAL, "owning host's gateway sent a malformed reply", NULL);
+        return;
+    }
+    if (rep.cmd != VG_S5_SUCCEEDED) {
+        char why[96];
+        snprintf(why, sizeof why, "owning host's gateway answered 0x%02x", rep.cmd);
+        finish(f, -1, rep.cmd, why, NULL);
+        return;
+    }
+    struct sockaddr_storage bnd = {0};
+    if (rep.atyp == VG_S5_ATYP_IPV4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&bnd;
+        sin->sin_family = AF_INET;
+        memcpy(&sin->sin_addr, rep.addr, 4);
+        sin->sin_port = htons(rep.port);
+    } else if (rep.atyp == VG_S5_ATYP_IPV6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&bnd;
+        sin6->sin6_family = AF_INET6;
+        memcpy(&sin6->sin6_addr, rep.addr, 16);
+        sin6->sin6_port = htons(rep.port);
+    }
+    finish(f, f->fd, 0, NULL, (struct sockaddr *)&bnd);
+}
+
+static void connected(struct gw_fwd *f)
+{
+    if (!send_handshake(f)) {
+        close(f->fd);
+        f->fd = -1;
+        try_next(f);
+        return;
+    }
+    f->st = F_HANDSHAKE;
+    if (f->ev)
+        event_free(f->ev);
+    f->ev = event_new(f->g->base, f->fd, EV_READ | EV_PERSIST, on_readable, f);
+    if (f->ev == NULL) {
+        finish(f, -1, VG_S5_GENERAL, "out of memory", NULL);
+        return;
+    }
+    event_add(f->ev, NULL);
+    arm(f, (f->g->cfg->connect_timeout + f->g->cfg->agent_timeout) * 1000);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_fwd *f = arg;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+    if (err == 0) {
+        connected(f);
+        return;
+    }
+    close(f->fd);
+    f->fd = -1;
+    try_next(f);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_fwd *f = arg;
+    if (f->st == F_CONNECTING) {
+        close(f->fd);
+        f->fd = -1;
+        try_next(f);
+        return;
+    }
+    finish(f, -1, VG_S5_TTL_EXPIRED, "owning host's gateway did not answer in time", NULL);
+}
+
+static void try_next(struct gw_fwd *f)
+{
+    if (f->ev) {
+        event_free(f->ev);
+        f->ev = NULL;
+    }
+    event_del(f->timer);
+    while (f->next < f->loc.naddrs) {
+        const struct sockaddr_storage *ss = &f->loc.addrs[f->next++];
+        socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in);
+        f->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (f->fd < 0)
+            continue;
+        int rc = connect(f->fd, (const struct sockaddr *)ss, len);
+        struct pollfd pfd = {.fd = f->fd, .events = POLLOUT};
+        if (rc == 0 || (errno == EINPROGRESS && poll(&pfd, 1, 0) == 1 &&
+                        !(pfd.revents & (POLLERR | POLLHUP)))) {
+            connected(f);
+            return;
+        }
+        if (rc != 0 && errno == EINPROGRESS && !(pfd.revents & (POLLERR | POLLHUP))) {
+            f->st = F_CONNECTING;
+            f->ev = event_new(f->g->base, f->fd, EV_WRITE, on_writable, f);
+            if (f->ev == NULL) {
+                finish(f, -1, VG_S5_GENERAL, "out of memory", NULL);
+                return;
+            }
+            event_add(f->ev, NULL);
+            arm(f, PER_ADDR_TIMEOUT_MS);
+            return;
+        }
+        close(f->fd);
+        f->fd = -1;
+    }
+    finish(f, -1, VG_S5_HOST_UNREACH, "owning host's gateway unreachable", NULL);
+}
+
+static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc, void *arg)
+{
+    struct gw_fwd *f = arg;
+    f->q = NULL;
+    if (st != VG_RES_OK) {
+        char why[128];
+        snprintf(why, sizeof why, "DNS: %s", vg_res_strerror(st));
+        finish(f, -1, st == VG_RES_TIMEOUT ? VG_S5_TTL_EXPIRED : VG_S5_HOST_UNREACH, why, NULL);
+        return;
+    }
+    const char *self = f->g->cfg->host_name;
+    if (self && loc->owner[0] && strcmp(loc->owner, self) == 0) {
+        finish(f, -1, VG_S5_HOST_UNREACH,
+               "DNS names this host as the owner but the VM is not in its table", NULL);
+        return;
+    }
+    f->loc = *loc;
+    try_next(f);
+}
+
+struct gw_fwd *gw_fwd_start(struct gw *g, const char *name, uint16_t port, gw_fwd_done_fn done,
+                            void *arg)
+{
+    struct gw_fwd *f = vg_calloc(1, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    f->g = g;
+    f->fd = -1;
+    f->done = done;
+    f->arg = arg;
+    f->port = port;
+    snprintf(f->name, sizeof f->name, "%s", name);
+    f->st = F_RESOLVING;
+    if ((f->timer = evtimer_new(g->base, on_timer, f)) == NULL ||
+        (f->q = vg_resolve(g->resolver, name, on_resolved, f)) == NULL) {
+        fwd_free(f);
+        return NULL;
+    }
+    return f;
+}
