@@ -5,6 +5,10 @@
 #   zone, the gateway and the registrar on the host and a web server in the VM; the registrar
 #   publishes the VM in DNS (RFC 2136 + TSIG), the client resolves the name and curl reaches the
 #   VM by name through the gateway — while a direct connection to the VM's address fails.
+#   Then a real VM: a tiny Debian-kernel VM under QEMU with no network at all, only a
+#   virtio-serial port to its host where vmgate-agent runs; the registrar publishes it and the
+#   client reaches its web server (curl) and its sshd (ssh with ProxyCommand vmgate-connect) by
+#   name.  VMGATE_DEMO_NO_VM=1 skips that part.
 #   scripts/demo.sh            run, show, clean up
 #   scripts/demo.sh --keep     leave everything running until Ctrl-C, to try clients by hand
 # Needs root (network namespaces).
@@ -20,11 +24,14 @@ cmake -S . -B build >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 gw=$src/build/socks-gw/vmgate-gw
 reg=$src/build/registrar/vmgate-reg
+connect=$src/build/resolver/vmgate-connect
+source tests/system/vmlib.sh
 
 CLIENT=vgdemo-client HOST=vgdemo-host VM=vgdemo-web1
 work=$(mktemp -d /tmp/vmgate-demo.XXXXXX)
 pids=()
 cleanup() {
+  vm_stop 2>/dev/null || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   ip netns del $VM 2>/dev/null || true
@@ -130,6 +137,34 @@ say "the registrar withdraws web1 (vmgate-reg del web1): the name and the route 
 ip netns exec $HOST "$reg" -c "$work/vmgate.conf" -v del web1
 echo "dig web1.vm.test A: '$(client dig +short @198.18.0.1 -p 5353 web1.vm.test A)'"
 client curl -sS --max-time 5 --socks5-hostname 198.18.0.1:1080 http://web1.vm.test/ || true
+
+if [[ -z ${VMGATE_DEMO_NO_VM:-} ]]; then
+  say "a real VM: QEMU (no network device), vmgate-agent on its virtio-serial port"
+  scripts/build-vm-image.sh build/vm --agent build/guest/vmgate-agent-static >"$work/image.log" 2>&1 ||
+    { tail -20 "$work/image.log"; exit 1; }
+  vm_start --image build/vm --mode agent --run "$work/vm1"
+  vm_wait_ready 180
+  echo "QEMU $VM_PID booted (accel $VM_ACCEL); host side of the port: $VM_SOCK"
+
+  say "vmgate-reg add vm1 --channel serial:$VM_SOCK"
+  ip netns exec $HOST "$reg" -c "$work/vmgate.conf" -v add vm1 --channel "serial:$VM_SOCK"
+  client dig +noall +answer @198.18.0.1 -p 5353 vm1.vm.test A
+
+  say "curl --socks5-hostname 198.18.0.1:1080 http://vm1.vm.test/   (gateway → serial → agent → httpd in the VM)"
+  client curl -sS --max-time 20 --socks5-hostname 198.18.0.1:1080 http://vm1.vm.test/
+
+  say "ssh -o ProxyCommand='vmgate-connect %h %p' root@vm1.vm.test   (DNS finds the host, SOCKS5 by name)"
+  cat > "$work/client.conf" <<CONF
+[dns]
+zone = vm.test
+server = 198.18.0.1:5353
+CONF
+  client ssh -F none -i build/vm/id_ed25519 -o UserKnownHostsFile=build/vm/known_hosts \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=30 \
+    -o ProxyCommand="$connect -c $work/client.conf %h %p" \
+    root@vm1.vm.test 'echo "inside $(hostname): $(uname -sr), up $(cut -d" " -f1 /proc/uptime) s; network interfaces: $(ls /sys/class/net | tr "\n" " ")"'
+  ip netns exec $HOST "$reg" -c "$work/vmgate.conf" -v del vm1
+fi
 
 say "the gateway's log"
 sed 's/^/    /' "$work/gw.log"
