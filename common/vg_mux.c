@@ -28,12 +28,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MUX_WINDOW VG_YAMUX_INITIAL_WINDOW
 #define MUX_BUCKETS 256
 #define MUX_READ_MAX 65536
+/* fds that are not sockets (a virtio-serial port in the guest): see out_write() and read_cb() */
+#define MUX_DEV_WRITE_MAX 32768     /* virtio_console takes at most 32 KiB per write() */
+#define MUX_DEV_READ_MAX (256 * 1024) /* gathered per read event (each read() gives <= 4 KiB) */
 
 struct vg_mux_stream {
     struct vg_mux *m; /* NULL once detached by vg_mux_free() */
@@ -63,6 +67,7 @@ TAILQ_HEAD(stream_list, vg_mux_stream);
 struct vg_mux {
     struct event_base *base;
     int fd;
+    bool fd_socket; /* else a character device (virtio-serial port) */
     bool client;
     struct vg_mux_cbs cbs;
     void *arg;
@@ -98,6 +103,7 @@ struct vg_mux {
 static void mux_destroy(struct vg_mux *m);
 static void stream_destroy(struct vg_mux_stream *s);
 static void pump(struct vg_mux *m);
+static int out_write(struct vg_mux *m);
 
 /* ------------------------------------------------------------------------------ helpers */
 
@@ -340,7 +346,7 @@ static void mux_fail(struct vg_mux *m, int goaway_code, const char *fmt, ...)
         uint8_t hdr[VG_YAMUX_HDR_LEN];
         vg_yamux_encode(hdr, VG_YAMUX_GO_AWAY, 0, 0, (uint32_t)goaway_code);
         evbuffer_add(m->outbuf, hdr, sizeof hdr);
-        while (evbuffer_get_length(m->outbuf) > 0 && evbuffer_write(m->outbuf, m->fd) > 0)
+        while (evbuffer_get_length(m->outbuf) > 0 && out_write(m) > 0)
             ;
     }
     m->dead = true;
@@ -595,14 +601,29 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct vg_mux *m = arg;
     enter(m);
-    int n = evbuffer_read(m->inbuf, fd, MUX_READ_MAX);
-    if (n == 0) {
+    /* A socket gives up to MUX_READ_MAX at once.  A virtio-serial port gives one host buffer
+     * (<= 4 KiB) per read(): gather until it has no more (or MUX_DEV_READ_MAX), so the event
+     * loop and the parser run once per burst rather than once per 4 KiB. */
+    int n, total = 0, err = 0;
+    for (;;) {
+        n = evbuffer_read(m->inbuf, fd, MUX_READ_MAX);
+        if (n <= 0) {
+            err = errno;
+            break;
+        }
+        total += n;
+        if (m->fd_socket || total >= MUX_DEV_READ_MAX)
+            break;
+    }
+    if (total > 0)
+        parse(m);
+    if (m->dead) {
+        /* parse() ended the session */
+    } else if (n == 0) {
         mux_fail(m, -1, "EOF from peer");
     } else if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            mux_fail(m, -1, "read: %s", strerror(errno));
-    } else {
-        parse(m);
+        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+            mux_fail(m, -1, "read: %s", strerror(err));
     }
     if (!m->dead && evbuffer_get_length(m->outbuf) > m->opts.out_hard) {
         event_del(m->read_ev); /* the peer does not read what it makes us send */
@@ -612,6 +633,40 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ------------------------------------------------------------------------------ output */
+
+/* Write outbuf to the fd; like evbuffer_write (bytes written, or -1 with errno).  Sockets:
+ * writev of the buffer's chains.  A virtio-serial port has no write_iter: the kernel turns a
+ * writev into one write() per iovec, and each write() to the port is one buffer handed to the
+ * host with a notification (costly, above all under emulation) — a 12-byte frame header would
+ * cost as much as 16 KiB of payload.  So the port gets contiguous writes of up to the 32 KiB it
+ * takes at once. */
+static int out_write(struct vg_mux *m)
+{
+    if (m->fd_socket)
+        return evbuffer_write(m->outbuf, m->fd);
+    int total = 0;
+    size_t len;
+    while ((len = evbuffer_get_length(m->outbuf)) > 0) {
+        if (len > MUX_DEV_WRITE_MAX)
+            len = MUX_DEV_WRITE_MAX;
+        unsigned char *p = evbuffer_pullup(m->outbuf, (ev_ssize_t)len);
+        if (p == NULL) {
+            errno = ENOMEM;
+            return total > 0 ? total : -1;
+        }
+        ssize_t w = write(m->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return total > 0 ? total : -1;
+        }
+        evbuffer_drain(m->outbuf, (size_t)w);
+        total += (int)w;
+        if ((size_t)w < len)
+            break;
+    }
+    return total;
+}
 
 static void pump(struct vg_mux *m)
 {
@@ -660,7 +715,7 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct vg_mux *m = arg;
     enter(m);
-    int n = evbuffer_write(m->outbuf, fd);
+    int n = out_write(m);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         mux_fail(m, -1, "write: %s", strerror(errno));
         leave(m);
@@ -729,6 +784,8 @@ struct vg_mux *vg_mux_new(struct event_base *base, int fd, bool client,
         return NULL;
     m->base = base;
     m->fd = fd;
+    struct stat st;
+    m->fd_socket = fstat(fd, &st) != 0 || S_ISSOCK(st.st_mode);
     m->client = client;
     if (cbs)
         m->cbs = *cbs;

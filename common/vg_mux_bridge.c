@@ -13,7 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define BRIDGE_READ 16384
+#define BRIDGE_READ 65536
 #define BRIDGE_IOV 16
 
 struct vg_mux_bridge {
@@ -228,8 +228,13 @@ void vg_mux_bridge_free(struct vg_mux_bridge *b)
     event_free(b->wr);
     event_free(b->kick);
     vg_mux_stream_setcb(b->s, NULL, NULL, NULL);
-    if (!b->finished || b->err[0])
+    if (!b->finished || b->err[0]) {
         vg_mux_stream_reset(b->s);
+        /* the fd's peer must see the abort too (RST, ECONNRESET), not a clean end of data: a
+         * stream reset or a lost session would otherwise look like a complete transfer */
+        struct linger lg = {1, 0};
+        (void)setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     vg_mux_stream_free(b->s);
     close(b->fd);
     vg_free(b);

@@ -14,7 +14,8 @@
  * event loop, never from vg_mux_bridge_new(); the caller then calls vg_mux_bridge_free() (also
  * allowed inside `done`), which closes the fd and frees the stream: after a clean finish the
  * stream's queued bytes and FIN still go out (vg_mux_stream_free lingers), after an error or
- * before `done` the stream is reset.
+ * before `done` the stream is reset and the fd is closed with a TCP reset (SO_LINGER 0), so both
+ * ends learn that the relay was aborted rather than finished.
  *
  * Bytes already in the stream's input buffer when the bridge starts (e.g. after a preamble line)
  * are written to the fd first; a stream that already saw EOF is handled as such.

@@ -42,6 +42,7 @@ struct ctl_host {
 struct ctl_client {
     struct agent_ctl *c;
     struct bufferevent *bev;
+    bool eof; /* the program half-closed: close once its requests are answered and written */
     LIST_ENTRY(ctl_client) link;
 };
 
@@ -105,12 +106,17 @@ static void client_event(struct ctl_client *cl, const char *id, const char *stat
     to_client(cl, &o);
 }
 
+static void client_settle(struct ctl_client *cl);
+
 static void pending_fail(struct ctl_pending *p, const char *reason)
 {
-    if (p->cl)
-        client_event(p->cl, p->cid, "error", reason);
+    struct ctl_client *cl = p->cl;
+    if (cl)
+        client_event(cl, p->cid, "error", reason);
     LIST_REMOVE(p, link);
     vg_free(p);
+    if (cl)
+        client_settle(cl);
 }
 
 /* ------------------------------------------------------------------------------ host side */
@@ -214,8 +220,11 @@ static void host_line(struct ctl_host *h, const char *line, size_t len)
                     vg_ctl_add(&o, m->key[i], m->val[i]);
             to_client(p->cl, &o);
         }
+        struct ctl_client *cl = p->cl;
         LIST_REMOVE(p, link);
         vg_free(p);
+        if (cl)
+            client_settle(cl);
     } else {
         host_reply(h, id, "error", "unknown-verb");
     }
@@ -406,10 +415,36 @@ static void client_read(struct bufferevent *bev, void *arg)
         client_free(cl); /* does not read its answers */
 }
 
+/* A program that half-closed (`printf 'req …' | socat - UNIX-CONNECT:…`) still gets its answers:
+ * the connection is closed once no request of it is pending and everything was written. */
+static void client_settle(struct ctl_client *cl)
+{
+    struct ctl_pending *p;
+    if (!cl->eof || evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
+        return; /* still reading, or the write callback comes back here */
+    LIST_FOREACH(p, &cl->c->pending, link)
+    {
+        if (p->cl == cl)
+            return;
+    }
+    client_free(cl);
+}
+
+static void client_writecb(struct bufferevent *bev, void *arg)
+{
+    client_settle(arg); /* the output was written */
+}
+
 static void client_eventcb(struct bufferevent *bev, short what, void *arg)
 {
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        client_free(arg);
+    struct ctl_client *cl = arg;
+    if (what & BEV_EVENT_ERROR) {
+        client_free(cl);
+    } else if (what & BEV_EVENT_EOF) {
+        cl->eof = true;
+        bufferevent_disable(bev, EV_READ);
+        client_settle(cl);
+    }
 }
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
@@ -431,7 +466,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
     cl->c = c;
     cl->bev = bev;
     LIST_INSERT_HEAD(&c->clients, cl, link);
-    bufferevent_setcb(bev, client_read, NULL, client_eventcb, cl);
+    bufferevent_setcb(bev, client_read, client_writecb, client_eventcb, cl);
     bufferevent_enable(bev, EV_READ);
 }
 

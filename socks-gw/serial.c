@@ -23,6 +23,9 @@ struct gw_serial {
     struct gw *g;
     struct vg_mux *mux;
     struct vg_mux_stream *ctl;
+    struct event *ctl_timer; /* liveness of the control stream (see check_control) */
+    unsigned long ctl_ping;  /* id of the outstanding "req op=ping", 0 = none */
+    unsigned ctl_missed;     /* checks since it was sent */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char vm[256];
 };
@@ -47,6 +50,8 @@ static void session_free(struct gw_serial *ss)
     }
     if (ss->ctl)
         vg_mux_stream_free(ss->ctl);
+    if (ss->ctl_timer)
+        event_free(ss->ctl_timer);
     if (ss->mux)
         vg_mux_free(ss->mux);
     vg_free(ss);
@@ -80,6 +85,14 @@ static void ctl_handle(struct gw_serial *ss, const char *line, size_t len)
     }
     if (vg_ctl_parse(line, len, &m) != 0) {
         vg_info("serial %s (%s): malformed control line ignored", ss->path, ss->vm);
+        return;
+    }
+    if (strcmp(m.verb, "event") == 0) {
+        const char *id = vg_ctl_get(&m, "id");
+        char want[24];
+        snprintf(want, sizeof want, "%lu", ss->ctl_ping);
+        if (id && ss->ctl_ping && strcmp(id, want) == 0)
+            ss->ctl_ping = 0; /* the agent that got our hello is still there */
         return;
     }
     if (strcmp(m.verb, "req") != 0) {
@@ -140,6 +153,31 @@ static void on_ctl_event(struct vg_mux_stream *s, short what, void *arg)
     }
 }
 
+/* An agent restarted inside the guest does not end the session: QEMU keeps the host side of the
+ * port open and the new agent answers yamux pings.  But it knows nothing of our control stream,
+ * so a request sent there stays unanswered (or the stream is reset).  Every agent-timeout
+ * seconds a "req op=ping" goes out on the control stream; when one stays unanswered for three
+ * checks (a busy guest gets that long), or the control stream is gone, the session is stale: it
+ * ends, and the next request opens a fresh one (with a new hello). */
+static void check_control(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_serial *ss = arg;
+    static unsigned long seq;
+    if (ss->ctl_ping != 0 && ++ss->ctl_missed < 3)
+        return;
+    if (ss->ctl == NULL || ss->ctl_ping != 0) {
+        vg_notice("serial %s (%s): control stream %s: the agent restarted; starting a new session",
+                  ss->path, ss->vm, ss->ctl ? "unanswered" : "gone");
+        session_free(ss);
+        return;
+    }
+    char line[64];
+    ss->ctl_ping = ++seq;
+    ss->ctl_missed = 0;
+    snprintf(line, sizeof line, "req id=%lu op=ping\n", ss->ctl_ping);
+    ctl_send(ss, line);
+}
+
 static void open_control(struct gw_serial *ss)
 {
     char hello[700];
@@ -149,6 +187,10 @@ static void open_control(struct gw_serial *ss)
     if (ss->ctl == NULL)
         return;
     vg_mux_stream_setcb(ss->ctl, on_ctl_read, on_ctl_event, ss);
+    struct timeval tv = {(time_t)ss->g->cfg->agent_timeout, 0};
+    ss->ctl_timer = event_new(ss->g->base, -1, EV_PERSIST, check_control, ss);
+    if (ss->ctl_timer)
+        event_add(ss->ctl_timer, &tv);
     /* names are LDH: nothing in them needs percent-encoding */
     snprintf(hello, sizeof hello, "CONTROL\nhello name=%s zone=%s host=%s\n", ss->vm,
              zone ? zone : "-", cfg->host_name ? cfg->host_name : "-");

@@ -6,6 +6,8 @@
 #   vmgate.mode=echo-blocking   the same with blocking reads and writes (for comparison)
 #   vmgate.mode=agent      (default) run /bin/vmgate-agent --port-name org.vmgate.0, restarted
 #                          whenever it exits; without an agent in the image, only the services run
+#   vmgate.mode=none       only the services, even when the image has an agent (the port stays
+#                          unopened: what a host sees when the agent is not running)
 #   vmgate.port=NAME       the port name (default org.vmgate.0)
 #   vmgate.agentargs=A,B   extra agent arguments, commas become spaces
 #   vmgate.hostname=NAME   the guest's hostname (default vmgate-test)
@@ -68,6 +70,8 @@ supervise() {
 }
 
 supervise httpd httpd -f -p 127.0.0.1:80 -h /www
+# TCP test service (ECHO / SOURCE n / SINK, see tests/vm/vmgate-echo.c) for the serial tests
+supervise testsvc vmgate-echo --serve 7000
 supervise dropbear dropbear -F -E -s -p 127.0.0.1:22 -P /run/dropbear.pid \
     -r /etc/dropbear/dropbear_ed25519_host_key
 
@@ -83,6 +87,9 @@ echo)
 echo-blocking)
     supervise vmgate-echo vmgate-echo --dev "/dev/virtio-ports/$PORT" --blocking
     ;;
+none)
+    MODE=noagent
+    ;;
 *)
     if [ -x /bin/vmgate-agent ]; then
         # shellcheck disable=SC2086
@@ -93,11 +100,11 @@ echo-blocking)
     ;;
 esac
 
-# ready = both listeners exist (max ~5 s)
+# ready = the listeners exist (max ~5 s)
 i=0
 while [ $i -lt 250 ]; do
     l=$(netstat -ltn 2>/dev/null)
-    case $l in *127.0.0.1:80\ *) case $l in *127.0.0.1:22\ *) break ;; esac ;; esac
+    case $l in *127.0.0.1:80\ *) case $l in *127.0.0.1:22\ *) case $l in *127.0.0.1:7000\ *) break ;; esac ;; esac ;; esac
     i=$((i + 1))
     usleep 20000
 done
