@@ -1065,3 +1065,20 @@ struct vg_mux *vg_mux_stream_mux(const struct vg_mux_stream *s)
 {
     return s->m;
 }
+
+long vg_evbuffer_take_line(struct evbuffer *in, char *line, size_t max)
+{
+    size_t eol = 0;
+    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+    if (p.pos < 0)
+        return evbuffer_get_length(in) >= max ? VG_LINE_TOO_LONG : VG_LINE_NEED_MORE;
+    size_t n = (size_t)p.pos;
+    if (n >= max)
+        return VG_LINE_TOO_LONG;
+    evbuffer_remove(in, line, n);
+    evbuffer_drain(in, eol);
+    if (n > 0 && line[n - 1] == '\r')
+        n--;
+    line[n] = '\0';
+    return (long)n;
+}

@@ -88,6 +88,15 @@ void vg_mux_get_opts(const struct vg_mux *m, struct vg_mux_opts *o);
 void vg_mux_set_opts(struct vg_mux *m, const struct vg_mux_opts *o);
 void vg_mux_set_keepalive(struct vg_mux *m, unsigned interval_ms, unsigned timeout_ms);
 
+/* Lines on a stream or socket buffer (preambles, control messages).  Takes one line from `in`:
+ * the bytes before its "\n" (a "\r" just before it is dropped too), copied NUL-terminated into
+ * line[max].  Returns the line's length; VG_LINE_NEED_MORE while no whole line is there and fewer
+ * than `max` bytes wait; VG_LINE_TOO_LONG when the line cannot fit.  Nothing is taken unless a
+ * line is returned. */
+#define VG_LINE_NEED_MORE (-1)
+#define VG_LINE_TOO_LONG (-2)
+long vg_evbuffer_take_line(struct evbuffer *in, char *line, size_t max);
+
 /* Send a ping now (answer reported through on_pong).  0, or -1 when the session is dead. */
 int vg_mux_ping(struct vg_mux *m);
 /* Send GoAway(normal): the peer should open no more streams; ours continue.  Streams the peer

@@ -203,24 +203,16 @@ static void hs_read(struct vg_mux_stream *s, void *arg)
     struct evbuffer *in = vg_mux_stream_input(s);
     if (h->cev || h->fd >= 0)
         return; /* connecting: the bytes wait for the bridge */
-    size_t eol_len = 0;
-    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-    if (p.pos < 0) {
-        if (evbuffer_get_length(in) >= VG_PREAMBLE_MAX)
-            hs_refuse(h, VG_PRE_E_ERROR, "request line too long");
-        return;
-    }
     char line[VG_PREAMBLE_MAX];
-    size_t n = (size_t)p.pos;
-    if (n >= sizeof line) {
+    long n = vg_evbuffer_take_line(in, line, sizeof line);
+    if (n == VG_LINE_NEED_MORE)
+        return;
+    if (n == VG_LINE_TOO_LONG) {
         hs_refuse(h, VG_PRE_E_ERROR, "request line too long");
         return;
     }
-    evbuffer_remove(in, line, n);
-    evbuffer_drain(in, eol_len);
-    line[n] = '\0';
     struct vg_preamble pre;
-    if (vg_preamble_parse_request(line, n, &pre) != 0 || pre.kind == VG_PRE_CONNECT_NAME) {
+    if (vg_preamble_parse_request(line, (size_t)n, &pre) != 0 || pre.kind == VG_PRE_CONNECT_NAME) {
         vg_info("%s: bad request line", h->id);
         hs_refuse(h, VG_PRE_E_ERROR, "bad request");
         return;

@@ -235,28 +235,14 @@ done:
 static void host_read(struct vg_mux_stream *s, void *arg)
 {
     struct ctl_host *h = arg;
-    struct evbuffer *in = vg_mux_stream_input(s);
-    for (;;) {
-        size_t eol = 0;
-        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-        if (p.pos < 0) {
-            if (evbuffer_get_length(in) >= VG_CTL_LINE_MAX) {
-                vg_warn("control: line too long from the host; stream reset");
-                vg_mux_stream_reset(s);
-                host_free(h);
-            }
-            return;
-        }
-        char line[VG_CTL_LINE_MAX];
-        size_t n = (size_t)p.pos;
-        if (n >= sizeof line) {
-            vg_mux_stream_reset(s);
-            host_free(h);
-            return;
-        }
-        evbuffer_remove(in, line, n);
-        evbuffer_drain(in, eol);
-        host_line(h, line, n);
+    char line[VG_CTL_LINE_MAX];
+    long n;
+    while ((n = vg_evbuffer_take_line(vg_mux_stream_input(s), line, sizeof line)) >= 0)
+        host_line(h, line, (size_t)n);
+    if (n == VG_LINE_TOO_LONG) {
+        vg_warn("control: line too long from the host; stream reset");
+        vg_mux_stream_reset(s);
+        host_free(h);
     }
 }
 
@@ -395,21 +381,13 @@ static void client_read(struct bufferevent *bev, void *arg)
 {
     struct ctl_client *cl = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
-        size_t eol = 0;
-        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-        if (p.pos < 0 || (size_t)p.pos >= VG_CTL_LINE_MAX) {
-            if (evbuffer_get_length(in) >= VG_CTL_LINE_MAX) {
-                client_free(cl);
-                return;
-            }
-            break;
-        }
-        char line[VG_CTL_LINE_MAX];
-        size_t n = (size_t)p.pos;
-        evbuffer_remove(in, line, n);
-        evbuffer_drain(in, eol);
-        client_line(cl, line, n);
+    char line[VG_CTL_LINE_MAX];
+    long n;
+    while ((n = vg_evbuffer_take_line(in, line, sizeof line)) >= 0)
+        client_line(cl, line, (size_t)n);
+    if (n == VG_LINE_TOO_LONG) {
+        client_free(cl);
+        return;
     }
     if (evbuffer_get_length(bufferevent_get_output(bev)) > CTL_CLIENT_OUT_MAX)
         client_free(cl); /* does not read its answers */

@@ -101,20 +101,16 @@ static void sc_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, 
 static void sc_wait_read(struct vg_mux_stream *s, void *arg)
 {
     struct sclient *c = arg;
-    struct evbuffer *in = vg_mux_stream_input(s);
-    size_t eol = 0;
-    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-    if (p.pos < 0 || (size_t)p.pos >= VG_PREAMBLE_MAX) {
-        if (evbuffer_get_length(in) >= VG_PREAMBLE_MAX)
-            sc_fail(c, VG_S5_GENERAL, "reply line too long");
+    char line[VG_PREAMBLE_MAX];
+    long n = vg_evbuffer_take_line(vg_mux_stream_input(s), line, sizeof line);
+    if (n == VG_LINE_NEED_MORE)
+        return;
+    if (n == VG_LINE_TOO_LONG) {
+        sc_fail(c, VG_S5_GENERAL, "reply line too long");
         return;
     }
-    char line[VG_PREAMBLE_MAX];
-    size_t n = (size_t)p.pos;
-    evbuffer_remove(in, line, n);
-    evbuffer_drain(in, eol);
     struct vg_preamble_reply r;
-    if (vg_preamble_parse_reply(line, n, &r) != 0) {
+    if (vg_preamble_parse_reply(line, (size_t)n, &r) != 0) {
         sc_fail(c, VG_S5_GENERAL, "bad reply from the host");
         return;
     }

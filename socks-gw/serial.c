@@ -115,32 +115,14 @@ static void ctl_handle(struct gw_serial *ss, const char *line, size_t len)
 static void on_ctl_read(struct vg_mux_stream *s, void *arg)
 {
     struct gw_serial *ss = arg;
-    struct evbuffer *in = vg_mux_stream_input(s);
     char line[VG_CTL_LINE_MAX];
-    for (;;) {
-        size_t eol;
-        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-        if (p.pos < 0) {
-            if (evbuffer_get_length(in) >= VG_CTL_LINE_MAX) {
-                vg_warn("serial %s (%s): control line too long: control stream closed", ss->path,
-                        ss->vm);
-                vg_mux_stream_free(s);
-                ss->ctl = NULL;
-            }
-            return;
-        }
-        size_t n = (size_t)p.pos;
-        if (n >= sizeof line) {
-            vg_mux_stream_free(s);
-            ss->ctl = NULL;
-            return;
-        }
-        evbuffer_remove(in, line, n);
-        evbuffer_drain(in, eol);
-        if (n > 0 && line[n - 1] == '\r')
-            n--;
-        line[n] = '\0';
-        ctl_handle(ss, line, n);
+    long n;
+    while ((n = vg_evbuffer_take_line(vg_mux_stream_input(s), line, sizeof line)) >= 0)
+        ctl_handle(ss, line, (size_t)n);
+    if (n == VG_LINE_TOO_LONG) {
+        vg_warn("serial %s (%s): control line too long: control stream closed", ss->path, ss->vm);
+        vg_mux_stream_free(s);
+        ss->ctl = NULL;
     }
 }
 
@@ -227,27 +209,17 @@ static void on_guest_preamble(struct vg_mux_stream *s, void *arg)
 {
     struct guest_open *go = arg;
     struct gw_serial *ss = go->ss;
-    struct evbuffer *in = vg_mux_stream_input(s);
-    size_t eol;
-    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-    if (p.pos < 0) {
-        if (evbuffer_get_length(in) >= VG_PREAMBLE_MAX) {
-            vg_free(go);
-            guest_deny(s, VG_PRE_E_ERROR, "request line too long");
-        }
-        return;
-    }
-    vg_free(go);
     char line[VG_PREAMBLE_MAX];
-    size_t n = (size_t)p.pos;
-    if (n >= sizeof line) {
+    long n = vg_evbuffer_take_line(vg_mux_stream_input(s), line, sizeof line);
+    if (n == VG_LINE_NEED_MORE)
+        return;
+    vg_free(go);
+    if (n == VG_LINE_TOO_LONG) {
         guest_deny(s, VG_PRE_E_ERROR, "request line too long");
         return;
     }
-    evbuffer_remove(in, line, n);
-    evbuffer_drain(in, eol);
     struct vg_preamble rq;
-    if (vg_preamble_parse_request(line, n, &rq) != 0 || rq.kind != VG_PRE_CONNECT_NAME) {
+    if (vg_preamble_parse_request(line, (size_t)n, &rq) != 0 || rq.kind != VG_PRE_CONNECT_NAME) {
         guest_deny(s, VG_PRE_E_ERROR, "expected CONNECT <name> <port>");
         return;
     }
@@ -363,24 +335,16 @@ static void req_finish(struct gw_serial_req *r, struct vg_mux_stream *s, uint8_t
 static void on_req_read(struct vg_mux_stream *s, void *arg)
 {
     struct gw_serial_req *r = arg;
-    struct evbuffer *in = vg_mux_stream_input(s);
-    size_t eol;
-    struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
-    if (p.pos < 0) {
-        if (evbuffer_get_length(in) >= VG_PREAMBLE_MAX)
-            req_finish(r, NULL, 0x01, "agent: reply line too long");
-        return;
-    }
     char line[VG_PREAMBLE_MAX];
-    size_t n = (size_t)p.pos;
-    if (n >= sizeof line) {
+    long n = vg_evbuffer_take_line(vg_mux_stream_input(s), line, sizeof line);
+    if (n == VG_LINE_NEED_MORE)
+        return;
+    if (n == VG_LINE_TOO_LONG) {
         req_finish(r, NULL, 0x01, "agent: reply line too long");
         return;
     }
-    evbuffer_remove(in, line, n);
-    evbuffer_drain(in, eol);
     struct vg_preamble_reply rep;
-    if (vg_preamble_parse_reply(line, n, &rep) != 0) {
+    if (vg_preamble_parse_reply(line, (size_t)n, &rep) != 0) {
         req_finish(r, NULL, 0x01, "agent: malformed reply");
         return;
     }

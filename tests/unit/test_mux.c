@@ -1212,3 +1212,31 @@ Test(mux, bridge_backpressure_slow_fd)
     side_free(&a);
     side_free(&b);
 }
+
+/* The shared line reader of preambles and control messages. */
+Test(lines, take_line)
+{
+    struct evbuffer *in = evbuffer_new();
+    char line[8];
+    evbuffer_add(in, "OK", 2);
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), VG_LINE_NEED_MORE);
+    cr_assert_eq(evbuffer_get_length(in), 2, "nothing taken while the line is incomplete");
+    evbuffer_add(in, "\r\nERR x\nrest", 12);
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), 2);
+    cr_assert_str_eq(line, "OK", "the \\r before \\n is dropped");
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), 5);
+    cr_assert_str_eq(line, "ERR x");
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), VG_LINE_NEED_MORE);
+    cr_assert_eq(evbuffer_get_length(in), 4, "bytes after the last line stay");
+    evbuffer_add(in, "1234", 4); /* 8 bytes, no newline: can never fit line[8] */
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), VG_LINE_TOO_LONG);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    evbuffer_add(in, "12345678\n", 9);
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), VG_LINE_TOO_LONG);
+    cr_assert_eq(evbuffer_get_length(in), 9, "nothing taken when too long");
+    evbuffer_drain(in, 9);
+    evbuffer_add(in, "1234567\n", 8); /* 7 bytes + NUL: fits exactly */
+    cr_assert_eq(vg_evbuffer_take_line(in, line, sizeof line), 7);
+    cr_assert_str_eq(line, "1234567");
+    evbuffer_free(in);
+}
