@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -282,7 +281,10 @@ static void start_relay(struct gw_conn *c, const struct sockaddr *bnd, const cha
     c->st = ST_RELAY;
     int fd = c->fd, up = c->up;
     c->fd = c->up = -1;
-    c->relay = gw_relay_start(g->base, fd, up, pending, plen, g->cfg->idle_timeout, on_relay_done, c);
+    unsigned flags = (c->front != GW_FRONT_GUEST ? GW_RELAY_CLIENT_TCP : 0) |
+                     (c->kind == VG_CHAN_TCP ? GW_RELAY_UP_TCP : 0);
+    c->relay = gw_relay_start(g->base, fd, up, flags, pending, plen, g->cfg->idle_timeout,
+                              on_relay_done, c);
     if (c->relay == NULL) {
         VG_CLOG(VG_LOG_WARN, c->ident, "cannot start relay");
         conn_free(c);
@@ -443,19 +445,9 @@ static void on_mux_read(evutil_socket_t fd, short what, void *arg)
     succeed(c);
 }
 
-static void on_connected(evutil_socket_t fd, short what, void *arg)
+/* c->up is connected: vsock-mux asks for the port, the others are ready to relay. */
+static void channel_connected(struct gw_conn *c)
 {
-    struct gw_conn *c = arg;
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (getsockopt(c->up, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-        err = errno;
-    if (err != 0) {
-        const char *why;
-        enum vg_s5_rep rep = rep_of_errno(c->kind, err, &why);
-        refuse(c, rep, 0, why);
-        return;
-    }
     if (c->kind == VG_CHAN_VSOCK_MUX) {
         char cmd[32];
         int n = snprintf(cmd, sizeof cmd, "CONNECT %u\n", c->port);
@@ -475,6 +467,26 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
     succeed(c);
 }
 
+static void refuse_errno(struct gw_conn *c, int err)
+{
+    const char *why;
+    enum vg_s5_rep rep = rep_of_errno(c->kind, err, &why);
+    refuse(c, rep, 0, why);
+}
+
+static void on_connected(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (getsockopt(c->up, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+        err = errno;
+    if (err != 0)
+        refuse_errno(c, err);
+    else
+        channel_connected(c);
+}
+
 static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
 {
     struct sockaddr_storage ss;
@@ -487,9 +499,7 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
     vg_chan_sockaddr(&vm->chan, c->port, &ss, &len);
     c->up = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->up < 0) {
-        const char *why;
-        enum vg_s5_rep rep = rep_of_errno(c->kind, errno, &why);
-        refuse(c, rep, 0, why);
+        refuse_errno(c, errno);
         return;
     }
     if (c->kind == VG_CHAN_TCP) {
@@ -506,20 +516,21 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
     }
     arm_timer(c, c->g->cfg->connect_timeout);
     if (connect(c->up, (struct sockaddr *)&ss, len) == 0) {
-        on_connected(c->up, EV_WRITE, c);
+        channel_connected(c);
         return;
     }
     if (errno != EINPROGRESS) {
-        const char *why;
-        enum vg_s5_rep rep = rep_of_errno(c->kind, errno, &why);
-        refuse(c, rep, 0, why);
+        refuse_errno(c, errno);
         return;
     }
     /* over loopback or a host-only link the handshake has usually completed inside connect():
-     * look once before going through the event loop */
-    struct pollfd pfd = {.fd = c->up, .events = POLLOUT};
-    if (poll(&pfd, 1, 0) == 1) {
-        on_connected(c->up, EV_WRITE, c);
+     * asking again tells at once (EISCONN: connected; EALREADY: still going; or the error) */
+    if (connect(c->up, (struct sockaddr *)&ss, len) == 0 || errno == EISCONN) {
+        channel_connected(c);
+        return;
+    }
+    if (errno != EALREADY && errno != EINPROGRESS) {
+        refuse_errno(c, errno);
         return;
     }
     event_add(c->uev, NULL);
@@ -818,6 +829,9 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
     event_add(c->ev, NULL);
     arm_timer(c, g->cfg->handshake_timeout);
     VG_CLOG(VG_LOG_DEBUG, c->ident, "accepted (%s)", front == GW_FRONT_HTTP ? "http" : "socks5");
+    /* clients speak first, and by the time the accept is seen their first bytes have usually
+     * arrived too: read now rather than after another trip through the event loop */
+    on_client_read(fd, EV_READ, c);
 }
 
 void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name,

@@ -308,7 +308,10 @@ int main(int argc, char **argv)
 
     struct event_config *ec = event_config_new();
     if (ec)
-        event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+        /* the changelist folds the event_del/event_add pairs of a connection's hand-overs
+         * (handshake → connect → relay) into one epoll_ctl at most; the gateway never dup()s a
+         * socket it watches, the one case where the changelist misbehaves */
+        event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     g.base = ec ? event_base_new_with_config(ec) : NULL;
     if (ec)
         event_config_free(ec);

@@ -74,9 +74,10 @@ void gw_conn_closed(struct gw *g); /* called once per finished connection */
 struct gw_relay;
 typedef void (*gw_relay_done_cb)(void *arg, uint64_t up_bytes, uint64_t down_bytes,
                                  const char *why);
+enum { GW_RELAY_CLIENT_TCP = 1, GW_RELAY_UP_TCP = 2 }; /* flags: which sockets are TCP */
 struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
-                                uint8_t *pending, size_t pending_len, unsigned idle_timeout,
-                                gw_relay_done_cb done, void *arg);
+                                unsigned flags, uint8_t *pending, size_t pending_len,
+                                unsigned idle_timeout, gw_relay_done_cb done, void *arg);
 /* Close and free a running relay without calling its `done` callback (shutdown). */
 void gw_relay_abort(struct gw_relay *r);
 

@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,6 +38,7 @@ struct half {
     uint8_t *pend;   /* bytes read but not yet written (copy mode; pipelined request data) */
     size_t pend_len, pend_off;
     bool eof, shut;
+    bool out_tcp;          /* h->out is a TCP socket: data and FIN may share a segment */
     bool reading, writing; /* events added */
     struct event *rev, *wev;
     uint64_t bytes;
@@ -189,20 +192,38 @@ static bool start_splice(struct half *h)
 }
 
 /* Copy mode, one read: recv, send at once, keep what the receiver did not take.  Returns what
- * recv returned, or -1 with errno set (also for a failed send). */
-static ssize_t copy_once(struct half *h)
+ * recv returned, or -1 with errno set (also for a failed send).
+ *
+ * `closed`: the peer's FIN has already arrived (EPOLLRDHUP), so a read shorter than the buffer
+ * took the last bytes.  They are sent with MSG_MORE and the EOF is read at once, so that the
+ * shutdown() which follows in flush() puts the FIN into the same segment: one packet and one
+ * wake-up of the receiver fewer for every request/response connection that ends this way. */
+static ssize_t copy_once(struct half *h, bool closed)
 {
     uint8_t buf[COPY_BUF];
     ssize_t n = recv(h->in, buf, sizeof buf, 0);
     if (n <= 0)
         return n;
-    ssize_t w = send(h->out, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    bool last = closed && h->out_tcp && n < (ssize_t)sizeof buf;
+    ssize_t w = send(h->out, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT | (last ? MSG_MORE : 0));
     if (w < 0) {
         if (errno != EAGAIN && errno != EINTR)
             return -1;
         w = 0;
     }
     h->bytes += (uint64_t)w;
+    if (last && w == n) {
+        uint8_t probe;
+        ssize_t e = recv(h->in, &probe, 1, MSG_DONTWAIT | MSG_PEEK);
+        if (e == 0) {
+            h->eof = true; /* flush() shuts the write side: the FIN joins the corked bytes */
+        } else {
+            /* not the end after all: push the corked bytes out now (setting TCP_NODELAY
+             * pushes pending frames) and carry on reading as usual */
+            int one = 1;
+            setsockopt(h->out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+    }
     if (w < n) {
         /* the receiver is slow: keep the rest, read no more until it is written */
         if ((h->pend = vg_malloc((size_t)(n - w))) == NULL) {
@@ -232,7 +253,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct half *h = arg;
     h->r->last = now_coarse();
-    ssize_t n = h->pipe_r < 0 ? copy_once(h) : splice_once(h);
+    ssize_t n = h->pipe_r < 0 ? copy_once(h, what & EV_CLOSED) : splice_once(h);
     if (n == 0) {
         h->eof = true;
     } else if (n < 0) {
@@ -263,8 +284,8 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 }
 
 struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
-                                uint8_t *pending, size_t pending_len, unsigned idle_timeout,
-                                gw_relay_done_cb done, void *arg)
+                                unsigned flags, uint8_t *pending, size_t pending_len,
+                                unsigned idle_timeout, gw_relay_done_cb done, void *arg)
 {
     struct gw_relay *r = vg_calloc(1, sizeof *r);
     if (r == NULL) {
@@ -285,7 +306,8 @@ struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upst
         h->in = fds[i];
         h->out = fds[1 - i];
         h->pipe_r = h->pipe_w = -1; /* copy mode until bulk data shows up */
-        h->rev = event_new(base, h->in, EV_READ | EV_PERSIST, on_read, h);
+        h->out_tcp = (flags & (i == 0 ? GW_RELAY_UP_TCP : GW_RELAY_CLIENT_TCP)) != 0;
+        h->rev = event_new(base, h->in, EV_READ | EV_CLOSED | EV_PERSIST, on_read, h);
         h->wev = event_new(base, h->out, EV_WRITE | EV_PERSIST, on_write, h);
         if (h->rev == NULL || h->wev == NULL)
             goto fail;

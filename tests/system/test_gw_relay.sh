@@ -84,6 +84,11 @@ gw_serves "after resets: gateway serves normally"
 # --- 2c. churn ------------------------------------------------------------------------------
 out=$(cl_vgt churn --gw "$GW" --name web1.vm.test --port 7000 --n 600 --threads 8 2>&1) || true
 check_match "600 short tunnels from 8 threads at once all work" "^CHURN 600 OK OF 600" "$out"
+for n in 0 1 1000 65535 65536 300000; do
+    out=$(cl_vgt churn --gw "$GW" --name web1.vm.test --port 7000 --n 96 --threads 8 --sendclose $n 2>&1) || true
+    check_match "96 tunnels whose VM answers $n bytes and closes at once: reply whole, then EOF" \
+        "^CHURN 96 OK OF 96" "$out"
+done
 check_no_leak gw "$FDS0" "after churn"
 
 # --- 2b. backpressure ------------------------------------------------------------------------
