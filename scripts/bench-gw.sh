@@ -14,6 +14,9 @@
 #   latency: 1-byte ping-pong on one connection; client, target and proxy pinned to one CPU
 #            (see the note printed below the table); "added" = proxy − direct
 #   memory: VmRSS / PSS of the proxy's process tree holding 1000 idle relayed connections
+#   CPU per connection (8-thread connections/s runs): user and kernel time of the client, the
+#            target and the proxy's process tree, and the rate at which those costs would keep
+#            every CPU busy (what bounds connections/s when all of them share the machine)
 #
 # Usage: scripts/bench-gw.sh [--build-dir DIR] [--no-build] [--gw PATH] [--reps N]
 #                            [--seconds T] [--port BASE] [--idle-conns N] [--keep]
@@ -300,7 +303,13 @@ for ((rep = 1; rep <= REPS; rep++)); do
     run "$row" conn conn_per_s "$VGBENCH" conn --threads 2 --seconds "$SECS"
   done
   for row in "${ACTIVE[@]}"; do
-    run "$row" conn8 conn_per_s "$VGBENCH" conn --threads 8 --seconds "$SECS"
+    pidopt=()
+    [[ $row != direct ]] && pidopt=(--pid "${PID[$row]}")
+    run "$row" conn8 conn_per_s "$VGBENCH" conn --threads 8 --seconds "$SECS" "${pidopt[@]}" --target-pid "$TARGET_PID"
+    line=$(tail -n 1 "$WORK/raw.log")
+    for k in client_user client_sys proxy_user proxy_sys target_user target_sys; do
+      sed -n "s/.*\bcpu_${k}_us=\([0-9.]*\).*/\1/p" <<<"$line" >>"$WORK/res/$row.cpu_$k"
+    done
   done
 done
 
@@ -401,6 +410,25 @@ echo "  vmgate-gw 1 stream / Dante          up $(ratio vmgate dante up1), down $
 echo "  vmgate-gw conn/s / microsocks       $(ratio vmgate microsocks conn) with 2 client threads, $(ratio vmgate microsocks conn8) with 8   (target >= 1.5)"
 echo "  added latency p50                   vmgate-gw $(added vmgate lat50) µs, microsocks $(added microsocks lat50) µs   (lower is better)"
 echo "  vmgate-gw RSS, ${IDLE_CONNS} idle relayed   $(mb vmgate rss) MB   (target <= 10 MB)"
+
+echo
+echo "CPU per connection, 8 client threads (µs, user + kernel, medians; every process of each side):"
+printf "  %-12s %8s %8s %12s %12s %8s   %s\n" "" client target "proxy user" "proxy kernel" total "all CPUs / total"
+ncpu=$(nproc)
+for row in "${ACTIVE[@]}"; do
+  cl=$(calc "%.1f" "$(num "$(med "$row" cpu_client_user)" || echo 0) + $(num "$(med "$row" cpu_client_sys)" || echo 0)")
+  tg=$(calc "%.1f" "$(num "$(med "$row" cpu_target_user)" || echo 0) + $(num "$(med "$row" cpu_target_sys)" || echo 0)")
+  if [[ $row == direct ]]; then pu=0 ps=0; pu_s="-" ps_s="-"; else
+    pu=$(num "$(med "$row" cpu_proxy_user)" || echo 0) ps=$(num "$(med "$row" cpu_proxy_sys)" || echo 0)
+    pu_s=$pu ps_s=$ps
+  fi
+  tot=$(calc "%.1f" "$cl + $tg + $pu + $ps")
+  printf "  %-12s %8s %8s %12s %12s %8s   %s\n" "${LABEL[$row]}" "$cl" "$tg" "$pu_s" "$ps_s" "$tot" \
+    "$(awk -v t="$tot" -v n="$ncpu" 'BEGIN { if (t > 0) printf "%.0f conn/s", n * 1e6 / t; else print "n/a" }')"
+done
+echo "  (the last column is the rate at which these costs would keep every CPU busy: a ceiling for"
+echo "   that row; for a proxy, client + target + its kernel time alone bound what any user-space"
+echo "   design could reach on this machine)"
 
 echo
 echo "details:"

@@ -21,6 +21,9 @@
  *       client waits for that EOF (relayed by the proxy) before it closes; TIME_WAIT then stays
  *       on the listening ports, so ephemeral ports do not run out and runs do not depend on
  *       the churn of earlier runs.  --close client: the client closes right after the echo.
+ *       Also prints the CPU time per connection over the timed window (µs, user and system):
+ *       of this client, and with --pid / --target-pid of the proxy's and the target's process
+ *       trees (/proc/P/stat, every thread, reaped children included).
  *   vgbench lat   --target A:P [proxy] [--count N] [--warmup-count M]
  *       one connection, 1-byte ping-pong, N timed round trips: p50/p90/p99/min/mean in µs.
  *   vgbench idle  --target A:P [proxy] [--conns N] [--pid PID] [--settle S] [--hold S]
@@ -56,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -100,6 +104,7 @@ struct opts {
     double max_seconds;
     unsigned timeout_ms;
     long pid;
+    long target_pid;   /* conn: also account the target's CPU */
     bool server_close; /* conn: the target closes first (default) */
 };
 
@@ -110,7 +115,7 @@ static void usage(void)
           "  vgbench tput --target ADDR:PORT [PROXY] --dir up|down [--streams N] [--seconds T]"
           " [--warmup W]\n"
           "  vgbench conn --target ADDR:PORT [PROXY] [--threads K] [--seconds T] [--warmup W]\n"
-          "               [--close server|client]\n"
+          "               [--close server|client] [--pid PID] [--target-pid PID]\n"
           "  vgbench lat  --target ADDR:PORT [PROXY] [--count N] [--warmup-count M]\n"
           "  vgbench idle --target ADDR:PORT [PROXY] [--conns N] [--pid PID] [--settle S]"
           " [--hold S]\n"
@@ -195,6 +200,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                        .max_seconds = 3600.0,
                        .timeout_ms = 5000,
                        .pid = -1,
+                       .target_pid = -1,
                        .server_close = true};
     for (int i = 2; i < argc; i += 2) {
         const char *k = argv[i];
@@ -248,10 +254,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             ok = parse_secs(v, 1, 86400, &o->max_seconds);
         } else if (!strcmp(k, "--timeout-ms")) {
             ok = parse_uint(v, 1, 600000, &o->timeout_ms);
-        } else if (!strcmp(k, "--pid")) {
+        } else if (!strcmp(k, "--pid") || !strcmp(k, "--target-pid")) {
             unsigned p;
             ok = parse_uint(v, 1, INT_MAX, &p);
-            o->pid = (long)p;
+            *(!strcmp(k, "--pid") ? &o->pid : &o->target_pid) = (long)p;
         } else {
             fprintf(stderr, "vgbench: unknown option %s\n", k);
             return 2;
@@ -645,7 +651,166 @@ static int run_tput(const struct opts *o)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* processes: memory and CPU of a process tree (conn and idle modes) */
+
+struct mem {
+    unsigned long rss_kb, pss_kb;
+    unsigned procs;
+};
+
+/* The "Key:   123 kB" value from a /proc file, or 0. */
+static unsigned long proc_kb(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[256];
+    size_t kl = strlen(key);
+    unsigned long v = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            v = strtoul(line + kl + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* Parent pid from /proc/P/stat (the field after the parenthesised command), or -1. */
+static long proc_ppid(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long ppid;
+    char state;
+    if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+/* `root` and all its descendants (processes, not threads): a malloc'd array of *n pids. */
+static long *tree_pids(long root, size_t *count)
+{
+    enum { MAXP = 65536 };
+    long *tree = NULL;
+    *count = 0;
+    long *pids = malloc(sizeof *pids * MAXP), *ppids = malloc(sizeof *ppids * MAXP);
+    bool *in = calloc(MAXP, sizeof *in);
+    size_t n = 0;
+    if (!pids || !ppids || !in)
+        goto done;
+    /* Snapshot pid → ppid, then repeatedly mark children of marked processes. */
+    DIR *d = opendir("/proc");
+    if (!d)
+        goto done;
+    struct dirent *de;
+    while (n < MAXP && (de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end)
+            continue;
+        long pp = proc_ppid(pid);
+        if (pp < 0)
+            continue;
+        pids[n] = pid;
+        ppids[n] = pp;
+        in[n] = pid == root;
+        n++;
+    }
+    closedir(d);
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = 0; i < n; i++) {
+            if (in[i])
+                continue;
+            for (size_t j = 0; j < n; j++)
+                if (in[j] && pids[j] == ppids[i]) {
+                    in[i] = grew = true;
+                    break;
+                }
+        }
+    }
+    if ((tree = malloc(sizeof *tree * (n ? n : 1))) == NULL)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        if (in[i])
+            tree[(*count)++] = pids[i];
+done:
+    free(pids);
+    free(ppids);
+    free(in);
+    return tree;
+}
+
+/* Memory of `root` and all its descendants. */
+static struct mem tree_mem(long root)
+{
+    struct mem m = {0, 0, 0};
+    size_t n;
+    long *tree = tree_pids(root, &n);
+    for (size_t i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%ld/status", tree[i]);
+        m.rss_kb += proc_kb(path, "VmRSS");
+        snprintf(path, sizeof path, "/proc/%ld/smaps_rollup", tree[i]);
+        m.pss_kb += proc_kb(path, "Pss");
+        m.procs++;
+    }
+    free(tree);
+    return m;
+}
+
+/* CPU time (µs, user and system, all threads, plus reaped children) of `root` and all its
+ * descendants, from /proc/P/stat. */
+struct cpu {
+    double user_us, sys_us;
+};
+
+static struct cpu tree_cpu(long root)
+{
+    struct cpu c = {0, 0};
+    double tick_us = 1e6 / (double)sysconf(_SC_CLK_TCK);
+    size_t n;
+    long *tree = tree_pids(root, &n);
+    for (size_t i = 0; i < n; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%ld/stat", tree[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *p = strrchr(buf, ')');
+        unsigned long ut, st;
+        long cut, cst;
+        /* fields 3.. after the command: state ppid pgrp session tty tpgid flags minflt cminflt
+         * majflt cmajflt utime stime cutime cstime */
+        if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
+                        &ut, &st, &cut, &cst) == 4) {
+            c.user_us += (double)(ut + (unsigned long)cut) * tick_us;
+            c.sys_us += (double)(st + (unsigned long)cst) * tick_us;
+        }
+    }
+    free(tree);
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* conn */
+
+static double tv_us(const struct timeval *a, const struct timeval *b)
+{
+    return (double)(a->tv_sec - b->tv_sec) * 1e6 + (double)(a->tv_usec - b->tv_usec);
+}
 
 struct churner {
     alignas(64) atomic_uint_fast64_t done;
@@ -699,6 +864,13 @@ static int run_conn(const struct opts *o)
     }
     pthread_barrier_wait(&start_bar);
     sleep_s(o->warmup);
+    struct cpu p0 = {0, 0}, p1 = {0, 0}, t0c = {0, 0}, t1c = {0, 0};
+    struct rusage r0, r1;
+    if (o->pid > 0)
+        p0 = tree_cpu(o->pid);
+    if (o->target_pid > 0)
+        t0c = tree_cpu(o->target_pid);
+    getrusage(RUSAGE_SELF, &r0);
     uint64_t c0 = sum_done(cs, o->threads);
     unsigned long e0 = atomic_load(&err_count);
     double t0 = now_s();
@@ -706,13 +878,29 @@ static int run_conn(const struct opts *o)
     uint64_t c1 = sum_done(cs, o->threads);
     unsigned long e1 = atomic_load(&err_count);
     double elapsed = now_s() - t0;
+    getrusage(RUSAGE_SELF, &r1);
+    if (o->pid > 0)
+        p1 = tree_cpu(o->pid);
+    if (o->target_pid > 0)
+        t1c = tree_cpu(o->target_pid);
     atomic_store(&stop_flag, true);
     for (unsigned i = 0; i < o->threads; i++)
         pthread_join(cs[i].th, NULL);
     printf("mode=conn threads=%u close=%s seconds=%.3f conns=%" PRIu64
-           " conn_per_s=%.0f errors=%lu errors_total=%lu\n",
+           " conn_per_s=%.0f errors=%lu errors_total=%lu ",
            o->threads, o->server_close ? "server" : "client", elapsed, c1 - c0, (double)(c1 - c0) / elapsed, e1 - e0,
            atomic_load(&err_count));
+    /* CPU per connection over the timed window (µs): this client, the proxy and the target */
+    double nc = c1 > c0 ? (double)(c1 - c0) : 1;
+    printf("cpu_client_user_us=%.1f cpu_client_sys_us=%.1f",
+           tv_us(&r1.ru_utime, &r0.ru_utime) / nc, tv_us(&r1.ru_stime, &r0.ru_stime) / nc);
+    if (o->pid > 0)
+        printf(" cpu_proxy_user_us=%.1f cpu_proxy_sys_us=%.1f", (p1.user_us - p0.user_us) / nc,
+               (p1.sys_us - p0.sys_us) / nc);
+    if (o->target_pid > 0)
+        printf(" cpu_target_user_us=%.1f cpu_target_sys_us=%.1f",
+               (t1c.user_us - t0c.user_us) / nc, (t1c.sys_us - t0c.sys_us) / nc);
+    printf("\n");
     report_errors();
     free(cs);
     return atomic_load(&err_count) ? 1 : 0;
@@ -780,107 +968,6 @@ fail:
 
 /* ---------------------------------------------------------------------------------------- */
 /* idle */
-
-struct mem {
-    unsigned long rss_kb, pss_kb;
-    unsigned procs;
-};
-
-/* The "Key:   123 kB" value from a /proc file, or 0. */
-static unsigned long proc_kb(const char *path, const char *key)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[256];
-    size_t kl = strlen(key);
-    unsigned long v = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, key, kl) && line[kl] == ':') {
-            v = strtoul(line + kl + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-/* Parent pid from /proc/P/stat (the field after the parenthesised command), or -1. */
-static long proc_ppid(long pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    long ppid;
-    char state;
-    if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
-        return -1;
-    return ppid;
-}
-
-/* Memory of `root` and all its descendants (processes, not threads). */
-static struct mem tree_mem(long root)
-{
-    struct mem m = {0, 0, 0};
-    enum { MAXP = 65536 };
-    long *pids = malloc(sizeof *pids * MAXP), *ppids = malloc(sizeof *ppids * MAXP);
-    bool *in = calloc(MAXP, sizeof *in);
-    size_t n = 0;
-    if (!pids || !ppids || !in)
-        goto done;
-    /* Snapshot pid → ppid, then repeatedly mark children of marked processes. */
-    DIR *d = opendir("/proc");
-    if (!d)
-        goto done;
-    struct dirent *de;
-    while (n < MAXP && (de = readdir(d))) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (end == de->d_name || *end)
-            continue;
-        long pp = proc_ppid(pid);
-        if (pp < 0)
-            continue;
-        pids[n] = pid;
-        ppids[n] = pp;
-        in[n] = pid == root;
-        n++;
-    }
-    closedir(d);
-    for (bool grew = true; grew;) {
-        grew = false;
-        for (size_t i = 0; i < n; i++) {
-            if (in[i])
-                continue;
-            for (size_t j = 0; j < n; j++)
-                if (in[j] && pids[j] == ppids[i]) {
-                    in[i] = grew = true;
-                    break;
-                }
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!in[i])
-            continue;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%ld/status", pids[i]);
-        m.rss_kb += proc_kb(path, "VmRSS");
-        snprintf(path, sizeof path, "/proc/%ld/smaps_rollup", pids[i]);
-        m.pss_kb += proc_kb(path, "Pss");
-        m.procs++;
-    }
-done:
-    free(pids);
-    free(ppids);
-    free(in);
-    return m;
-}
 
 static int run_idle(const struct opts *o)
 {
