@@ -53,7 +53,7 @@ while (($#)); do
     --idle-conns) IDLE_CONNS=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --wait-quiet) WAIT_QUIET=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (try --help)" ;;
   esac
 done
