@@ -523,15 +523,18 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
         refuse_errno(c, errno);
         return;
     }
-    /* over loopback or a host-only link the handshake has usually completed inside connect():
-     * asking again tells at once (EISCONN: connected; EALREADY: still going; or the error) */
-    if (connect(c->up, (struct sockaddr *)&ss, len) == 0 || errno == EISCONN) {
-        channel_connected(c);
-        return;
-    }
-    if (errno != EALREADY && errno != EINPROGRESS) {
-        refuse_errno(c, errno);
-        return;
+    /* over loopback or a host-only link the TCP handshake has usually completed inside
+     * connect(): asking again tells at once (0: connected; EALREADY: still going; or the
+     * error).  Not for vsock, whose second connect() after a fast failure would start anew. */
+    if (c->kind == VG_CHAN_TCP) {
+        if (connect(c->up, (struct sockaddr *)&ss, len) == 0 || errno == EISCONN) {
+            channel_connected(c);
+            return;
+        }
+        if (errno != EALREADY && errno != EINPROGRESS) {
+            refuse_errno(c, errno);
+            return;
+        }
     }
     event_add(c->uev, NULL);
 }
