@@ -426,9 +426,9 @@ for row in "${ACTIVE[@]}"; do
   printf "  %-12s %8s %8s %12s %12s %8s   %s\n" "${LABEL[$row]}" "$cl" "$tg" "$pu_s" "$ps_s" "$tot" \
     "$(awk -v t="$tot" -v n="$ncpu" 'BEGIN { if (t > 0) printf "%.0f conn/s", n * 1e6 / t; else print "n/a" }')"
 done
-echo "  (the last column is the rate at which these costs would keep every CPU busy: a ceiling for"
-echo "   that row; for a proxy, client + target + its kernel time alone bound what any user-space"
-echo "   design could reach on this machine)"
+echo "  (the last column is the rate at which these costs would keep every CPU busy.  The costs are"
+echo "   those of this run's operating point: a proxy that gets more of the CPUs handles more per"
+echo "   wake-up and costs less per connection)"
 
 echo
 echo "details:"
