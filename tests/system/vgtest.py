@@ -131,6 +131,18 @@ def recv_all(s, timeout):
         buf += d
 
 
+def sha_to_eof(s, bufsize=1 << 20):
+    """Read until EOF: (sha256 hex digest, byte count)."""
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        d = s.recv(bufsize)
+        if not d:
+            return h.hexdigest(), n
+        h.update(d)
+        n += len(d)
+
+
 def send_chunked(s, data, chunk=0, delay=0.0):
     if chunk <= 0:
         s.sendall(data)
@@ -407,28 +419,14 @@ class Server:
                 for ch in Gen(7).chunks(n):
                     c.sendall(ch)
                 c.shutdown(socket.SHUT_WR)
-                h = hashlib.sha256()
-                got = 0
-                while True:
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    h.update(d)
-                    got += len(d)
-                self.record(tag, "GOT %d %s" % (got, h.hexdigest()))
+                sha, got = sha_to_eof(c, 65536)
+                self.record(tag, "GOT %d %s" % (got, sha))
             elif cmd == "STALL":
                 # read nothing for <secs> (the sender must be held back), then everything
                 tag, secs = line[1], float(line[2])
                 time.sleep(secs)
-                h = hashlib.sha256()
-                got = 0
-                while True:
-                    d = c.recv(1 << 20)
-                    if not d:
-                        break
-                    h.update(d)
-                    got += len(d)
-                res = "GOT %d %s" % (got, h.hexdigest())
+                sha, got = sha_to_eof(c)
+                res = "GOT %d %s" % (got, sha)
                 self.record(tag, res)
                 c.sendall((res + "\n").encode())
                 c.shutdown(socket.SHUT_WR)
@@ -469,15 +467,7 @@ class Server:
         out = {}
 
         def receive():
-            h = hashlib.sha256()
-            n = 0
-            while True:
-                d = c.recv(1 << 20)
-                if not d:
-                    break
-                h.update(d)
-                n += len(d)
-            out["up"] = (h.hexdigest(), n)
+            out["up"] = sha_to_eof(c)
 
         def send():
             h = hashlib.sha256()
