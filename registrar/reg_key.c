@@ -145,8 +145,11 @@ bool reg_key_parse(const char *text, struct reg_key *key, char *err, size_t errl
         snprintf(err, errlen, "line %u: bad key name '%s'", lx.line, lx.tok);
         return false;
     }
-    snprintf(key->name, sizeof key->name, "%s%s", lx.tok,
-             lx.tok[strlen(lx.tok) - 1] == '.' ? "" : ".");
+    size_t namelen = strlen(lx.tok); /* <= 253 (key_name_ok): fits with the dot */
+    memcpy(key->name, lx.tok, namelen);
+    if (key->name[namelen - 1] != '.')
+        key->name[namelen++] = '.';
+    key->name[namelen] = '\0';
     if (!expect(&lx, "{", err, errlen))
         return false;
     for (;;) {
@@ -159,8 +162,10 @@ bool reg_key_parse(const char *text, struct reg_key *key, char *err, size_t errl
         }
         if (!lx.quoted && strcmp(lx.tok, "}") == 0)
             break;
-        char opt[32];
-        snprintf(opt, sizeof opt, "%s", lx.tok);
+        char opt[32]; /* longer names are no option we know: kept cut for the message */
+        size_t optlen = strnlen(lx.tok, sizeof opt - 1);
+        memcpy(opt, lx.tok, optlen);
+        opt[optlen] = '\0';
         unsigned optline = lx.line;
         rc = lex_next(&lx, err, errlen);
         if (rc < 0)
@@ -193,7 +198,13 @@ bool reg_key_parse(const char *text, struct reg_key *key, char *err, size_t errl
                          optline);
                 return false;
             }
-            snprintf(key->secret, sizeof key->secret, "%s", lx.tok);
+            size_t secretlen = strlen(lx.tok);
+            if (secretlen >= sizeof key->secret) {
+                snprintf(err, errlen, "line %u: secret longer than %zu characters", optline,
+                         sizeof key->secret - 1);
+                return false;
+            }
+            memcpy(key->secret, lx.tok, secretlen + 1);
         } else {
             snprintf(err, errlen, "line %u: unknown key option '%s'", optline, opt);
             return false;
