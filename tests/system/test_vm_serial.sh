@@ -9,7 +9,7 @@
 # --socks5-hostname and HTTP CONNECT by name (index.html, 10 MiB with sha256), ssh through
 # `nc -X 5`, 8 parallel streams (integrity, per-stream throughput vs the mean), exact half-close,
 # closed guest port → 0x05, guest-originated streams (denied without ACL; allowed by
-# `allow-out` once docs/gateway.md documents it), the control stream seen from a guest program
+# `allow-out`), the control stream seen from a guest program
 # (op=info, op=host-facts), the agent killed in the guest (recovery, control stream again), the
 # gateway restarted, QEMU killed (0x04 within 2 s, other VMs still served), and a VM whose agent
 # does not run (0x04 within about agent-timeout).
@@ -173,20 +173,15 @@ out=$(ssh_vm 'vmgate-echo --socks 127.0.0.1:1080 web2.vm.test 80 </dev/null; ech
 check_match "guest → agent SOCKS → gateway → web2.vm.test:80 without ACL: refused 0x02" "^REP 0x02$" "$out"
 check_match "  (the guest's SOCKS client exits 3)" "^exit 3$" "$out"
 check_match "gateway log: the guest stream was denied" "guest(-originated)? stream .*denied" "$(cat "$T/gw.log")"
-if grep -q allow-out "$VMGATE_SRC/docs/gateway.md"; then
-    vm_set "$VMNAME" channel="serial:$VM_SOCK" allow-out="web2.vm.test:80"
-    out=$(ssh_vm 'printf "GET /index.html HTTP/1.0\r\n\r\n" | vmgate-echo --socks 127.0.0.1:1080 web2.vm.test 80' 2>&1) || true
-    check_match "allow-out = web2.vm.test:80: the guest reaches web2.vm.test:80" "^REP 0x00$" "$out"
-    check_match "allow-out: the guest got web2's page" "^hello from web2" "$out"
-    out=$(ssh_vm 'vmgate-echo --socks 127.0.0.1:1080 web2.vm.test 7000 </dev/null' 2>&1) || true
-    check_match "allow-out: another port of web2.vm.test is refused (0x02)" "^REP 0x02$" "$out"
-    out=$(ssh_vm "vmgate-echo --socks 127.0.0.1:1080 $VMNAME 80 </dev/null" 2>&1) || true
-    check_match "allow-out: a name not listed ($VMNAME itself) is refused (0x02)" "^REP 0x02$" "$out"
-    vm_set "$VMNAME" channel="serial:$VM_SOCK"
-else
-    fail "guest → web2.vm.test:80 allowed by 'allow-out = web2.vm.test:80'" \
-        "not run: docs/gateway.md does not document allow-out yet (the gateway denies every guest-originated stream)"
-fi
+vm_set "$VMNAME" channel="serial:$VM_SOCK" allow-out="web2.vm.test:80"
+out=$(ssh_vm 'printf "GET /index.html HTTP/1.0\r\n\r\n" | vmgate-echo --socks 127.0.0.1:1080 web2.vm.test 80' 2>&1) || true
+check_match "allow-out = web2.vm.test:80: the guest reaches web2.vm.test:80" "^REP 0x00$" "$out"
+check_match "allow-out: the guest got web2's page" "^hello from web2" "$out"
+out=$(ssh_vm 'vmgate-echo --socks 127.0.0.1:1080 web2.vm.test 7000 </dev/null' 2>&1) || true
+check_match "allow-out: another port of web2.vm.test is refused (0x02)" "^REP 0x02$" "$out"
+out=$(ssh_vm "vmgate-echo --socks 127.0.0.1:1080 $VMNAME 80 </dev/null" 2>&1) || true
+check_match "allow-out: a name not listed ($VMNAME itself) is refused (0x02)" "^REP 0x02$" "$out"
+vm_set "$VMNAME" channel="serial:$VM_SOCK"
 
 # --- the control stream, seen from a guest program (the agent's control socket) -------------------
 ctl_guest() { ssh_vm "printf 'req id=1 op=info\\nreq id=2 op=host-facts\\n' | vmgate-echo --unix /run/vmgate-agent.sock" 2>&1; }
