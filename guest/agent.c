@@ -14,6 +14,7 @@
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_mux_ctl.h"
+#include "vg_version.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,7 +36,6 @@
 #include <linux/vm_sockets.h>
 #endif
 
-#define AGENT_VERSION "0.1.0"
 #define RETRY_HOSTLESS_MS 300 /* port open but no host: poll again after this */
 #define RETRY_NODEVICE_MS 2000
 
@@ -557,7 +557,7 @@ int main(int argc, char **argv)
             verbose++;
             break;
         case 'V':
-            printf("vmgate-agent %s\n", AGENT_VERSION);
+            puts("vmgate-agent " VMGATE_VERSION);
             return 0;
         case 'h':
             usage(stdout);
@@ -607,9 +607,9 @@ int main(int argc, char **argv)
         listen_ev = event_new(A.base, listen_fd, EV_READ | EV_PERSIST, listen_cb, NULL);
         if (!listen_ev || event_add(listen_ev, NULL) != 0)
             goto done;
-        vg_notice("vmgate-agent %s listening on %s", AGENT_VERSION, A.listen_spec);
+        vg_notice("vmgate-agent %s listening on %s", VMGATE_VERSION, A.listen_spec);
     } else {
-        vg_notice("vmgate-agent %s on %s", AGENT_VERSION, A.device ? A.device : A.port_name);
+        vg_notice("vmgate-agent %s on %s", VMGATE_VERSION, A.device ? A.device : A.port_name);
         device_open();
     }
     event_base_dispatch(A.base);

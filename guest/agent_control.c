@@ -13,6 +13,7 @@
 #include "vg_log.h"
 #include "vg_mux.h"
 #include "vg_mux_ctl.h"
+#include "vg_version.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -275,7 +276,7 @@ void agent_ctl_attach(struct agent_ctl *c, struct vg_mux_stream *s)
     struct vg_ctl_out o;
     vg_ctl_begin(&o, "hello");
     vg_ctl_add(&o, "agent", "vmgate-agent");
-    vg_ctl_add(&o, "version", "0.1.0");
+    vg_ctl_add(&o, "version", VMGATE_VERSION);
     to_host(h, &o);
     if (evbuffer_get_length(vg_mux_stream_input(s)) > 0)
         host_read(s, h); /* lines sent together with "CONTROL" */

@@ -5,6 +5,7 @@
 #include "vg_client.h"
 #include "vg_config.h"
 #include "vg_resolve.h"
+#include "vg_version.h"
 
 #include <errno.h>
 #include <event2/event.h>

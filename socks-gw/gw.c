@@ -13,6 +13,7 @@
 #include "vg_alloc.h"
 #include "vg_log.h"
 #include "vg_resolve.h"
+#include "vg_version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,10 +23,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#ifndef VMGATE_VERSION
-#define VMGATE_VERSION "0.1.0"
-#endif
 
 struct gw *gw_main;
 
