@@ -5,6 +5,7 @@
 #include "reg_store.h"
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,7 @@ static void usage(FILE *f)
 "  -v, --verbose         also report what succeeded (twice: debug log)\n"
 "  -q, --quiet           errors only\n"
 "      --direct          do not hand add/del to a running daemon\n"
+"  -V, --version         print the version and exit\n"
 "  -h, --help\n"
 "\n"
 "exit codes:\n"
@@ -635,17 +637,19 @@ int main(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"direct", no_argument, NULL, 'D'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *config = getenv("VMGATE_CONFIG");
     bool direct = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+c:vqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'v': verbosity++; break;
         case 'q': verbosity = 0; break;
         case 'D': direct = true; break;
         case 'h': usage(stdout); return REG_EXIT_OK;
+        case 'V': puts("vmgate-reg " VMGATE_VERSION); return REG_EXIT_OK;
         default: usage(stderr); return REG_EXIT_USAGE;
         }
     }
