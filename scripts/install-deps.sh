@@ -2,6 +2,9 @@
 # Install the Debian 12 packages vmgate needs to build, test and benchmark.
 # Idempotent: packages already present are skipped; `apt-get update` runs once per call
 # only when something is missing.
+#   scripts/install-deps.sh           install what is missing (root)
+#   scripts/install-deps.sh --list    print the package names, one a line (scripts/tool-path.sh
+#                                     reads them: tests may call only programs these provide)
 set -euo pipefail
 
 PKGS=(
@@ -12,6 +15,7 @@ PKGS=(
   # system tests and the local demo
   iproute2 procps curl proxychains4 netcat-openbsd openssh-server openssh-client
   bind9 bind9-utils bind9-dnsutils knot knot-dnsutils python3 openssl
+  file                 # test_agent.sh: the static agent really is static
   # benchmark peers
   dante-server microsocks
   # the QEMU test VM (scripts/build-vm-image.sh, scripts/vm-run.sh)
@@ -19,6 +23,11 @@ PKGS=(
   # serial channel interop test: the unmodified hashicorp/yamux, built offline (GOPATH mode)
   golang-go golang-github-hashicorp-yamux-dev
 )
+
+if [[ ${1:-} == --list ]]; then
+  printf '%s\n' "${PKGS[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
