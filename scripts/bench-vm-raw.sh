@@ -42,7 +42,7 @@ trap 'exit 143' TERM
 
 vm_start --mode "$mode" --accel "$accel"
 vm_roundtrip 180 >/dev/null
-boot=$(echo "$(vm_now) - $VM_T0" | bc)
+boot=$(vm_elapsed)
 vm_wait_ready 60 >/dev/null
 printf 'bench-vm-raw: guest vmgate-echo (%s), microvm, %s, 1 vCPU, %s; host %s, load %s\n' \
     "$( [[ $mode == echo ]] && echo non-blocking || echo blocking)" "$VM_ACCEL" "$VM_MEM" \

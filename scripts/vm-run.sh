@@ -42,7 +42,7 @@ echo "vm-run: console $VM_CONSOLE"
 echo "vm-run: port org.vmgate.0 -> $VM_SOCK${VM_QMP:+, QMP $VM_QMP}"
 for n in "${!VM_TCP_SOCK[@]}"; do echo "vm-run: guest 127.0.0.1:$n -> ${VM_TCP_SOCK[$n]}"; done
 if line=$(vm_wait_ready 180); then
-    echo "vm-run: $line ($(echo "$(vm_now) - $VM_T0" | bc) s after start)"
+    echo "vm-run: $line ($(vm_elapsed) s after start)"
 else
     exit 1
 fi

@@ -71,14 +71,14 @@ echo "== boot in echo mode"
 vm_start --mode echo --qmp --tcp-bridge 22 --tcp-bridge 80 || { fail "QEMU starts"; exit 1; }
 pass "QEMU starts (PID $VM_PID, $VM_ACCEL)"
 if out=$(vm_roundtrip 120); then
-    t_rt=$(echo "$(vm_now) - $VM_T0" | bc)
+    t_rt=$(vm_elapsed)
     pass "first round trip through org.vmgate.0 ($out, ${t_rt} s after QEMU started)"
 else
     fail "first round trip through org.vmgate.0" "$out"
     exit 1
 fi
 if line=$(vm_wait_ready 60); then
-    t_ready=$(echo "$(vm_now) - $VM_T0" | bc)
+    t_ready=$(vm_elapsed)
     pass "console marker: $line (${t_ready} s after QEMU started)"
 else
     fail "console marker $VM_MARKER"
@@ -150,7 +150,7 @@ else
 fi
 echo "== agent mode ($AGENT_IMG): started, restarted after being killed"
 vm_start --image "$AGENT_IMG" --mode agent --tcp-bridge 22 || { fail "QEMU starts (agent mode)"; exit 1; }
-out=$(probe 120 2>&1) && pass "$what ($out, $(echo "$(vm_now) - $VM_T0" | bc) s after QEMU started)" ||
+out=$(probe 120 2>&1) && pass "$what ($out, $(vm_elapsed) s after QEMU started)" ||
     fail "$what" "$out"
 line=$(vm_wait_ready 60) && [[ $line == *"mode=agent"* ]] && pass "marker in agent mode: $line" ||
     fail "marker in agent mode" "${line:-none}"

@@ -100,7 +100,7 @@ vm_start --mode agent --append "vmgate.agentargs=--socks,127.0.0.1:1080,--keepal
 vm_set "$VMNAME" channel="serial:$VM_SOCK"
 gw_start gw "$T/gw.conf"
 line=$(vm_wait_ready 120) || vg_die "the VM did not come up"
-pass "VM up: $line ($(echo "$(vm_now) - $VM_T0" | bc) s after QEMU started, $VM_ACCEL)"
+pass "VM up: $line ($(vm_elapsed) s after QEMU started, $VM_ACCEL)"
 gw_base_fds=$(gw_fds "${VG_PID[gw]}")
 
 # --- curl by name -----------------------------------------------------------------------------

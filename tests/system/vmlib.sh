@@ -9,6 +9,7 @@
 #   vm_roundtrip [TIMEOUT=120]      echo mode: a line through the port comes back
 #   vm_stop                         SIGTERM QEMU's PID, SIGKILL after 3 s, remove the run dir
 #   vm_accel                        prints kvm or tcg: kvm only if a probe boot reaches the marker
+#   vm_elapsed [T0=$VM_T0]          seconds since QEMU started (or since T0 from vm_now), e.g. 2.41
 #
 # After vm_start:  VM_PID (QEMU itself), VM_RUN (run dir), VM_SOCK (host side of the port, a unix
 # socket), VM_CONSOLE (the guest console, a file), VM_QMP (with --qmp), VM_ACCEL,
@@ -40,6 +41,15 @@ vm_log() { echo "vmlib: $*" >&2; }
 vm_host_khz() { awk -F: '/^cpu MHz/ {printf "%d\n", $2 * 1000; exit}' /proc/cpuinfo; }
 
 vm_now() { date +%s.%N; }
+
+# vm_elapsed [T0=$VM_T0]: seconds since T0 (a vm_now value), two decimals — shell arithmetic, no bc
+vm_elapsed() {
+    local t0=${1:-$VM_T0} now d
+    [[ $t0 =~ ^[0-9]+\.[0-9]{9}$ ]] || { echo "?"; return 0; }
+    now=$(date +%s%N)
+    d=$((now - 10#${t0/./}))
+    printf '%d.%02d\n' $((d / 1000000000)) $((d % 1000000000 / 10000000))
+}
 
 # QEMU processes left by a run whose owner died (e.g. a test killed at its timeout): kill them by
 # the PID in their run dir's qemu.pid, after checking that PID really is that QEMU.
