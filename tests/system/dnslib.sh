@@ -3,11 +3,17 @@
 # Starts BIND (named) and Knot (knotd) on 127.0.0.1 with a free high port, a private temp dir and a
 # generated TSIG key; polls with dig until the server answers; stops exactly the PIDs it started
 # (EXIT trap).  Writes vmgate configs for simulated hosts.  Source it, then call dns_init.
+# The servers are children of the sourcing shell (never started inside $( … )), so a stop really
+# waits for them; a stop returns only once the process is gone and its port answers nothing.
 #
 #   dns_init                       temp dir ($DNS_TMP), EXIT trap, key $DNS_KEY (reg-key)
 #   dns_start KIND NAME            KIND bind|knot; sets ${NAME}_PORT ${NAME}_PID ${NAME}_DIR
-#   dns_stop NAME                  stop that server (its data survives for a restart)
+#   dns_stop NAME                  stop that server (its data survives for a restart); returns when
+#                                  it has exited and nothing answers on its port (else FATAL, exit 1)
 #   dns_restart NAME               start it again on the same port with the same data
+#   dns_kill_pid PID               SIGTERM, poll (bounded) until PID has exited, SIGKILL if it must;
+#                                  non-zero if it still runs (for any process a test started)
+#   dns_port_down PORT             true when nothing listens on PORT and no DNS answer comes from it
 #   host_config HOST ADDRS PORT [KEY] write $DNS_TMP/HOST/vmgate.conf for a host using the servers
 #   dq PORT NAME TYPE              dig +short over TCP
 #   ok / fail / check / expect_rc  assertions; dns_summary prints them and sets the exit code
@@ -21,13 +27,51 @@ DNS_PIDS=()
 PASS=0
 FAILS=0
 
+# _dns_gone PID: the process has exited (no such process, or a zombie not yet reaped)
+_dns_gone() {
+    local st
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 0
+    st=${st##*) }
+    [[ ${st%% *} == Z ]]
+}
+
+# dns_kill_pid PID: SIGTERM; poll until it has exited (DNS_STOP_TIMEOUT s, default 20: BIND takes
+# ~1.2 s, Knot ~1.8 s on an idle machine, more under load); then SIGKILL and poll 5 s more; reap it
+# (wait: it is our child).  Returns 1 if the process still runs.
+dns_kill_pid() {
+    local pid=$1 i
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < ${DNS_STOP_TIMEOUT:-20} * 20; i++)); do
+        _dns_gone "$pid" && break
+        sleep 0.05
+    done
+    if ! _dns_gone "$pid"; then
+        echo "dnslib: PID $pid still runs ${DNS_STOP_TIMEOUT:-20} s after SIGTERM: SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            _dns_gone "$pid" && break
+            sleep 0.05
+        done
+    fi
+    _dns_gone "$pid" || return 1
+    wait "$pid" 2>/dev/null || true
+    return 0
+}
+
+_dns_forget() { # PID: no longer ours to stop (it has exited; its number may be reused)
+    local p keep=()
+    for p in "${DNS_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    DNS_PIDS=("${keep[@]}")
+}
+
 dns_cleanup() {
     local pid
     for pid in "${DNS_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${DNS_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
+        dns_kill_pid "$pid" || echo "dnslib: PID $pid did not exit" >&2
     done
     [[ -n "${DNS_TMP:-}" && -d "$DNS_TMP" && -z "${DNS_KEEP:-}" ]] && rm -rf "$DNS_TMP"
     return 0
@@ -74,6 +118,8 @@ ns  A   127.0.0.1
 EOF
 }
 
+# _start_bind / _start_knot DIR PORT: start the server as a child of this shell and set
+# DNS_STARTED to its PID.  Call them directly, never inside $( … ): the server must be our child.
 _start_bind() { # DIR PORT
     local dir=$1 port=$2
     cat >"$dir/named.conf" <<EOF
@@ -92,8 +138,8 @@ zone "$ZONE." {
     allow-transfer { key reg-key; };
 };
 EOF
-    named -f -c "$dir/named.conf" >>"$dir/named.out" 2>&1 &
-    echo $!
+    named -f -c "$dir/named.conf" >>"$dir/named.out" 2>&1 </dev/null &
+    DNS_STARTED=$!
 }
 
 _start_knot() { # DIR PORT
@@ -127,8 +173,8 @@ zone:
     acl: reg-acl
     zonefile-sync: -1
 EOF
-    knotd -c "$dir/knot.conf" >>"$dir/knot.out" 2>&1 &
-    echo $!
+    knotd -c "$dir/knot.conf" >>"$dir/knot.out" 2>&1 </dev/null &
+    DNS_STARTED=$!
 }
 
 # Poll until the server answers the zone's SOA (dig over TCP, 1 s per try, at most ~10 s).
@@ -154,23 +200,43 @@ dns_start() { # KIND NAME
     printf -v "${name}_KIND" %s "$kind"
     printf -v "${name}_DIR" %s "$dir"
     printf -v "${name}_PORT" %s "$port"
-    pid=$("_start_$kind" "$dir" "$port")
+    "_start_$kind" "$dir" "$port"
+    pid=$DNS_STARTED
     DNS_PIDS+=("$pid")
     printf -v "${name}_PID" %s "$pid"
     dns_wait "$port" || { cat "$dir"/*.out "$dir"/*.log >&2 2>/dev/null; exit 1; }
 }
 
+# dns_port_down PORT: nothing listens on 127.0.0.1:PORT (TCP or UDP) and a query gets no answer
+dns_port_down() {
+    local port=$1 l
+    l=$(ss -Hlntu "( sport = :$port )" 2>/dev/null)
+    [[ -z $l ]] || return 1
+    # dig exits 0 on any reply (whatever its RCODE), 9 when no server answered
+    dig @127.0.0.1 -p "$port" +tcp +time=1 +tries=1 +norec "$ZONE." SOA >/dev/null 2>&1 && return 1
+    dig @127.0.0.1 -p "$port" +notcp +time=1 +tries=1 +norec "$ZONE." SOA >/dev/null 2>&1 && return 1
+    return 0
+}
+
 dns_stop() { # NAME
-    local pidvar="${1}_PID"
-    local pid=${!pidvar}
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    local pidvar="${1}_PID" portvar="${1}_PORT"
+    local pid=${!pidvar} port=${!portvar}
+    if ! dns_kill_pid "$pid"; then
+        echo "FATAL: DNS server $1 (PID $pid) did not exit, even after SIGKILL" >&2
+        exit 1
+    fi
+    _dns_forget "$pid"
     printf -v "$pidvar" %s ""
+    if ! dns_port_down "$port"; then
+        echo "FATAL: DNS server $1 (PID $pid) has exited, but port $port still answers: $(ss -Hlntup "( sport = :$port )" 2>&1)" >&2
+        exit 1
+    fi
 }
 
 dns_restart() { # NAME
     local kindv="${1}_KIND" dirv="${1}_DIR" portv="${1}_PORT" pid
-    pid=$("_start_${!kindv}" "${!dirv}" "${!portv}")
+    "_start_${!kindv}" "${!dirv}" "${!portv}"
+    pid=$DNS_STARTED
     DNS_PIDS+=("$pid")
     printf -v "${1}_PID" %s "$pid"
     dns_wait "${!portv}"

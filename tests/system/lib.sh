@@ -63,16 +63,33 @@ vg_die() {
 # ---------------------------------------------------------------------------------------------
 # cleanup
 
-vg_kill_pid() { # PID: TERM, wait up to 3 s, then KILL
+# vg_gone PID: the process has exited (no such process, or a zombie not yet reaped)
+vg_gone() {
+    local st
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 0
+    st=${st##*) }
+    [[ ${st%% *} == Z ]]
+}
+
+# vg_kill_pid PID: TERM, wait up to 3 s, then KILL; returns once the process has really exited
+# (reaped when it is our child; polled when it is not), non-zero if it still runs 5 s after KILL
+vg_kill_pid() {
     local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 60; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
+    if ! vg_gone "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 60; i++)); do
+            vg_gone "$pid" && break
+            sleep 0.05
+        done
+        vg_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    for ((i = 0; i < 100; i++)); do
+        vg_gone "$pid" && break
         sleep 0.05
     done
-    kill -KILL "$pid" 2>/dev/null || true
+    vg_gone "$pid" || { echo "vg_kill_pid: PID $pid still runs after SIGKILL" >&2; return 1; }
     wait "$pid" 2>/dev/null || true
+    return 0
 }
 
 vg_cleanup() {
@@ -205,9 +222,11 @@ vg_start() {
     VG_PIDS+=($!)
 }
 
-vg_stop() { # NAME
+vg_stop() { # NAME: returns once that process has exited (the test dies if it cannot be stopped)
     local pid=${VG_PID[$1]:-}
-    [[ -n $pid ]] && vg_kill_pid "$pid"
+    if [[ -n $pid ]]; then
+        vg_kill_pid "$pid" || vg_die "$1 (PID $pid) still runs after SIGKILL"
+    fi
     return 0
 }
 
@@ -248,6 +267,16 @@ wait_port() {
 }
 
 wait_unix() { wait_until "unix socket $1" "${2:-10}" test -S "$1"; }
+
+# check_down DESC NS ADDR PORT: no TCP listener on ADDR:PORT in NS any more — for tests whose next
+# step depends on a server they just stopped (vg_stop) being down
+check_down() {
+    if _listening "$2" "$3" "$4"; then
+        fail "$1" "a listener on $3:$4 in $2 is still there: $(ip netns exec "$2" ss -Hltnp "( sport = :$4 )" 2>&1 | head -c 500)"
+    else
+        pass "$1"
+    fi
+}
 
 # ---------------------------------------------------------------------------------------------
 # assertions: each prints what was expected and what came back; failures are counted and the

@@ -366,11 +366,13 @@ s5 "nothing listening on the guest port -> 0x05" 0x05 --name web1.vm.test --port
 vm_serve 1 7001
 s5 "service on 7001 up -> 0x00" 0x00 --name web1.vm.test --port 7001
 vg_stop srv1-7001
+check_down "service on 7001 stopped: nothing listens on it any more" "$NS_VM1" "$(vm4 1)" 7001
 s5 "service on 7001 stopped -> 0x05" 0x05 --name web1.vm.test --port 7001
 
 vm_set gone.vm.test channel="tcp:$(vm4 2)"
 s5 "vm2 up -> 0x00" 0x00 --name gone.vm.test --port 7000
 vg_stop srv2-7000
+check_down "vm2's service stopped: nothing listens on it any more" "$NS_VM2" "$(vm4 2)" 7000
 ip netns del "$NS_VM2"
 # the kernel dismantles a namespace asynchronously: wait until the host's end of the link is gone
 _vm2_link_gone() { ! ip -n "$NS_HV" link show vm2 >/dev/null 2>&1; }

@@ -20,9 +20,12 @@ start_daemon() { # CONFIG LOG
     fail "daemon socket $sock did not appear"
     return 1
 }
-stop_daemon() {
-    kill "$DAEMON_PID" 2>/dev/null
-    wait "$DAEMON_PID" 2>/dev/null
+stop_daemon() { # returns when the daemon has exited (bounded; a failed check if it does not)
+    if dns_kill_pid "$DAEMON_PID"; then
+        _dns_forget "$DAEMON_PID"
+    else
+        fail "daemon (PID $DAEMON_PID) did not exit"
+    fi
 }
 journal_count() { ls -A "$(hostdir "$1")/state/journal" 2>/dev/null | wc -l; }
 
@@ -38,6 +41,7 @@ scenario() {
 
     expect_rc "$kind: old1 added while the server is up" 0 "$REG" -c "$C" add old1 --channel vsock:11
     dns_stop S
+    check "$kind: the server is down (process gone, port $P answers nothing)" dns_port_down "$P"
 
     expect_rc "$kind: add with the server down is queued" 75 "$REG" -c "$C" add web1 --channel vsock:3
     check "$kind: queued message says the daemon retries" grep -q "queued" "$DNS_TMP/last.err"

@@ -346,6 +346,7 @@ rm -f "$T/hv1/vms/ghost.$ZONE"
 vc_rc "VM not on the host DNS names" 23 "VM unreachable \(0x04" "$VC" -c "$T/client.conf" ghost 22
 # stopped gateway: every address refused
 vg_stop gw-hv1
+check_down "hv1's gateway stopped: nothing listens on 198.18.0.11:1080" "$NS_H1" 198.18.0.11 1080
 vc_rc "stopped gateway" 20 "gateway of host hv1 unreachable: \[fd00:76::11\]:1080 Connection refused; 198\.18\.0\.11:1080 Connection refused" \
     "$VC" -c "$T/client.conf" web1 7000
 topo_gw hv1
@@ -369,6 +370,7 @@ check_match "vmgate-resolve mig: port 1081 now" "^port +1081$" "$out"
 
 # --- DNS down ---------------------------------------------------------------------------------
 vg_stop named
+check_down "BIND stopped: nothing listens on $DNS4:53" "$NS_DNS" "$DNS4" 53
 vc_rc "DNS server down (vmgate-resolve)" 11 "DNS" "$VR" -c "$T/anon.conf" web2
 vc_rc "DNS server down (vmgate-connect)" 11 "DNS" "$VC" -c "$T/client.conf" web2 22
 

@@ -68,18 +68,34 @@ vm_reap_stale() {
     done
 }
 
-vm_kill_pid() { # PID: TERM, up to 3 s, then KILL
+# vm_gone PID: the process has exited (no such process, or a zombie not yet reaped)
+vm_gone() {
+    local st
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 0
+    st=${st##*) }
+    [[ ${st%% *} == Z ]]
+}
+
+# vm_kill_pid PID: TERM, up to 3 s, then KILL; returns once the process has really exited (reaped
+# when it is our child, polled when not), non-zero if it still runs 5 s after KILL
+vm_kill_pid() {
     local pid=$1 i
     [[ -n $pid ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
+    if ! vm_gone "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 60; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
+            vm_gone "$pid" && break
             sleep 0.05
         done
-        kill -KILL "$pid" 2>/dev/null || true
+        vm_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     fi
+    for ((i = 0; i < 100; i++)); do
+        vm_gone "$pid" && break
+        sleep 0.05
+    done
+    vm_gone "$pid" || { vm_log "QEMU PID $pid still runs after SIGKILL"; return 1; }
     wait "$pid" 2>/dev/null || true
+    return 0
 }
 
 _vm_qemu_args() { # ACCEL MODE -> fills the array VM_ARGS
@@ -233,9 +249,10 @@ vm_roundtrip() {
     python3 "$VM_HOST_PY" roundtrip "$VM_SOCK" --timeout "${1:-120}"
 }
 
-vm_stop() {
+vm_stop() { # returns once QEMU has exited (non-zero if it could not be killed)
+    local rc=0
     if [[ -n $VM_PID ]]; then
-        vm_kill_pid "$VM_PID"
+        vm_kill_pid "$VM_PID" || rc=1
         VM_PID=
     fi
     if [[ -n $VM_RUN && -d $VM_RUN ]]; then
@@ -247,6 +264,6 @@ vm_stop() {
             rm -f "$VM_RUN/owner" "$VM_RUN/qemu.pid" "$VM_SOCK" "$VM_QMP" "$VM_RUN"/tcp-*.sock
         fi
     fi
-    return 0
+    return $rc
 }
 VM_KEEP_RUN=${VM_KEEP_RUN:-}
