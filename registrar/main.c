@@ -4,8 +4,10 @@
 #include "reg_hook.h"
 #include "reg_store.h"
 #include "vg_alloc.h"
+#include "vg_file.h"
 #include "vg_log.h"
 #include "vg_version.h"
+#include "vg_vmentry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -165,28 +167,40 @@ static void reqvec_free(struct reqvec *rv)
     vg_free(rv->v);
 }
 
-/* Fill an add request; false + message on a bad name / channel. */
+/* Fill an add request; false + message on a bad name / channel.  *sets moves into r. */
 static bool make_add(const struct vg_config *cfg, struct reg_req *r, const char *name,
-                     const char *channel, const char *qmp, bool takeover)
+                     const char *channel, const char *qmp, bool takeover, struct reg_sets *sets)
 {
     char err[512];
     if (!reg_name_resolve(cfg, name, r->name, &r->zone, err, sizeof err)) {
         fprintf(stderr, "vmgate-reg: %s\n", err);
         return false;
     }
-    if (!reg_channel_check(channel, err, sizeof err)) {
+    if (!vg_vmentry_value_check("channel", channel, err, sizeof err) ||
+        (qmp && !vg_vmentry_value_check("qmp", qmp, err, sizeof err))) {
         fprintf(stderr, "vmgate-reg: %s: %s\n", r->name, err);
-        return false;
-    }
-    if (qmp && !reg_path_ok(qmp)) {
-        fprintf(stderr, "vmgate-reg: %s: QMP path '%s' must be absolute, without white space, "
-                        "shorter than 108 octets\n", r->name, qmp);
         return false;
     }
     r->channel = vg_strdup(channel);
     r->qmp = qmp ? vg_strdup(qmp) : NULL;
     r->takeover = takeover;
+    if (sets) {
+        r->sets = *sets;
+        memset(sets, 0, sizeof *sets);
+    }
     return r->channel && (!qmp || r->qmp);
+}
+
+/* --ports LIST, --allow-out LIST, --set KEY=VALUE: VM table keys the add sets (an empty value
+ * removes the key).  False + message on a bad key or value. */
+static bool entry_option(struct reg_sets *sets, int c, const char *arg)
+{
+    char err[600];
+    bool ok = c == 'S' ? reg_sets_add_word(sets, arg, err, sizeof err)
+                       : reg_sets_add(sets, c == 'P' ? "ports" : "allow-out", arg, err, sizeof err);
+    if (!ok)
+        fprintf(stderr, "vmgate-reg: %s\n", err);
+    return ok;
 }
 
 static FILE *open_batch(const char *path)
@@ -205,9 +219,13 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
                                          {"qmp", required_argument, NULL, 'Q'},
                                          {"takeover", no_argument, NULL, 'T'},
                                          {"batch", required_argument, NULL, 'B'},
+                                         {"ports", required_argument, NULL, 'P'},
+                                         {"allow-out", required_argument, NULL, 'O'},
+                                         {"set", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     const char *channel = NULL, *qmp = NULL, *batch = NULL;
     bool takeover = false;
+    struct reg_sets sets = {0};
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -216,14 +234,24 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
         case 'Q': qmp = optarg; break;
         case 'T': takeover = true; break;
         case 'B': batch = optarg; break;
-        default: return REG_EXIT_USAGE;
+        case 'P':
+        case 'O':
+        case 'S':
+            if (!entry_option(&sets, c, optarg)) {
+                reg_sets_clear(&sets);
+                return REG_EXIT_DATAERR;
+            }
+            break;
+        default: reg_sets_clear(&sets); return REG_EXIT_USAGE;
         }
     }
     struct reqvec rv = {0};
     int code = REG_EXIT_DATAERR;
     if (batch) {
-        if (optind != argc || channel || qmp) {
-            fprintf(stderr, "vmgate-reg: add --batch takes no NAME, --channel or --qmp\n");
+        if (optind != argc || channel || qmp || sets.n) {
+            fprintf(stderr, "vmgate-reg: add --batch takes no NAME, --channel, --qmp or VM table "
+                            "keys (give them per line)\n");
+            reg_sets_clear(&sets);
             return REG_EXIT_USAGE;
         }
         FILE *f = open_batch(batch);
@@ -237,26 +265,37 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
             char *save = NULL, *nm = strtok_r(line, " \t\r\n", &save);
             if (nm == NULL || nm[0] == '#')
                 continue;
-            char *spec = strtok_r(NULL, " \t\r\n", &save), *q = strtok_r(NULL, " \t\r\n", &save);
+            char *spec = strtok_r(NULL, " \t\r\n", &save), *w;
             const char *qp = NULL;
-            if (q && strncmp(q, "qmp=", 4) == 0)
-                qp = q + 4;
-            else if (q) {
-                fprintf(stderr, "vmgate-reg: %s:%u: unexpected '%s'\n", batch, lineno, q);
+            struct reg_sets ls = {0};
+            char why[600];
+            bool line_ok = true;
+            while (line_ok && (w = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
+                if (strncmp(w, "qmp=", 4) == 0) {
+                    qp = w + 4;
+                } else if (!reg_sets_add_word(&ls, w, why, sizeof why)) {
+                    fprintf(stderr, "vmgate-reg: %s:%u: %s\n", batch, lineno, why);
+                    line_ok = false;
+                }
+            }
+            if (!line_ok) {
+                reg_sets_clear(&ls);
                 bad = true;
                 continue;
             }
             struct reg_req *r = req_push(&rv);
             if (spec == NULL) {
-                fprintf(stderr, "vmgate-reg: %s:%u: expected 'NAME SPEC [qmp=PATH]'\n", batch,
-                        lineno);
+                fprintf(stderr, "vmgate-reg: %s:%u: expected 'NAME SPEC [qmp=PATH] [KEY=VALUE…]'\n",
+                        batch, lineno);
+                reg_sets_clear(&ls);
                 bad = true;
                 continue;
             }
-            if (r == NULL || !make_add(cfg, r, nm, spec, qp, takeover)) {
+            if (r == NULL || !make_add(cfg, r, nm, spec, qp, takeover, &ls)) {
                 fprintf(stderr, "vmgate-reg: %s:%u: entry rejected\n", batch, lineno);
                 bad = true;
             }
+            reg_sets_clear(&ls);
         }
         if (f != stdin)
             fclose(f);
@@ -265,15 +304,17 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
     } else {
         if (optind + 1 != argc || channel == NULL) {
             fprintf(stderr, "vmgate-reg: usage: add NAME --channel SPEC [--qmp PATH] "
-                            "[--takeover]\n");
+                            "[--ports LIST] [--allow-out LIST] [--set KEY=VALUE] [--takeover]\n");
+            reg_sets_clear(&sets);
             return REG_EXIT_USAGE;
         }
         struct reg_req *r = req_push(&rv);
-        if (r == NULL || !make_add(cfg, r, argv[optind], channel, qmp, takeover))
+        if (r == NULL || !make_add(cfg, r, argv[optind], channel, qmp, takeover, &sets))
             goto done;
     }
     code = submit(cfg, rv.v, rv.n, direct, takeover ? "taken over" : "published");
 done:
+    reg_sets_clear(&sets);
     reqvec_free(&rv);
     return code;
 }
@@ -429,7 +470,7 @@ static bool migrating_marker(const struct vg_config *cfg, const char *domain, bo
     snprintf(dir, sizeof dir, "%s/migrating", cfg->state_dir);
     snprintf(path, sizeof path, "%s/%s", dir, domain);
     if (create) {
-        if (!reg_mkdirs(dir, err, sizeof err))
+        if (!vg_file_mkdirs(dir, err, sizeof err))
             return false;
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
         if (fd >= 0)
@@ -455,8 +496,10 @@ static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, 
     char *xml = read_stdin(&len); /* always drain what libvirt writes */
     int code = REG_EXIT_OK;
     struct reqvec rv = {0};
+    struct reg_vmspec spec;
     char err[512];
 
+    memset(&spec, 0, sizeof spec);
     if (strchr(domain, '/') != NULL || domain[0] == '.' || domain[0] == '\0') {
         fprintf(stderr, "vmgate-reg: libvirt-hook: bad domain name '%s'\n", domain);
         code = REG_EXIT_DATAERR;
@@ -496,7 +539,6 @@ static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, 
         code = submit(cfg, rv.v, rv.n, direct, "withdrawn");
         goto done;
     }
-    struct reg_vmspec spec;
     if (xml == NULL || !reg_libvirt_parse(xml, len, &spec, err, sizeof err)) {
         fprintf(stderr, "vmgate-reg: libvirt-hook: %s: %s\n", domain, xml ? err : "no XML");
         code = REG_EXIT_DATAERR;
@@ -510,12 +552,13 @@ static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, 
         goto done;
     }
     bool takeover = migrating_marker(cfg, domain, false, true);
-    if (!make_add(cfg, r, domain, spec.channel, NULL, takeover)) {
+    if (!make_add(cfg, r, domain, spec.channel, NULL, takeover, &spec.sets)) {
         code = REG_EXIT_DATAERR;
         goto done;
     }
     code = submit(cfg, rv.v, rv.n, direct, takeover ? "taken over" : "published");
 done:
+    reg_sets_clear(&spec.sets);
     vg_free(xml);
     reqvec_free(&rv);
     return code;
@@ -534,9 +577,13 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
     static const struct option opts[] = {{"takeover", no_argument, NULL, 'T'},
                                          {"name", required_argument, NULL, 'N'},
                                          {"channel", required_argument, NULL, 'C'},
+                                         {"ports", required_argument, NULL, 'P'},
+                                         {"allow-out", required_argument, NULL, 'O'},
+                                         {"set", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     const char *name = NULL, *channel = NULL;
     bool takeover = false;
+    struct reg_sets sets = {0};
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -544,12 +591,21 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
         case 'T': takeover = true; break;
         case 'N': name = optarg; break;
         case 'C': channel = optarg; break;
-        default: return REG_EXIT_USAGE;
+        case 'P':
+        case 'O':
+        case 'S':
+            if (!entry_option(&sets, c, optarg)) {
+                reg_sets_clear(&sets);
+                return REG_EXIT_DATAERR;
+            }
+            break;
+        default: reg_sets_clear(&sets); return REG_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "vmgate-reg: usage: qemu [--takeover] [--name NAME] [--channel SPEC] -- "
-                        "QEMU-COMMAND...\n");
+        fprintf(stderr, "vmgate-reg: usage: qemu [--takeover] [--name NAME] [--channel SPEC] "
+                        "[--ports LIST] [--allow-out LIST] [--set KEY=VALUE] -- QEMU-COMMAND...\n");
+        reg_sets_clear(&sets);
         return REG_EXIT_USAGE;
     }
     char **qargv = argv + optind;
@@ -558,6 +614,7 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
     char err[512];
     if (!reg_qemu_parse(qargc, qargv, &spec, err, sizeof err) && name == NULL) {
         fprintf(stderr, "vmgate-reg: qemu: %s\n", err);
+        reg_sets_clear(&sets);
         return REG_EXIT_DATAERR;
     }
     if (name)
@@ -568,12 +625,15 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
         fprintf(stderr, "vmgate-reg: qemu: no channel on the command line (-device "
                         "virtserialport,name=" REG_VMGATE_PORT_NAME ".*,chardev=… with -chardev "
                         "socket,path=…, or vhost-vsock guest-cid=…) and no --channel\n");
+        reg_sets_clear(&sets);
         return REG_EXIT_DATAERR;
     }
     struct reqvec rv = {0};
     struct reg_req *r = req_push(&rv);
-    if (r == NULL || !make_add(cfg, r, spec.name, spec.channel, spec.qmp[0] ? spec.qmp : NULL,
-                               takeover)) {
+    bool made = r && make_add(cfg, r, spec.name, spec.channel, spec.qmp[0] ? spec.qmp : NULL,
+                              takeover, &sets);
+    reg_sets_clear(&sets);
+    if (!made) {
         reqvec_free(&rv);
         return REG_EXIT_DATAERR;
     }

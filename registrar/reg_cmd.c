@@ -110,6 +110,7 @@ void reg_req_free(struct reg_req *r, size_t n)
         vg_free(r[i].channel);
         vg_free(r[i].qmp);
         r[i].channel = r[i].qmp = NULL;
+        reg_sets_clear(&r[i].sets);
     }
 }
 
@@ -198,10 +199,11 @@ void reg_apply(struct reg_ctx *ctx, struct reg_req *reqs, size_t n, bool journal
         rec->takeover = r->takeover;
         rec->channel = r->channel;
         rec->qmp = r->qmp;
+        rec->sets = r->sets; /* shares the strings: recs are not cleared */
         rec->queued = (long long)time(NULL);
         wr[nw++] = rec;
     }
-    if (nw && !reg_store_write(ctx->journal_dir, wr, nw, true, err, sizeof err)) {
+    if (nw && !reg_journal_write(ctx->journal_dir, wr, nw, err, sizeof err)) {
         vg_err("journal: %s", err);
         for (size_t k = 0; k < nops; k++) {
             struct reg_req *r = &reqs[op_req[k]];
@@ -234,10 +236,11 @@ void reg_apply(struct reg_ctx *ctx, struct reg_req *reqs, size_t n, bool journal
             rec->channel = r->channel;
             rec->qmp = r->qmp;
             rec->owner = ctx->eng.id.host;
+            rec->sets = r->sets;
             wr[nw++] = rec;
         }
     }
-    if (nw && !reg_store_write(ctx->cfg->vm_dir, wr, nw, false, err, sizeof err)) {
+    if (nw && !reg_table_write(ctx->cfg->vm_dir, wr, nw, err, sizeof err)) {
         vg_err("VM table: %s", err);
         for (size_t k = 0; k < nops; k++) {
             struct reg_req *r = &reqs[op_req[k]];
@@ -273,7 +276,7 @@ long reg_replay(struct reg_ctx *ctx)
     struct reg_rec *recs = NULL;
     size_t n = 0;
     char err[512];
-    if (!reg_store_load(ctx->journal_dir, true, &recs, &n, err, sizeof err)) {
+    if (!reg_journal_load(ctx->journal_dir, &recs, &n, err, sizeof err)) {
         vg_err("journal: %s", err);
         return -1;
     }
@@ -307,7 +310,9 @@ long reg_replay(struct reg_ctx *ctx)
         r->queued = recs[i].queued;
         r->channel = recs[i].channel;
         r->qmp = recs[i].qmp;
+        r->sets = recs[i].sets;
         recs[i].channel = recs[i].qmp = NULL;
+        memset(&recs[i].sets, 0, sizeof recs[i].sets);
         m++;
     }
     if (nbad)
@@ -378,7 +383,7 @@ int reg_sync(struct reg_ctx *ctx, FILE *out, bool dry_run)
     size_t ntab = 0;
     struct results rs = {0};
     char err[1024];
-    if (!reg_store_load(cfg->vm_dir, false, &tab, &ntab, err, sizeof err)) {
+    if (!reg_table_load(cfg->vm_dir, &tab, &ntab, err, sizeof err)) {
         fprintf(stderr, "vmgate-reg: VM table: %s\n", err);
         return REG_EXIT_ERROR;
     }
@@ -574,8 +579,8 @@ int reg_list(struct reg_ctx *ctx, FILE *out, bool all)
     size_t ntab = 0, nj = 0;
     char err[1024];
     int code = REG_EXIT_OK;
-    if (!reg_store_load(cfg->vm_dir, false, &tab, &ntab, err, sizeof err) ||
-        !reg_store_load(ctx->journal_dir, true, &jr, &nj, err, sizeof err)) {
+    if (!reg_table_load(cfg->vm_dir, &tab, &ntab, err, sizeof err) ||
+        !reg_journal_load(ctx->journal_dir, &jr, &nj, err, sizeof err)) {
         fprintf(stderr, "vmgate-reg: %s\n", err);
         reg_recs_free(tab, ntab);
         return REG_EXIT_ERROR;

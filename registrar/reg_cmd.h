@@ -12,6 +12,7 @@
 #define REG_CMD_H
 
 #include "reg_engine.h"
+#include "reg_store.h"
 #include "vg_config.h"
 
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct reg_req {
     char name[VG_NAME_MAX + 1];  /* normalized FQDN */
     const char *zone;
     char *channel, *qmp;         /* add; owned (vg_free) */
+    struct reg_sets sets;        /* add: VM table keys to set; owned */
     long long queued;            /* journal time of a replayed request */
     /* out */
     enum reg_result result;

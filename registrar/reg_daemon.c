@@ -2,7 +2,9 @@
 
 #include "reg_store.h"
 #include "vg_alloc.h"
+#include "vg_file.h"
 #include "vg_log.h"
+#include "vg_vmentry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,11 +86,27 @@ bool reg_daemon_submit(const struct vg_config *cfg, struct reg_req *reqs, size_t
         if (reqs[i].del)
             w = snprintf(out + len, cap - len, "del %s\n", reqs[i].name);
         else
-            w = snprintf(out + len, cap - len, "add %s %s %s %d\n", reqs[i].name,
+            w = snprintf(out + len, cap - len, "add %s %s %s %d", reqs[i].name,
                          reqs[i].channel, reqs[i].qmp ? reqs[i].qmp : "-", reqs[i].takeover);
-        if (w < 0 || (size_t)w >= cap - len)
+        for (unsigned k = 0; !reqs[i].del && k < reqs[i].sets.n && w >= 0; k++) {
+            /* canonical values are one word; the extra words are KEY=VALUE */
+            size_t at = len + (size_t)w;
+            const char *v = reqs[i].sets.v[k].value;
+            size_t need = strlen(reqs[i].sets.v[k].key) + strlen(v) + 3;
+            if (at + need + 2 > cap) {
+                char *g = vg_realloc(out, cap * 2 + need);
+                if (g == NULL)
+                    goto done;
+                out = g;
+                cap = cap * 2 + need;
+            }
+            int x = snprintf(out + at, cap - at, " %s=%s", reqs[i].sets.v[k].key, v);
+            w = x < 0 ? -1 : w + x;
+        }
+        if (w < 0 || (size_t)w + 1 >= cap - len)
             goto done;
         len += (size_t)w;
+        out[len++] = '\n';
     }
     if (!write_all(fd, out, len) || shutdown(fd, SHUT_WR) < 0)
         goto done;
@@ -189,10 +207,11 @@ static bool client_read(struct client *c)
 /* Parse one request line into r; false (with r->detail) if malformed. */
 static bool parse_line(const struct vg_config *cfg, char *line, struct reg_req *r)
 {
-    char *f[6] = {0};
+    char *f[5 + REG_MAX_SETS + 1] = {0};
     size_t nf = 0;
     char *save = NULL;
-    for (char *t = strtok_r(line, " ", &save); t && nf < 6; t = strtok_r(NULL, " ", &save))
+    for (char *t = strtok_r(line, " ", &save); t && nf < sizeof f / sizeof f[0];
+         t = strtok_r(NULL, " ", &save))
         f[nf++] = t;
     char err[512];
     r->result = REG_BADNAME;
@@ -208,13 +227,19 @@ static bool parse_line(const struct vg_config *cfg, char *line, struct reg_req *
     }
     if (r->del)
         return nf == 2 || (snprintf(r->detail, sizeof r->detail, "malformed request"), false);
-    if (nf != 5 || !reg_channel_check(f[2], err, sizeof err)) {
-        snprintf(r->detail, sizeof r->detail, "%s", nf != 5 ? "malformed request" : err);
+    if (nf < 5 || nf > 5 + REG_MAX_SETS || !vg_vmentry_value_check("channel", f[2], err, sizeof err)) {
+        snprintf(r->detail, sizeof r->detail, "%s", nf < 5 || nf > 5 + REG_MAX_SETS ? "malformed request" : err);
         return false;
     }
-    if (strcmp(f[3], "-") != 0 && !reg_path_ok(f[3])) {
-        snprintf(r->detail, sizeof r->detail, "bad QMP path");
+    if (strcmp(f[3], "-") != 0 && !vg_vmentry_value_check("qmp", f[3], err, sizeof err)) {
+        snprintf(r->detail, sizeof r->detail, "%s", err);
         return false;
+    }
+    for (size_t k = 5; k < nf; k++) {
+        if (!reg_sets_add_word(&r->sets, f[k], err, sizeof err)) {
+            snprintf(r->detail, sizeof r->detail, "%s", err);
+            return false;
+        }
     }
     r->channel = vg_strdup(f[2]);
     r->qmp = strcmp(f[3], "-") != 0 ? vg_strdup(f[3]) : NULL;
@@ -341,7 +366,7 @@ int reg_daemon_run(struct reg_ctx *ctx)
         memset(&cl[i], 0, sizeof cl[i]);
         cl[i].fd = -1;
     }
-    if (!reg_mkdirs(cfg->state_dir, err, sizeof err) || !reg_mkdirs(ctx->journal_dir, err, sizeof err)) {
+    if (!vg_file_mkdirs(cfg->state_dir, err, sizeof err) || !vg_file_mkdirs(ctx->journal_dir, err, sizeof err)) {
         vg_err("daemon: %s", err);
         return REG_EXIT_ERROR;
     }

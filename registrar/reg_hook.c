@@ -98,8 +98,32 @@ bool reg_libvirt_parse(const char *xml, size_t len, struct reg_vmspec *out, char
     }
     if (out->channel[0] == '\0' && vsock[0])
         snprintf(out->channel, sizeof out->channel, "%s", vsock);
+
+    /* <metadata><vmgate:vm xmlns:vmgate="urn:vmgate:libvirt:1" ports="22" allow-out="…"/>:
+     * each attribute sets that VM table key (what the operator decided about this VM lives with
+     * the domain, so it holds at every start) */
+    const xmlNode *meta = child(root, "metadata");
+    for (const xmlNode *m = meta ? meta->children : NULL; m; m = m->next) {
+        if (!is_elem(m, "vm") || m->ns == NULL || m->ns->href == NULL ||
+            xmlStrcmp(m->ns->href, (const xmlChar *)REG_LIBVIRT_NS) != 0)
+            continue;
+        for (const xmlAttr *a = m->properties; a; a = a->next) {
+            xmlChar *v = xmlNodeListGetString(doc, a->children, 1);
+            char why[600];
+            bool set = reg_sets_add(&out->sets, (const char *)a->name, v ? (const char *)v : "",
+                                    why, sizeof why);
+            xmlFree(v);
+            if (!set) {
+                snprintf(err, errlen, "domain XML: <vmgate:vm %s=…>: %s", (const char *)a->name,
+                         why);
+                goto done;
+            }
+        }
+    }
     ok = true;
 done:
+    if (!ok)
+        reg_sets_clear(&out->sets);
     xmlFreeDoc(doc);
     return ok;
 }

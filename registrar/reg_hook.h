@@ -5,6 +5,8 @@
  *         → serial:P            (target names "org.vmgate" and "org.vmgate.*")
  *     <vsock model='virtio'> <cid auto='…' address='N'/>     → vsock:N
  * The vmgate channel wins over vsock when a domain has both.
+ *     <metadata> <vmgate:vm xmlns:vmgate="urn:vmgate:libvirt:1" ports="22,80" allow-out="…"/>
+ *         → the VM table keys named by the attributes (settable keys only, checked)
  *
  * QEMU: a qemu-system-* command line:
  *     -name [guest=]NAME[,…]
@@ -15,15 +17,19 @@
 #ifndef REG_HOOK_H
 #define REG_HOOK_H
 
+#include "reg_store.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 #define REG_VMGATE_PORT_NAME "org.vmgate"
+#define REG_LIBVIRT_NS "urn:vmgate:libvirt:1"
 
 struct reg_vmspec {
     char name[256];    /* as the hypervisor names the VM (not yet checked as a DNS name) */
     char channel[300]; /* "" when none found */
     char qmp[256];     /* "" when none found */
+    struct reg_sets sets; /* libvirt metadata: VM table keys; the caller clears them */
 };
 
 bool reg_libvirt_parse(const char *xml, size_t len, struct reg_vmspec *out, char *err,

@@ -2,18 +2,75 @@
 
 #include "vg_addr.h"
 #include "vg_alloc.h"
+#include "vg_file.h"
+#include "vg_kvfile.h"
 #include "vg_log.h"
+#include "vg_vmentry.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#define JOURNAL_MAX 65536
+#define SET_PREFIX "set-" /* journal key of a VM table key the add sets */
+
+/* ---- sets ---------------------------------------------------------------------------------- */
+
+bool reg_sets_add(struct reg_sets *s, const char *key, const char *value, char *err,
+                  size_t errlen)
+{
+    char canon[VG_VMENTRY_MAX];
+    unsigned i;
+    if (!vg_vmentry_key_settable(key)) {
+        snprintf(err, errlen, "'%s' is not a VM table key vmgate-reg can set%s", key,
+                 vg_vmentry_key_known(key) ? " (it has its own option)" : "");
+        return false;
+    }
+    if (value[0] != '\0' && !vg_vmentry_value_canon(key, value, canon, sizeof canon, err, errlen))
+        return false;
+    for (i = 0; i < s->n && strcmp(s->v[i].key, key) != 0; i++)
+        ;
+    if (i == REG_MAX_SETS) {
+        snprintf(err, errlen, "more than %d keys set", REG_MAX_SETS);
+        return false;
+    }
+    char *d = vg_strdup(value[0] ? canon : "");
+    if (d == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    if (i == s->n) {
+        snprintf(s->v[i].key, sizeof s->v[i].key, "%s", key);
+        s->n++;
+    } else {
+        vg_free(s->v[i].value);
+    }
+    s->v[i].value = d;
+    return true;
+}
+
+bool reg_sets_add_word(struct reg_sets *s, const char *word, char *err, size_t errlen)
+{
+    const char *eq = strchr(word, '=');
+    char key[33];
+    if (eq == NULL || eq == word || (size_t)(eq - word) >= sizeof key) {
+        snprintf(err, errlen, "'%s': expected KEY=VALUE", word);
+        return false;
+    }
+    memcpy(key, word, (size_t)(eq - word));
+    key[eq - word] = '\0';
+    return reg_sets_add(s, key, eq + 1, err, errlen);
+}
+
+void reg_sets_clear(struct reg_sets *s)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        vg_free(s->v[i].value);
+    memset(s, 0, sizeof *s);
+}
 
 void reg_rec_clear(struct reg_rec *r)
 {
@@ -21,6 +78,7 @@ void reg_rec_clear(struct reg_rec *r)
     vg_free(r->qmp);
     vg_free(r->owner);
     r->channel = r->qmp = r->owner = NULL;
+    reg_sets_clear(&r->sets);
 }
 
 void reg_recs_free(struct reg_rec *r, size_t n)
@@ -32,157 +90,77 @@ void reg_recs_free(struct reg_rec *r, size_t n)
     vg_free(r);
 }
 
-bool reg_path_ok(const char *path)
-{
-    size_t n = strlen(path);
-    if (n == 0 || path[0] != '/' || n >= sizeof(((struct sockaddr_un *)0)->sun_path))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isgraph((unsigned char)path[i]))
-            return false;
-    return true;
-}
-
-bool reg_channel_check(const char *spec, char *err, size_t errlen)
-{
-    const char *colon = strchr(spec, ':');
-    if (colon == NULL) {
-        snprintf(err, errlen, "channel '%s': expected tcp:ADDR, vsock:CID, vsock-mux:PATH or "
-                              "serial:PATH", spec);
-        return false;
-    }
-    size_t kl = (size_t)(colon - spec);
-    const char *v = colon + 1;
-    if (kl == 3 && memcmp(spec, "tcp", 3) == 0) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (vg_sockaddr_parse(v, 1, &ss, &len) && strchr(v, ']') == NULL &&
-            (strchr(v, '.') != NULL || strchr(v, ':') != NULL))
-            return true;
-        snprintf(err, errlen, "channel '%s': tcp: needs an IPv4 or IPv6 address", spec);
-        return false;
-    }
-    if (kl == 5 && memcmp(spec, "vsock", 5) == 0) {
-        unsigned long cid;
-        if (vg_parse_uint(v, 3, 0xFFFFFFFEul, &cid))
-            return true;
-        snprintf(err, errlen, "channel '%s': vsock: needs a guest CID 3..4294967294", spec);
-        return false;
-    }
-    if ((kl == 9 && memcmp(spec, "vsock-mux", 9) == 0) ||
-        (kl == 6 && memcmp(spec, "serial", 6) == 0)) {
-        if (reg_path_ok(v))
-            return true;
-        snprintf(err, errlen, "channel '%s': needs an absolute socket path without white space, "
-                              "shorter than 108 octets", spec);
-        return false;
-    }
-    snprintf(err, errlen, "channel '%s': unknown type '%.*s' (tcp, vsock, vsock-mux, serial)", spec,
-             (int)kl, spec);
-    return false;
-}
-
-/* ---- text form --------------------------------------------------------------------------- */
-
-char *reg_rec_format(const struct reg_rec *r, bool journal)
-{
-    char buf[2048];
-    int w;
-    if (journal)
-        w = snprintf(buf, sizeof buf,
-                     "# vmgate-reg journal: a change not yet confirmed by the DNS server\n"
-                     "name = %s\nop = %s\n%s%s%s%s%s%stakeover = %d\nqueued = %lld\n",
-                     r->name, r->del ? "del" : "add", r->channel ? "channel = " : "",
-                     r->channel ? r->channel : "", r->channel ? "\n" : "", r->qmp ? "qmp = " : "",
-                     r->qmp ? r->qmp : "", r->qmp ? "\n" : "", r->takeover ? 1 : 0, r->queued);
-    else
-        w = snprintf(buf, sizeof buf,
-                     "# vmgate VM table entry, written by vmgate-reg\n"
-                     "name = %s\nchannel = %s\n%s%s%s%s%s%s",
-                     r->name, r->channel ? r->channel : "", r->qmp ? "qmp = " : "",
-                     r->qmp ? r->qmp : "", r->qmp ? "\n" : "", r->owner ? "owner = " : "",
-                     r->owner ? r->owner : "", r->owner ? "\n" : "");
-    if (w < 0 || (size_t)w >= sizeof buf)
-        return NULL;
-    return vg_strdup(buf);
-}
-
-static char *trim(char *s)
-{
-    while (*s && isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
 static bool set_str(char **slot, const char *v)
 {
-    char *d = vg_strdup(v);
-    if (d == NULL)
+    char *d = v ? vg_strdup(v) : NULL;
+    if (v && d == NULL)
         return false;
     vg_free(*slot);
     *slot = d;
     return true;
 }
 
-bool reg_rec_parse(const char *text, struct reg_rec *r, bool journal, char *err, size_t errlen)
+/* ---- journal ------------------------------------------------------------------------------- */
+
+char *reg_journal_format(const struct reg_rec *r)
 {
-    char *copy = vg_strdup(text), *save = NULL;
-    unsigned line = 0;
-    bool ok = false, have_op = !journal;
-    if (copy == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return false;
+    struct vg_kvfile *f = vg_kvfile_new();
+    char num[32], key[64];
+    char *text = NULL;
+    bool ok = f && vg_kvfile_comment(f, "vmgate-reg journal: a change not yet confirmed by the "
+                                        "DNS server") &&
+              vg_kvfile_set(f, "name", r->name) && vg_kvfile_set(f, "op", r->del ? "del" : "add") &&
+              (!r->channel || vg_kvfile_set(f, "channel", r->channel)) &&
+              (!r->qmp || vg_kvfile_set(f, "qmp", r->qmp)) &&
+              vg_kvfile_set(f, "takeover", r->takeover ? "1" : "0");
+    for (unsigned i = 0; ok && i < r->sets.n; i++) {
+        snprintf(key, sizeof key, SET_PREFIX "%s", r->sets.v[i].key);
+        /* "" (remove the key) is kept as "-": a value is never empty in these files */
+        ok = vg_kvfile_set(f, key, r->sets.v[i].value[0] ? r->sets.v[i].value : "-");
     }
-    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        line++;
-        char *s = trim(l);
-        if (*s == '\0' || *s == '#' || *s == ';')
-            continue;
-        char *eq = strchr(s, '=');
-        if (eq == NULL) {
-            snprintf(err, errlen, "line %u: expected 'key = value'", line);
-            goto done;
-        }
-        *eq = '\0';
-        char *k = trim(s), *v = trim(eq + 1);
+    snprintf(num, sizeof num, "%lld", r->queued);
+    if (ok && vg_kvfile_set(f, "queued", num))
+        text = vg_kvfile_format(f, NULL);
+    vg_kvfile_free(f);
+    return text;
+}
+
+bool reg_journal_parse(const char *text, size_t len, struct reg_rec *r, char *err, size_t errlen)
+{
+    struct vg_kvfile *f = vg_kvfile_parse(text, len, err, errlen);
+    const char *k, *v;
+    bool ok = false;
+    if (f == NULL)
+        return false;
+    if ((v = vg_kvfile_get(f, "op")) == NULL || (strcmp(v, "add") != 0 && strcmp(v, "del") != 0)) {
+        snprintf(err, errlen, v ? "op must be add or del" : "no 'op' line");
+        goto done;
+    }
+    r->del = strcmp(v, "del") == 0;
+    for (size_t i = 0; vg_kvfile_key(f, i, &k, &v); i++) {
         if (strcmp(k, "name") == 0) {
             if (vg_name_normalize(v, strlen(v), r->name) != VG_NAME_OK) {
-                snprintf(err, errlen, "line %u: bad name '%s'", line, v);
+                snprintf(err, errlen, "bad name '%s'", v);
                 goto done;
             }
-        } else if (strcmp(k, "channel") == 0) {
-            if (!set_str(&r->channel, v))
-                goto oom;
-        } else if (strcmp(k, "qmp") == 0) {
-            if (!set_str(&r->qmp, v))
-                goto oom;
-        } else if (strcmp(k, "owner") == 0) {
-            if (!set_str(&r->owner, v))
-                goto oom;
-        } else if (journal && strcmp(k, "op") == 0) {
-            if (strcmp(v, "add") != 0 && strcmp(v, "del") != 0) {
-                snprintf(err, errlen, "line %u: op must be add or del", line);
+        } else if (strcmp(k, "channel") == 0 || strcmp(k, "qmp") == 0) {
+            if (!vg_vmentry_value_check(k, v, err, errlen))
                 goto done;
-            }
-            r->del = strcmp(v, "del") == 0;
-            have_op = true;
-        } else if (journal && strcmp(k, "takeover") == 0) {
+            if (!set_str(k[0] == 'c' ? &r->channel : &r->qmp, v))
+                goto oom;
+        } else if (strcmp(k, "takeover") == 0) {
             r->takeover = strcmp(v, "1") == 0;
-        } else if (journal && strcmp(k, "queued") == 0) {
+        } else if (strcmp(k, "queued") == 0) {
             unsigned long t;
             if (vg_parse_uint(v, 0, 0xFFFFFFFFFFul, &t))
                 r->queued = (long long)t;
+        } else if (strncmp(k, SET_PREFIX, strlen(SET_PREFIX)) == 0) {
+            if (!reg_sets_add(&r->sets, k + strlen(SET_PREFIX), strcmp(v, "-") ? v : "", err,
+                              errlen))
+                goto done;
         }
-        /* other keys (ports, …) belong to the gateway */
     }
-    if (!have_op) {
-        snprintf(err, errlen, "no 'op' line");
-        goto done;
-    }
-    if (journal && !r->del && r->channel == NULL) {
+    if (!r->del && r->channel == NULL) {
         snprintf(err, errlen, "pending add without a channel");
         goto done;
     }
@@ -191,243 +169,231 @@ bool reg_rec_parse(const char *text, struct reg_rec *r, bool journal, char *err,
 oom:
     snprintf(err, errlen, "out of memory");
 done:
-    vg_free(copy);
+    vg_kvfile_free(f);
     return ok;
 }
 
-/* ---- files ------------------------------------------------------------------------------- */
-
-bool reg_mkdirs(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        snprintf(err, errlen, "%s: path too long", path);
-        return false;
-    }
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0750) < 0 && errno != EEXIST) {
-                snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
-                return false;
-            }
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    return true;
-}
-
-static bool write_file(int dfd, const char *tmp, const char *text, bool sync_each, char *err,
+bool reg_journal_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
                        size_t errlen)
 {
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        return false;
-    }
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
-            close(fd);
-            unlinkat(dfd, tmp, 0);
-            return false;
-        }
-        off += (size_t)w;
-    }
-    if (sync_each && fsync(fd) < 0) {
-        snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlinkat(dfd, tmp, 0);
-        return false;
-    }
-    if (close(fd) < 0) {
-        snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
-        unlinkat(dfd, tmp, 0);
-        return false;
-    }
-    return true;
-}
-
-bool reg_store_write(const char *dir, const struct reg_rec *const *recs, size_t n, bool journal,
-                     char *err, size_t errlen)
-{
+    const char **names = vg_calloc(n ? n : 1, sizeof *names);
+    char **texts = vg_calloc(n ? n : 1, sizeof *texts);
     bool ok = false;
-    size_t written = 0;
-    int dfd;
-    if (n == 0)
-        return true;
-    if (!reg_mkdirs(dir, err, errlen))
-        return false;
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return false;
-    }
-    bool sync_each = n <= 4;
-    char tmp[VG_NAME_MAX + 32];
-    for (; written < n; written++) {
-        char *text = reg_rec_format(recs[written], journal);
-        if (text == NULL) {
-            snprintf(err, errlen, "%s: entry too long", recs[written]->name);
-            goto done;
-        }
-        snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", recs[written]->name, (long)getpid());
-        bool w = write_file(dfd, tmp, text, sync_each, err, errlen);
-        vg_free(text);
-        if (!w)
-            goto done;
-    }
-    if (!sync_each && syncfs(dfd) < 0) {
-        snprintf(err, errlen, "syncfs %s: %s", dir, strerror(errno));
+    if (names == NULL || texts == NULL) {
+        snprintf(err, errlen, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", recs[i]->name, (long)getpid());
-        if (renameat(dfd, tmp, dfd, recs[i]->name) < 0) {
-            snprintf(err, errlen, "rename %s/%s: %s", dir, recs[i]->name, strerror(errno));
+        names[i] = recs[i]->name;
+        if ((texts[i] = reg_journal_format(recs[i])) == NULL) {
+            snprintf(err, errlen, "%s: out of memory", recs[i]->name);
             goto done;
         }
     }
-    written = 0; /* all renamed: nothing to clean up */
-    if (fsync(dfd) < 0) {
-        snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+    ok = vg_file_write(dir, names, (const char *const *)texts, n, err, errlen);
+done:
+    for (size_t i = 0; texts && i < n; i++)
+        vg_free(texts[i]);
+    vg_free(texts);
+    vg_free(names);
+    return ok;
+}
+
+/* ---- loading a directory ------------------------------------------------------------------- */
+
+/* Parse one file into r; false with a message (the file is then skipped). */
+typedef bool (*load_fn)(const char *dir, int dfd, const char *file, struct reg_rec *r, char *err,
+                        size_t errlen);
+
+static bool load_dir(const char *dir, load_fn fn, struct reg_rec **recs, size_t *n, char *err,
+                     size_t errlen)
+{
+    *recs = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return true;
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return false;
+    }
+    struct reg_rec *out = NULL;
+    size_t cnt = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+            continue;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            struct reg_rec *g = vg_realloc(out, nc * sizeof *g);
+            if (g == NULL) {
+                snprintf(err, errlen, "out of memory");
+                closedir(d);
+                reg_recs_free(out, cnt);
+                return false;
+            }
+            out = g;
+            cap = nc;
+        }
+        struct reg_rec *r = &out[cnt];
+        char msg[400];
+        memset(r, 0, sizeof *r);
+        bool parsed = fn(dir, dirfd(d), de->d_name, r, msg, sizeof msg);
+        /* the file name is the VM's identity (the gateway looks entries up by name) */
+        if (parsed && vg_name_normalize(de->d_name, strlen(de->d_name), r->name) != VG_NAME_OK) {
+            snprintf(msg, sizeof msg, "file name is not a VM name");
+            parsed = false;
+        }
+        if (!parsed) {
+            if (msg[0])
+                vg_warn("%s/%s: %s; skipped", dir, de->d_name, msg);
+            reg_rec_clear(r);
+            continue;
+        }
+        cnt++;
+    }
+    closedir(d);
+    *recs = out;
+    *n = cnt;
+    return true;
+}
+
+static bool load_journal_file(const char *dir, int dfd, const char *file, struct reg_rec *r,
+                              char *err, size_t errlen)
+{
+    size_t len;
+    char *text = vg_file_read(dfd, file, JOURNAL_MAX, &len);
+    (void)dir;
+    if (text == NULL) {
+        snprintf(err, errlen, "%s", errno == ENOENT ? "" : strerror(errno));
+        return false;
+    }
+    bool ok = reg_journal_parse(text, len, r, err, errlen);
+    vg_free(text);
+    return ok;
+}
+
+bool reg_journal_load(const char *dir, struct reg_rec **recs, size_t *n, char *err, size_t errlen)
+{
+    return load_dir(dir, load_journal_file, recs, n, err, errlen);
+}
+
+/* ---- VM table ------------------------------------------------------------------------------ */
+
+static bool load_table_file(const char *dir, int dfd, const char *file, struct reg_rec *r,
+                            char *err, size_t errlen)
+{
+    bool missing;
+    char why[400];
+    (void)dfd;
+    struct vg_kvfile *f = vg_vmentry_load(dir, file, &missing, why, sizeof why);
+    if (f == NULL) {
+        /* vg_vmentry_load names the path; load_dir does too */
+        const char *colon = strstr(why, ": ");
+        snprintf(err, errlen, "%s", missing ? "" : colon ? colon + 2 : why);
+        return false;
+    }
+    bool ok = set_str(&r->channel, vg_kvfile_get(f, "channel")) &&
+              set_str(&r->qmp, vg_kvfile_get(f, "qmp")) &&
+              set_str(&r->owner, vg_kvfile_get(f, "owner"));
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    vg_kvfile_free(f);
+    return ok;
+}
+
+bool reg_table_load(const char *dir, struct reg_rec **recs, size_t *n, char *err, size_t errlen)
+{
+    return load_dir(dir, load_table_file, recs, n, err, errlen);
+}
+
+/* A new entry that keeps a broken one's lines as comments: nothing the operator wrote is lost. */
+static struct vg_kvfile *entry_replacing_broken(const char *dir, const char *name,
+                                                const char *why)
+{
+    char path[4096], line[600];
+    size_t len;
+    struct vg_kvfile *f = vg_kvfile_new();
+    if (f == NULL)
+        return NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *old = vg_file_read(AT_FDCWD, path, VG_VMENTRY_MAX, &len);
+    snprintf(line, sizeof line, "vmgate-reg: the entry below was broken (%s); kept as comments",
+             why);
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    bool ok = vg_kvfile_comment(f, line);
+    for (char *s = old, *e; ok && s && *s; s = e + (*e != '\0')) {
+        e = s + strcspn(s, "\n");
+        int w = (int)(e - s);
+        if (w > 0 && s[w - 1] == '\r')
+            w--;
+        snprintf(line, sizeof line, "# %.*s", w, s);
+        for (char *p = line; *p; p++)
+            if ((unsigned char)*p < ' ')
+                *p = '?';
+        ok = vg_kvfile_comment(f, line);
+    }
+    vg_free(old);
+    if (!ok) {
+        vg_kvfile_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+bool reg_table_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
+                     size_t errlen)
+{
+    struct vg_kvfile **files = vg_calloc(n ? n : 1, sizeof *files);
+    const char **names = vg_calloc(n ? n : 1, sizeof *names);
+    bool ok = false;
+    if (files == NULL || names == NULL) {
+        snprintf(err, errlen, "out of memory");
         goto done;
     }
-    ok = true;
-done:
-    for (size_t i = 0; i < written; i++) {
-        snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", recs[i]->name, (long)getpid());
-        unlinkat(dfd, tmp, 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_rec *r = recs[i];
+        char why[400];
+        bool missing;
+        names[i] = r->name;
+        files[i] = vg_vmentry_load(dir, r->name, &missing, why, sizeof why);
+        if (files[i] == NULL && missing) {
+            files[i] = vg_kvfile_new();
+            if (files[i] && !vg_kvfile_comment(files[i], "vmgate VM table entry, written by "
+                                                         "vmgate-reg (other keys and comments "
+                                                         "are kept)")) {
+                vg_kvfile_free(files[i]);
+                files[i] = NULL;
+            }
+        } else if (files[i] == NULL) {
+            vg_warn("VM table: %s; rewritten", why);
+            files[i] = entry_replacing_broken(dir, r->name, why);
+        }
+        bool set = files[i] && vg_kvfile_set(files[i], "name", r->name) &&
+                   vg_kvfile_set(files[i], "channel", r->channel) &&
+                   vg_kvfile_set(files[i], "qmp", r->qmp) &&
+                   vg_kvfile_set(files[i], "owner", r->owner);
+        for (unsigned k = 0; set && k < r->sets.n; k++)
+            set = vg_kvfile_set(files[i], r->sets.v[k].key,
+                                r->sets.v[k].value[0] ? r->sets.v[k].value : NULL);
+        if (!set) {
+            snprintf(err, errlen, "%s: out of memory", r->name);
+            goto done;
+        }
     }
-    close(dfd);
+    ok = vg_vmentry_store(dir, names, (const struct vg_kvfile *const *)files, n, err, errlen);
+done:
+    for (size_t i = 0; files && i < n; i++)
+        vg_kvfile_free(files[i]);
+    vg_free(files);
+    vg_free(names);
     return ok;
 }
 
 bool reg_store_remove(const char *dir, const char *const *names, size_t n, char *err,
                       size_t errlen)
 {
-    if (n == 0)
-        return true;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        if (errno == ENOENT)
-            return true;
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return false;
-    }
-    bool ok = true, changed = false;
-    for (size_t i = 0; i < n; i++) {
-        if (unlinkat(dfd, names[i], 0) == 0)
-            changed = true;
-        else if (errno != ENOENT) {
-            snprintf(err, errlen, "unlink %s/%s: %s", dir, names[i], strerror(errno));
-            ok = false;
-        }
-    }
-    if (changed && fsync(dfd) < 0 && ok) {
-        snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
-        ok = false;
-    }
-    close(dfd);
-    return ok;
-}
-
-static char *read_small(int dfd, const char *name)
-{
-    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return NULL;
-    char *buf = vg_malloc(8192);
-    size_t n = 0;
-    if (buf) {
-        for (;;) {
-            ssize_t r = read(fd, buf + n, 8191 - n);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                break;
-            n += (size_t)r;
-            if (n == 8191)
-                break;
-        }
-        buf[n] = '\0';
-    }
-    close(fd);
-    return buf;
-}
-
-bool reg_store_load(const char *dir, bool journal, struct reg_rec **recs, size_t *n, char *err,
-                    size_t errlen)
-{
-    *recs = NULL;
-    *n = 0;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        if (errno == ENOENT)
-            return true;
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return false;
-    }
-    DIR *d = fdopendir(dfd);
-    if (d == NULL) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        close(dfd);
-        return false;
-    }
-    struct reg_rec *out = NULL;
-    size_t cnt = 0, cap = 0;
-    bool ok = false;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-            continue;
-        char *text = read_small(dirfd(d), de->d_name);
-        if (text == NULL)
-            continue;
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            struct reg_rec *g = vg_realloc(out, nc * sizeof *g);
-            if (g == NULL) {
-                vg_free(text);
-                snprintf(err, errlen, "out of memory");
-                goto done;
-            }
-            out = g;
-            cap = nc;
-        }
-        struct reg_rec *r = &out[cnt];
-        char msg[200];
-        memset(r, 0, sizeof *r);
-        bool parsed = reg_rec_parse(text, r, journal, msg, sizeof msg);
-        vg_free(text);
-        /* the file name is the VM's identity (the gateway looks files up by name) */
-        if (parsed && vg_name_normalize(de->d_name, strlen(de->d_name), r->name) != VG_NAME_OK) {
-            snprintf(msg, sizeof msg, "file name is not a VM name");
-            parsed = false;
-        }
-        if (!parsed) {
-            vg_warn("%s/%s: %s; skipped", dir, de->d_name, msg);
-            reg_rec_clear(r);
-            continue;
-        }
-        cnt++;
-    }
-    ok = true;
-done:
-    closedir(d);
-    if (!ok) {
-        reg_recs_free(out, cnt);
-        return false;
-    }
-    *recs = out;
-    *n = cnt;
-    return true;
+    return vg_file_remove(dir, names, n, err, errlen);
 }

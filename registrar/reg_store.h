@@ -1,10 +1,11 @@
-/* reg_store — the registrar's files: the VM table (one file per VM in [gateway] vm-dir, read by
- * the gateway) and the journal (one file per pending change in [registrar] state-dir/journal).
+/* reg_store — the registrar's files: the VM table (one entry per VM in [gateway] vm-dir, read by
+ * the gateway; format and checks are common/vg_vmentry's) and the journal (one file per pending
+ * change in [registrar] state-dir/journal, vg_kvfile syntax).  Writes are atomic and durable
+ * (common/vg_file.h).
  *
- * Both are "key = value" lines with '#' comments, named after the VM's normalized FQDN.  Writes
- * are atomic and durable: a temporary file whose name starts with '.' in the same directory,
- * flushed, renamed over the target, then the directory flushed.  A batch of files is flushed with
- * one syncfs() instead of one fsync() per file (a boot storm writes hundreds).
+ * Rewriting a VM table entry changes only what vmgate-reg manages (name, channel, qmp, owner)
+ * and the keys a request sets explicitly (struct reg_sets: ports, allow-out, …); every other
+ * line of the file (the operator's keys, comments) is kept as it was.
  */
 #ifndef REG_STORE_H
 #define REG_STORE_H
@@ -14,12 +15,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Keys of the VM table entry a request sets (vmgate-reg add --ports/--allow-out/--set). */
+#define REG_MAX_SETS 8
+struct reg_sets {
+    unsigned n;
+    struct {
+        char key[33];
+        char *value; /* canonical (one word); "" removes the key */
+    } v[REG_MAX_SETS];
+};
+
+/* Add KEY=VALUE (a settable VM table key, checked and made canonical); a later set of the same
+ * key replaces an earlier one.  False with a message. */
+bool reg_sets_add(struct reg_sets *s, const char *key, const char *value, char *err,
+                  size_t errlen);
+/* "KEY=VALUE" as one word (the daemon protocol, batch files). */
+bool reg_sets_add_word(struct reg_sets *s, const char *word, char *err, size_t errlen);
+void reg_sets_clear(struct reg_sets *s);
+
 struct reg_rec {
     char name[VG_NAME_MAX + 1]; /* normalized FQDN (the file name) */
     /* VM table and journal */
     char *channel;              /* tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH */
     char *qmp;                  /* optional QMP socket path */
     char *owner;                /* VM table: the host that wrote it */
+    struct reg_sets sets;       /* add: VM table keys to set */
     /* journal only */
     bool del;                   /* pending withdrawal (else a pending add) */
     bool takeover;
@@ -29,27 +49,24 @@ struct reg_rec {
 void reg_rec_clear(struct reg_rec *r); /* frees the strings */
 void reg_recs_free(struct reg_rec *r, size_t n);
 
-/* Render / parse one file's text.  journal selects the journal keys (op, takeover, queued). */
-char *reg_rec_format(const struct reg_rec *r, bool journal);
-bool reg_rec_parse(const char *text, struct reg_rec *r, bool journal, char *err, size_t errlen);
+/* The journal: one file per name. */
+char *reg_journal_format(const struct reg_rec *r);
+bool reg_journal_parse(const char *text, size_t len, struct reg_rec *r, char *err, size_t errlen);
+bool reg_journal_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
+                       size_t errlen);
+/* Load every entry (dot files skipped; a missing dir is empty); bad files are logged and
+ * skipped. */
+bool reg_journal_load(const char *dir, struct reg_rec **recs, size_t *n, char *err,
+                      size_t errlen);
 
-/* Write the files of recs[0..n) into dir atomically (see above). */
-bool reg_store_write(const char *dir, const struct reg_rec *const *recs, size_t n, bool journal,
-                     char *err, size_t errlen);
-/* Remove the named files (missing ones are fine), then flush the directory. */
+/* The VM table: load every entry (name, channel, qmp, owner; broken entries are logged and
+ * skipped), or write entries for recs (existing entries updated in place, see above). */
+bool reg_table_load(const char *dir, struct reg_rec **recs, size_t *n, char *err, size_t errlen);
+bool reg_table_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
+                     size_t errlen);
+
+/* Remove the named files of dir (journal or VM table; missing ones are fine). */
 bool reg_store_remove(const char *dir, const char *const *names, size_t n, char *err,
                       size_t errlen);
-/* Load every file of dir (dot files skipped; a missing dir is empty).  Files that do not parse
- * are reported through the log and skipped. */
-bool reg_store_load(const char *dir, bool journal, struct reg_rec **recs, size_t *n, char *err,
-                    size_t errlen);
-/* mkdir -p with mode 0750 for the last component. */
-bool reg_mkdirs(const char *path, char *err, size_t errlen);
-
-/* A channel spec as the gateway reads it: tcp:ADDR (IPv4/IPv6 literal), vsock:CID (3..2^32-2),
- * vsock-mux:PATH or serial:PATH (absolute, fits sun_path, no white space or control chars). */
-bool reg_channel_check(const char *spec, char *err, size_t errlen);
-/* A path usable as a value in these files: absolute, printable, no white space, < 108 octets. */
-bool reg_path_ok(const char *path);
 
 #endif

@@ -6,7 +6,7 @@
  * relay and delivered first.  A refused request gets its reply, then the connection is
  * half-closed and drained briefly so the client reads the reply instead of a reset.
  */
-#include "channel.h"
+#include "vg_chan.h"
 #include "forward.h"
 #include "gw.h"
 #include "proto.h"

@@ -1,5 +1,5 @@
 /* Unit tests for the gateway's loop-free core: VM table files, channel specs, users file. */
-#include "channel.h"
+#include "vg_chan.h"
 #include "users.h"
 #include "vmtable.h"
 

@@ -7,11 +7,13 @@
 #include "reg_key.h"
 #include "reg_msg.h"
 #include "reg_store.h"
+#include "vg_file.h"
 #include "reg_zone.h"
 #include "vg_alloc.h"
 #include "vg_config.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,26 +653,63 @@ Test(store, journal_round_trip)
 {
     struct reg_rec r = {.channel = "serial:/run/a.sock", .qmp = "/run/a.qmp", .del = false,
                         .takeover = true, .queued = 1234};
-    snprintf(r.name, sizeof r.name, "web1.vm.test");
-    char *text = reg_rec_format(&r, true);
-    struct reg_rec back = {0};
     char err[256];
-    cr_assert(reg_rec_parse(text, &back, true, err, sizeof err), "%s", err);
+    snprintf(r.name, sizeof r.name, "web1.vm.test");
+    cr_assert(reg_sets_add(&r.sets, "ports", "22, 80 8000-8100", err, sizeof err), "%s", err);
+    cr_assert(reg_sets_add(&r.sets, "allow-out", "", err, sizeof err), "%s", err);
+    char *text = reg_journal_format(&r);
+    struct reg_rec back = {0};
+    cr_assert(reg_journal_parse(text, strlen(text), &back, err, sizeof err), "%s", err);
     cr_assert_str_eq(back.name, "web1.vm.test");
     cr_assert_str_eq(back.channel, "serial:/run/a.sock");
     cr_assert_str_eq(back.qmp, "/run/a.qmp");
     cr_assert(back.takeover && !back.del);
     cr_assert_eq(back.queued, 1234);
+    cr_assert_eq(back.sets.n, 2);
+    cr_assert_str_eq(back.sets.v[0].key, "ports");
+    cr_assert_str_eq(back.sets.v[0].value, "22,80,8000-8100");
+    cr_assert_str_eq(back.sets.v[1].key, "allow-out");
+    cr_assert_str_eq(back.sets.v[1].value, "");
     reg_rec_clear(&back);
+    reg_sets_clear(&r.sets);
     vg_free(text);
-    cr_assert(!reg_rec_parse("name = a.vm.test\nop = add\n", &back, true, err, sizeof err),
-              "a pending add needs a channel");
-    reg_rec_clear(&back);
-    cr_assert(!reg_rec_parse("op = frobnicate\n", &back, true, err, sizeof err));
-    reg_rec_clear(&back);
+    const char *bad[] = {"name = a.vm.test\nop = add\n", /* a pending add needs a channel */
+                         "op = frobnicate\n", "name = a.vm.test\n",
+                         "op = add\nchannel = tcp:1.2.3.4:22\n",
+                         "op = add\nchannel = vsock:3\nset-channel = vsock:4\n",
+                         "op = add\nchannel = vsock:3\nset-ports = 99999\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert(!reg_journal_parse(bad[i], strlen(bad[i]), &back, err, sizeof err),
+                  "accepted %s", bad[i]);
+        reg_rec_clear(&back);
+    }
 }
 
-Test(store, write_load_remove)
+Test(store, sets)
+{
+    struct reg_sets s = {0};
+    char err[256];
+    cr_assert(reg_sets_add_word(&s, "ports=22", err, sizeof err), "%s", err);
+    cr_assert(reg_sets_add_word(&s, "ports=80,443", err, sizeof err), "%s", err);
+    cr_assert_eq(s.n, 1, "a later set of the same key replaces the earlier one");
+    cr_assert_str_eq(s.v[0].value, "80,443");
+    cr_assert(!reg_sets_add_word(&s, "channel=vsock:3", err, sizeof err));
+    cr_assert(strstr(err, "own option"), "%s", err);
+    cr_assert(!reg_sets_add_word(&s, "prots=22", err, sizeof err), "a typo is refused");
+    cr_assert(!reg_sets_add_word(&s, "ports", err, sizeof err));
+    cr_assert(!reg_sets_add_word(&s, "allow-out=web2", err, sizeof err));
+    reg_sets_clear(&s);
+}
+
+static char *read_text(const char *dir, const char *name)
+{
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return vg_file_read(AT_FDCWD, path, 65536, &len);
+}
+
+Test(store, table_write_load_remove)
 {
     char dir[] = "/tmp/vmgate-ut-dir-XXXXXX", err[256];
     cr_assert_not_null(mkdtemp(dir));
@@ -684,33 +723,64 @@ Test(store, write_load_remove)
         p[i] = &recs[i];
         names[i] = recs[i].name;
     }
-    cr_assert(reg_store_write(dir, p, 8, false, err, sizeof err), "%s", err); /* syncfs path */
-    cr_assert(reg_store_write(dir, p, 2, false, err, sizeof err), "%s", err); /* fsync path */
+    cr_assert(reg_table_write(dir, p, 8, err, sizeof err), "%s", err); /* syncfs path */
+    cr_assert(reg_table_write(dir, p, 2, err, sizeof err), "%s", err); /* fsync path */
     struct reg_rec *loaded;
     size_t n;
-    cr_assert(reg_store_load(dir, false, &loaded, &n, err, sizeof err));
+    cr_assert(reg_table_load(dir, &loaded, &n, err, sizeof err));
     cr_assert_eq(n, 8);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         cr_assert_str_eq(loaded[i].channel, "vsock:9");
+        cr_assert_str_eq(loaded[i].owner, "hv1");
+    }
     reg_recs_free(loaded, n);
     cr_assert(reg_store_remove(dir, names, 8, err, sizeof err));
-    cr_assert(reg_store_load(dir, false, &loaded, &n, err, sizeof err));
+    cr_assert(reg_table_load(dir, &loaded, &n, err, sizeof err));
     cr_assert_eq(n, 0);
     reg_recs_free(loaded, n);
     rmdir(dir);
 }
 
-Test(store, channel_specs)
+/* The bug this guards against: a rewrite by vmgate-reg dropped ports and allow-out. */
+Test(store, table_rewrite_keeps_what_it_does_not_manage)
 {
-    char err[256];
-    const char *good[] = {"tcp:169.254.0.2", "tcp:fd00::2", "vsock:3", "vsock:4294967294",
-                          "vsock-mux:/run/fc/v.sock", "serial:/var/lib/libvirt/qemu/x/org.vmgate.0"};
-    const char *bad[] = {"tcp:example.com", "tcp:", "vsock:2", "vsock:4294967295", "vsock:x",
-                         "serial:rel/path", "serial:/with space", "serial:", "ssh:/x", "nocolon"};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        cr_assert(reg_channel_check(good[i], err, sizeof err), "%s: %s", good[i], err);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert(!reg_channel_check(bad[i], err, sizeof err), "accepted %s", bad[i]);
+    char dir[] = "/tmp/vmgate-ut-dir-XXXXXX", err[256], path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/web1.vm.test", dir);
+    FILE *f = fopen(path, "w");
+    fputs("# the operator's note\nchannel = tcp:198.18.1.2\nports = 22   # ssh only\n"
+          "allow-out = db.vm.test:5432\nx-team = blue\nqmp = /run/old.qmp\n", f);
+    fclose(f);
+    struct reg_rec r = {.channel = "tcp:[fd00::2]", .owner = "hv2"};
+    const struct reg_rec *p = &r;
+    snprintf(r.name, sizeof r.name, "web1.vm.test");
+    cr_assert(reg_table_write(dir, &p, 1, err, sizeof err), "%s", err);
+    char *text = read_text(dir, "web1.vm.test");
+    cr_assert_str_eq(text, "# the operator's note\nchannel = tcp:[fd00::2]\nports = 22   # ssh only\n"
+                           "allow-out = db.vm.test:5432\nx-team = blue\nname = web1.vm.test\n"
+                           "owner = hv2\n");
+    vg_free(text);
+    /* a set changes its key in place; "" removes it */
+    cr_assert(reg_sets_add(&r.sets, "ports", "22,80", err, sizeof err));
+    cr_assert(reg_sets_add(&r.sets, "allow-out", "", err, sizeof err));
+    cr_assert(reg_table_write(dir, &p, 1, err, sizeof err), "%s", err);
+    text = read_text(dir, "web1.vm.test");
+    cr_assert(strstr(text, "ports = 22,80   # ssh only\n"), "%s", text);
+    cr_assert_null(strstr(text, "allow-out"), "%s", text);
+    cr_assert(strstr(text, "x-team = blue\n"), "%s", text);
+    vg_free(text);
+    reg_sets_clear(&r.sets);
+    /* a broken entry is replaced, its lines kept as comments */
+    f = fopen(path, "w");
+    fputs("channel = tcp:1.2.3.4:22\nports = 22\n", f);
+    fclose(f);
+    cr_assert(reg_table_write(dir, &p, 1, err, sizeof err), "%s", err);
+    text = read_text(dir, "web1.vm.test");
+    cr_assert(strstr(text, "# channel = tcp:1.2.3.4:22\n# ports = 22\n"), "%s", text);
+    cr_assert(strstr(text, "\nchannel = tcp:[fd00::2]\n"), "%s", text);
+    vg_free(text);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* ---- hooks ------------------------------------------------------------------------------- */
