@@ -18,6 +18,7 @@
 
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_time.h"
 #include "vg_yamux.h"
 
 #include <errno.h>
@@ -106,13 +107,6 @@ static void pump(struct vg_mux *m);
 static int out_write(struct vg_mux *m);
 
 /* ------------------------------------------------------------------------------ helpers */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static struct timeval ms_tv(unsigned ms)
 {
@@ -532,7 +526,7 @@ static void handle_ping(struct vg_mux *m, const struct vg_yamux_hdr *h)
     m->ping_outstanding = false;
     event_del(m->ka_to_ev);
     if (m->cbs.on_pong)
-        m->cbs.on_pong(m, now_us() - m->ping_sent_us, m->arg);
+        m->cbs.on_pong(m, vg_now_us() - m->ping_sent_us, m->arg);
 }
 
 static void handle_goaway(struct vg_mux *m, const struct vg_yamux_hdr *h)
@@ -739,7 +733,7 @@ static void send_ping(struct vg_mux *m)
 {
     m->ping_id++;
     m->ping_outstanding = true;
-    m->ping_sent_us = now_us();
+    m->ping_sent_us = vg_now_us();
     queue_frame(m, VG_YAMUX_PING, VG_YAMUX_SYN, 0, m->ping_id);
 }
 

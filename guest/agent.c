@@ -14,6 +14,7 @@
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_mux_ctl.h"
+#include "vg_time.h"
 #include "vg_version.h"
 
 #include <dirent.h>
@@ -46,13 +47,6 @@ static char *listen_unix_path;
 static uint64_t session_t0;
 static unsigned session_streams;
 static bool nodevice_warned;
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------------ host streams */
 
@@ -257,7 +251,7 @@ static void channel_wait(void);
 static void on_close(struct vg_mux *m, const char *why, void *arg)
 {
     struct agent *a = arg;
-    uint64_t lasted = mono_ms() - session_t0;
+    uint64_t lasted = vg_now_ms() - session_t0;
     /* a port without a host reads EOF at once: do not log every poll */
     if (session_streams == 0 && lasted < 1000 && !a->listen_spec)
         vg_debug("session %lu: %s", a->session_no, why);
@@ -289,7 +283,7 @@ static void session_start(struct agent *a, int fd)
         return;
     }
     a->session_no++;
-    session_t0 = mono_ms();
+    session_t0 = vg_now_ms();
     session_streams = 0;
     if (a->keepalive_s)
         vg_mux_set_keepalive(a->mux, a->keepalive_s * 1000, a->keepalive_s * 2000);

@@ -13,6 +13,7 @@
 #include "vg_log.h"
 #include "vg_mux.h"
 #include "vg_mux_ctl.h"
+#include "vg_time.h"
 #include "vg_version.h"
 
 #include <errno.h>
@@ -71,13 +72,6 @@ struct agent_ctl {
         char val[512];
     } set[CTL_MAX_SETTINGS];
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------------ output */
 
@@ -361,7 +355,7 @@ static void client_line(struct ctl_client *cl, const char *line, size_t len)
     p->gid = ++c->next_gid;
     p->cl = cl;
     snprintf(p->cid, sizeof p->cid, "%s", id);
-    p->deadline = mono_ms() + CTL_REQ_TIMEOUT_MS;
+    p->deadline = vg_now_ms() + CTL_REQ_TIMEOUT_MS;
     LIST_INSERT_HEAD(&c->pending, p, link);
     struct vg_ctl_out o;
     vg_ctl_begin(&o, "req");
@@ -452,7 +446,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct agent_ctl *c = arg;
-    uint64_t now = mono_ms();
+    uint64_t now = vg_now_ms();
     struct ctl_pending *p, *next;
     for (p = LIST_FIRST(&c->pending); p; p = next) {
         next = LIST_NEXT(p, link);

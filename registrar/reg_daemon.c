@@ -4,6 +4,7 @@
 #include "vg_alloc.h"
 #include "vg_file.h"
 #include "vg_log.h"
+#include "vg_time.h"
 #include "vg_vmentry.h"
 
 #include <errno.h>
@@ -29,13 +30,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
     stop_signal = sig;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool sock_path(const struct vg_config *cfg, struct sockaddr_un *sun, socklen_t *len)
@@ -194,7 +188,7 @@ static bool client_read(struct client *c)
         }
         if (r == 0) {
             c->eof = true;
-            c->ready_at = now_ms();
+            c->ready_at = (long long)vg_now_ms();
             c->buf[c->len] = '\0';
             return true;
         }
@@ -388,7 +382,7 @@ int reg_daemon_run(struct reg_ctx *ctx)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
 
-    long long now = now_ms();
+    long long now = (long long)vg_now_ms();
     long long next_hb = now, next_replay = now, next_gc = cfg->gc_interval ? now + 1000 : -1;
     long long backoff = 1000, retry_max = (long long)cfg->retry_max * 1000;
     bool replay_pending = true;
@@ -396,7 +390,7 @@ int reg_daemon_run(struct reg_ctx *ctx)
               cfg->state_dir);
 
     while (!stop_signal) {
-        now = now_ms();
+        now = (long long)vg_now_ms();
         /* timers */
         if (now >= next_hb) {
             reg_conn_reset(&ctx->eng.conn);
@@ -441,7 +435,7 @@ int reg_daemon_run(struct reg_ctx *ctx)
         if (first_ready >= 0 && now >= first_ready + COALESCE_MS) {
             if (serve_ready(ctx, cl, MAX_CLIENTS) && !replay_pending) {
                 replay_pending = true;
-                next_replay = now_ms() + backoff;
+                next_replay = (long long)vg_now_ms() + backoff;
             }
             continue;
         }
@@ -453,7 +447,7 @@ int reg_daemon_run(struct reg_ctx *ctx)
             deadline = next_gc;
         if (first_ready >= 0 && first_ready + COALESCE_MS < deadline)
             deadline = first_ready + COALESCE_MS;
-        long long wait = deadline - now_ms();
+        long long wait = deadline - (long long)vg_now_ms();
         if (wait < 0)
             wait = 0;
         if (wait > 1000)

@@ -3,6 +3,7 @@
 #include "vg_addr.h"
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,17 +75,10 @@ const char *reg_conn_peer(const struct reg_conn *c, char *buf, size_t len)
     return vg_sockaddr_format((const struct sockaddr *)&c->srv[c->cur], true, buf, len);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int wait_fd(int fd, short ev, long long deadline)
 {
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - (long long)vg_now_ms();
         if (left <= 0) {
             errno = ETIMEDOUT;
             return -1;
@@ -114,7 +108,7 @@ static int connect_one(struct reg_conn *c, size_t i)
     if (connect(fd, (struct sockaddr *)&c->srv[i], c->srvlen[i]) < 0) {
         if (errno != EINPROGRESS)
             goto fail;
-        if (wait_fd(fd, POLLOUT, now_ms() + c->timeout_ms) < 0)
+        if (wait_fd(fd, POLLOUT, (long long)vg_now_ms() + c->timeout_ms) < 0)
             goto fail;
         int soerr = 0;
         socklen_t sl = sizeof soerr;
@@ -220,7 +214,7 @@ int reg_conn_send(struct reg_conn *c, const uint8_t *msg, size_t len)
         if (ensure_connected(c) < 0)
             return -1;
         uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
-        long long deadline = now_ms() + c->timeout_ms;
+        long long deadline = (long long)vg_now_ms() + c->timeout_ms;
         if (write_all(c, hdr, 2, deadline) == 0 && write_all(c, msg, len, deadline) == 0)
             return 0;
         io_failed(c, "send to");
@@ -233,7 +227,7 @@ int reg_conn_send(struct reg_conn *c, const uint8_t *msg, size_t len)
 int reg_conn_recv(struct reg_conn *c, uint8_t **reply, size_t *rlen)
 {
     uint8_t hdr[2];
-    long long deadline = now_ms() + c->timeout_ms;
+    long long deadline = (long long)vg_now_ms() + c->timeout_ms;
     *reply = NULL;
     if (c->fd < 0) {
         snprintf(c->err, sizeof c->err, "not connected");

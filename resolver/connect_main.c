@@ -5,6 +5,7 @@
 #include "vg_client.h"
 #include "vg_config.h"
 #include "vg_resolve.h"
+#include "vg_time.h"
 #include "vg_version.h"
 
 #include <errno.h>
@@ -31,13 +32,6 @@ static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- resolution ------------------------------------------------------------------------- */
@@ -84,7 +78,7 @@ static int resolve(const struct vg_config *cfg, const char *name, int64_t deadli
         rc = VG_EXIT_CONFIG;
         goto done;
     }
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - (int64_t)vg_now_ms();
     struct timeval tv = {left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000 : 0};
     if ((timer = evtimer_new(base, on_deadline, base)) == NULL || evtimer_add(timer, &tv) < 0 ||
         vg_resolve(r, name, on_resolved, &res) == NULL) {
@@ -156,7 +150,7 @@ fail:;
 
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - (int64_t)vg_now_ms();
     return left > 0 ? (int)(left < 0x7fffffff ? left : 0x7fffffff) : 0;
 }
 
@@ -236,7 +230,7 @@ int main(int argc, char **argv)
     struct vg_vm_location loc;
     char err[512], name[254];
     int rc = VG_EXIT_LOCAL, fd = -1;
-    int64_t t0 = now_ms();
+    int64_t t0 = (int64_t)vg_now_ms();
 
     signal(SIGPIPE, SIG_IGN);
     switch (vg_connect_parse_args(argc, argv, &o, err, sizeof err)) {
@@ -317,7 +311,7 @@ int main(int argc, char **argv)
             else
                 snprintf(where, sizeof where, "%s", a);
             if (o.verbose)
-                say("connected to %s after %lld ms", a, (long long)(now_ms() - t0));
+                say("connected to %s after %lld ms", a, (long long)((int64_t)vg_now_ms() - t0));
         }
     }
     if (fd < 0) {
@@ -331,7 +325,8 @@ int main(int argc, char **argv)
     if ((rc = handshake(fd, &creds, name, o.port, where, deadline)) != 0)
         goto done;
     if (o.verbose)
-        say("tunnel to %s:%u up after %lld ms", name, o.port, (long long)(now_ms() - t0));
+        say("tunnel to %s:%u up after %lld ms", name, o.port,
+            (long long)((int64_t)vg_now_ms() - t0));
 
     if (o.fdpass) {
         if (vg_send_fd(STDOUT_FILENO, fd) < 0) {

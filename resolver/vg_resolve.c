@@ -17,6 +17,7 @@
 #include "vg_name.h"
 #include "vg_rcache.h"
 #include "vg_rparse.h"
+#include "vg_time.h"
 
 #include <ares.h>
 #include <event2/event.h>
@@ -296,11 +297,9 @@ static void req_complete(struct vg_resolve_req *q, enum vg_res_status st,
     event_active(q->ev, EV_TIMEOUT, 1);
 }
 
-static uint64_t mono_ms(void *arg)
+static uint64_t mono_ms(void *arg) /* the default clock (vg_resolver_set_clock) */
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return vg_now_ms();
 }
 
 /* ------------------------------------------------------------------------------------------ */

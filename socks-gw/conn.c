@@ -19,6 +19,7 @@
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_name.h"
+#include "vg_time.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,16 +67,9 @@ struct gw_conn {
     struct gw_serial_req *sreq;      /* serial channel: waiting for the agent */
     struct vg_mux_bridge *bridge;    /* serial channel: relaying */
     struct gw_fwd *fwd;              /* chaining to the owning host's gateway */
-    struct timespec t0;
+    uint64_t t0; /* vg_now_ns() at accept */
     char ident[80];
 };
-
-static double since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static void conn_free(struct gw_conn *c)
 {
@@ -224,8 +218,8 @@ static void on_relay_done(void *arg, uint64_t up, uint64_t down, const char *why
     c->fd = c->up = -1; /* closed by the relay */
     c->relay = NULL;
     VG_CLOG(VG_LOG_INFO, c->ident, "closed %s:%u after %.3f s: %llu bytes up, %llu down%s%s",
-            c->name, c->port, since(&c->t0), (unsigned long long)up, (unsigned long long)down,
-            why ? ": " : "", why ? why : "");
+            c->name, c->port, vg_secs_since(c->t0), (unsigned long long)up,
+            (unsigned long long)down, why ? ": " : "", why ? why : "");
     conn_free(c);
 }
 
@@ -256,7 +250,7 @@ static void start_relay(struct gw_conn *c, const struct sockaddr *bnd, const cha
         return;
     }
     VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port, via,
-            c->user ? " user " : "", c->user ? c->user : "", since(&c->t0));
+            c->user ? " user " : "", c->user ? c->user : "", vg_secs_since(c->t0));
 
     /* bytes pipelined after the request go upstream first */
     uint8_t *pending = NULL;
@@ -332,8 +326,8 @@ static void on_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, 
 {
     struct gw_conn *c = arg;
     VG_CLOG(VG_LOG_INFO, c->ident, "closed %s:%u after %.3f s: %llu bytes up, %llu down%s%s",
-            c->name, c->port, since(&c->t0), (unsigned long long)up, (unsigned long long)down,
-            err ? ": " : "", err ? err : "");
+            c->name, c->port, vg_secs_since(c->t0), (unsigned long long)up,
+            (unsigned long long)down, err ? ": " : "", err ? err : "");
     conn_free(c); /* frees the bridge, which closes the client socket */
 }
 
@@ -355,7 +349,7 @@ static void on_serial_done(void *arg, struct vg_mux_stream *s, uint8_t rep, cons
         return;
     }
     VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via serial%s%s in %.3f s", c->name, c->port,
-            c->user ? " user " : "", c->user ? c->user : "", since(&c->t0));
+            c->user ? " user " : "", c->user ? c->user : "", vg_secs_since(c->t0));
     vg_free(c->buf);
     c->buf = NULL;
     c->len = c->cap = 0;
@@ -795,7 +789,7 @@ static struct gw_conn *conn_new(struct gw *g, int fd, const struct sockaddr *pee
     c->up = -1;
     c->front = front;
     memcpy(&c->peer, peer, peerlen < sizeof c->peer ? peerlen : sizeof c->peer);
-    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    c->t0 = vg_now_ns();
     snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)++g->next_id, who);
     c->next = g->conns;
     if (g->conns)

@@ -16,6 +16,7 @@
 
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,17 +50,10 @@ struct gw_relay {
     struct half h[2]; /* [0] client → upstream, [1] upstream → client */
     struct event *idle_ev;
     unsigned idle_timeout;
-    time_t last;
+    uint64_t last; /* vg_now_coarse_s() of the last bytes moved */
     gw_relay_done_cb done;
     void *arg;
 };
-
-static time_t now_coarse(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return ts.tv_sec;
-}
 
 static void relay_free(struct gw_relay *r)
 {
@@ -252,7 +246,7 @@ static ssize_t splice_once(struct half *h)
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct half *h = arg;
-    h->r->last = now_coarse();
+    h->r->last = vg_now_coarse_s();
     ssize_t n = h->pipe_r < 0 ? copy_once(h, what & EV_CLOSED) : splice_once(h);
     if (n == 0) {
         h->eof = true;
@@ -267,19 +261,19 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct half *h = arg;
-    h->r->last = now_coarse();
+    h->r->last = vg_now_coarse_s();
     flush(h);
 }
 
 static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_relay *r = arg;
-    time_t quiet = now_coarse() - r->last;
-    if (quiet >= (time_t)r->idle_timeout) {
+    uint64_t quiet = vg_now_coarse_s() - r->last;
+    if (quiet >= r->idle_timeout) {
         finish(r, "idle timeout");
         return;
     }
-    struct timeval tv = {(time_t)r->idle_timeout - quiet, 0};
+    struct timeval tv = {(time_t)(r->idle_timeout - quiet), 0};
     event_add(r->idle_ev, &tv);
 }
 
@@ -298,7 +292,7 @@ struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upst
     r->done = done;
     r->arg = arg;
     r->idle_timeout = idle_timeout;
-    r->last = now_coarse();
+    r->last = vg_now_coarse_s();
     int fds[2] = {client_fd, upstream_fd};
     for (int i = 0; i < 2; i++) {
         struct half *h = &r->h[i];

@@ -22,6 +22,7 @@
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_mux_ctl.h"
+#include "vg_time.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -51,13 +52,6 @@ static void quit(int code)
     quitting = true;
     exit_code = code;
     event_base_loopbreak(base);
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* One line from a stream's input (without "\n"), or false if none complete yet. */
@@ -305,7 +299,7 @@ static int run_parallel(int n, const char *port, size_t bytes)
 {
     np = n;
     ps = calloc((size_t)n, sizeof *ps);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = vg_now_ms();
     for (int i = 0; i < n; i++) {
         struct pstream *p = &ps[i];
         p->idx = i;
@@ -327,7 +321,7 @@ static int run_parallel(int n, const char *port, size_t bytes)
     }
     event_base_dispatch(base);
     int rc = exit_code;
-    double secs = (double)(now_ms() - t0) / 1000.0;
+    double secs = (double)(vg_now_ms() - t0) / 1000.0;
     for (int i = 0; i < n; i++) {
         struct pstream *p = &ps[i];
         if (p->bad || p->got != p->want || !p->eof) {

@@ -10,6 +10,7 @@
  */
 #include "vg_config.h"
 #include "vg_resolve.h"
+#include "vg_time.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -54,13 +55,6 @@ static void start_one(struct bench *b)
         fprintf(stderr, "resolvebench: out of memory\n");
         exit(1);
     }
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -122,11 +116,11 @@ int main(int argc, char **argv)
     }
     if (!cache)
         vg_resolver_set_cache(b.r, 0, 0);
-    double t0 = now_s();
+    double t0 = vg_now_s();
     for (unsigned long i = 0; i < conc && b.started < b.lookups; i++)
         start_one(&b);
     event_base_dispatch(b.base);
-    double dt = now_s() - t0;
+    double dt = vg_now_s() - t0;
     struct vg_resolver_stats s;
     vg_resolver_stats(b.r, &s);
     printf("lookups %lu conc %lu cache %s names %lu: %.3f s, %.0f lookups/s, %.0f queries/s, "

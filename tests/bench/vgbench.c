@@ -39,6 +39,8 @@
  * Every blocking socket call is bounded by --timeout-ms (default 5000); every mode is bounded
  * in time and stops by itself.  Outgoing sockets are never bound.
  */
+#include "vg_time.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -280,20 +282,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 /* ---------------------------------------------------------------------------------------- */
 /* time and small helpers */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_s(double s)
 {
@@ -626,10 +614,10 @@ static int run_tput(const struct opts *o)
     if (!atomic_load(&err_count)) {
         sleep_s(o->warmup);
         uint64_t b0 = sum_bytes(ss, o->streams);
-        double t0 = now_s();
+        double t0 = vg_now_s();
         sleep_s(o->seconds);
         uint64_t b1 = sum_bytes(ss, o->streams);
-        elapsed = now_s() - t0;
+        elapsed = vg_now_s() - t0;
         bytes = b1 - b0;
         gbps = (double)bytes * 8 / elapsed / 1e9;
     }
@@ -873,11 +861,11 @@ static int run_conn(const struct opts *o)
     getrusage(RUSAGE_SELF, &r0);
     uint64_t c0 = sum_done(cs, o->threads);
     unsigned long e0 = atomic_load(&err_count);
-    double t0 = now_s();
+    double t0 = vg_now_s();
     sleep_s(o->seconds);
     uint64_t c1 = sum_done(cs, o->threads);
     unsigned long e1 = atomic_load(&err_count);
-    double elapsed = now_s() - t0;
+    double elapsed = vg_now_s() - t0;
     getrusage(RUSAGE_SELF, &r1);
     if (o->pid > 0)
         p1 = tree_cpu(o->pid);
@@ -945,10 +933,10 @@ static int run_lat(const struct opts *o)
             goto fail;
     uint64_t sum = 0;
     for (unsigned i = 0; i < o->count; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = vg_now_ns();
         if (!echo_once(fd, err, sizeof err))
             goto fail;
-        v[i] = now_ns() - t0;
+        v[i] = vg_now_ns() - t0;
         sum += v[i];
     }
     qsort(v, o->count, sizeof *v, cmp_u64);
@@ -985,7 +973,7 @@ static int run_idle(const struct opts *o)
         }
     }
     unsigned opened = 0;
-    double t0 = now_s();
+    double t0 = vg_now_s();
     for (; opened < o->conns; opened++) {
         int fd = open_conn(o, err, sizeof err);
         if (fd < 0)
@@ -996,7 +984,7 @@ static int run_idle(const struct opts *o)
         }
         fds[opened] = fd;
     }
-    double open_s = now_s() - t0;
+    double open_s = vg_now_s() - t0;
     if (opened < o->conns)
         fprintf(stderr, "vgbench: connection %u: %s\n", opened + 1, err);
     sleep_s(o->settle);
@@ -1263,8 +1251,8 @@ static int run_target(const struct opts *o)
             return 1;
         }
     fprintf(stderr, "vgbench target: listening (%u threads)\n", o->threads);
-    double deadline = now_s() + o->max_seconds;
-    while (!atomic_load(&target_stop) && now_s() < deadline)
+    double deadline = vg_now_s() + o->max_seconds;
+    while (!atomic_load(&target_stop) && vg_now_s() < deadline)
         sleep_s(0.1);
     atomic_store(&target_stop, true);
     for (unsigned i = 0; i < o->threads; i++) {

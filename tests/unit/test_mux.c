@@ -2,6 +2,7 @@
  * event_base (no network), or one session against a "raw" end the test writes frames into. */
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
+#include "vg_time.h"
 #include "vg_yamux.h"
 
 #include <criterion/criterion.h>
@@ -65,19 +66,12 @@ static void teardown(void)
     event_base_free(base);
 }
 
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Run the loop until pred(arg) or ms elapsed; returns pred's final value. */
 static bool run_until(bool (*pred)(void *), void *arg, unsigned ms)
 {
-    uint64_t end = ms_now() + ms;
+    uint64_t end = vg_now_ms() + ms;
     while (!pred(arg)) {
-        if (ms_now() > end)
+        if (vg_now_ms() > end)
             return false;
         event_base_loop(base, EVLOOP_ONCE);
     }
@@ -226,7 +220,7 @@ static void raw_write(int fd, const void *p, size_t n)
     const char *c = p;
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    uint64_t end = ms_now() + 5000;
+    uint64_t end = vg_now_ms() + 5000;
     while (n > 0) {
         ssize_t w = write(fd, c, n);
         if (w > 0) {
@@ -235,7 +229,7 @@ static void raw_write(int fd, const void *p, size_t n)
             continue;
         }
         cr_assert(errno == EAGAIN, "write: %s", strerror(errno));
-        cr_assert_lt(ms_now(), end, "raw write stuck");
+        cr_assert_lt(vg_now_ms(), end, "raw write stuck");
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     }
     fcntl(fd, F_SETFL, fl);
@@ -257,8 +251,8 @@ static size_t raw_drain(int fd, uint8_t *buf, size_t cap, unsigned ms)
     size_t total = 0;
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    uint64_t end = ms_now() + ms;
-    while (ms_now() < end && total < cap) {
+    uint64_t end = vg_now_ms() + ms;
+    while (vg_now_ms() < end && total < cap) {
         ssize_t n = read(fd, buf + total, cap - total);
         if (n > 0)
             total += (size_t)n;
@@ -1123,7 +1117,7 @@ Test(mux, bridge_relays_with_exact_half_close)
     vg_mux_stream_write(bc->s, data, n);
     vg_mux_stream_shutdown(bc->s);
     size_t got = 0;
-    uint64_t end = ms_now() + 10000;
+    uint64_t end = vg_now_ms() + 10000;
     for (;;) {
         ssize_t r = read(sp[1], rx + got, n + 16 - got);
         if (r > 0) {
@@ -1133,7 +1127,7 @@ Test(mux, bridge_relays_with_exact_half_close)
         if (r == 0)
             break;
         cr_assert(errno == EAGAIN, "read: %s", strerror(errno));
-        cr_assert_lt(ms_now(), end);
+        cr_assert_lt(vg_now_ms(), end);
         event_base_loop(base, EVLOOP_ONCE);
     }
     cr_assert_eq(got, n + 5);
