@@ -5,13 +5,13 @@
  */
 #include "agent.h"
 
-#include "proto.h"
 #include "vg_addr.h"
 #include "vg_alloc.h"
 #include "vg_log.h"
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_mux_ctl.h"
+#include "vg_socks.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -76,7 +76,7 @@ static void sc_free(struct sclient *c)
 static void sc_reply(struct sclient *c, uint8_t rep)
 {
     uint8_t out[VG_S5_REPLY_MAX];
-    size_t n = vg_s5_build_reply(out, (enum vg_s5_rep)rep, NULL);
+    size_t n = vg_s5_build_reply(out, rep, NULL);
     /* a fresh socket takes 10 bytes; a client that cannot is dropped */
     if (send(c->fd, out, n, MSG_NOSIGNAL) != (ssize_t)n)
         vg_debug("socks: short reply write");
@@ -217,12 +217,12 @@ static void sc_parse(struct sclient *c)
     }
     if (c->st == SC_REQUEST) {
         struct vg_s5_request req;
-        enum vg_s5_rep err = VG_S5_GENERAL;
+        enum vg_outcome err = VG_OUT_BAD_REQUEST;
         enum vg_parse r = vg_s5_parse_request(p, len, &req, &used, &err);
         if (r == VG_P_NEED_MORE)
             return;
         if (r == VG_P_ERROR) {
-            sc_fail(c, err, "bad request");
+            sc_fail(c, vg_outcome_socks(err), "bad request");
             return;
         }
         evbuffer_drain(c->in, used);

@@ -9,16 +9,17 @@
 #include "vg_chan.h"
 #include "forward.h"
 #include "gw.h"
-#include "proto.h"
 #include "serial.h"
 #include "users.h"
 #include "vmtable.h"
 
 #include "vg_alloc.h"
+#include "vg_http.h"
 #include "vg_log.h"
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_name.h"
+#include "vg_socks.h"
 #include "vg_time.h"
 
 #include <errno.h>
@@ -672,12 +673,12 @@ static void process(struct gw_conn *c)
         }
         case ST_S5_REQUEST: {
             struct vg_s5_request rq;
-            enum vg_s5_rep rep = VG_S5_GENERAL;
-            enum vg_parse r = vg_s5_parse_request(c->buf, c->len, &rq, &used, &rep);
+            enum vg_outcome err = VG_OUT_BAD_REQUEST;
+            enum vg_parse r = vg_s5_parse_request(c->buf, c->len, &rq, &used, &err);
             if (r == VG_P_NEED_MORE)
                 return;
             if (r == VG_P_ERROR) {
-                refuse(c, rep, 0, "malformed request");
+                refuse(c, vg_outcome_socks(err), 0, "malformed request");
                 return;
             }
             consume(c, used);
@@ -695,12 +696,12 @@ static void process(struct gw_conn *c)
         }
         case ST_HTTP_HEAD: {
             struct vg_http_connect hc;
-            int status = 400;
-            enum vg_parse r = vg_http_parse_connect(c->buf, c->len, &hc, &used, &status);
+            enum vg_outcome err = VG_OUT_BAD_REQUEST;
+            enum vg_parse r = vg_http_parse_connect(c->buf, c->len, &hc, &used, &err);
             if (r == VG_P_NEED_MORE)
                 return;
             if (r == VG_P_ERROR) {
-                refuse(c, VG_S5_GENERAL, status, "malformed HTTP request");
+                refuse(c, VG_S5_GENERAL, vg_outcome_http(err), "malformed HTTP request");
                 return;
             }
             consume(c, used);

@@ -1,11 +1,11 @@
 #include "forward.h"
 
 #include "gw.h"
-#include "proto.h"
 
 #include "vg_alloc.h"
 #include "vg_log.h"
 #include "vg_resolve.h"
+#include "vg_socks.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -139,7 +139,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     /* the reply has the request's layout (REP in the CMD octet): the request parser reads it */
     struct vg_s5_request rep;
     size_t used;
-    enum vg_s5_rep err;
+    enum vg_outcome err;
     if (vg_s5_parse_request(f->buf + 4, f->len - 4, &rep, &used, &err) != VG_P_OK) {
         finish(f, -1, VG_S5_GENERAL, "owning host's gateway sent a malformed reply", NULL);
         return;

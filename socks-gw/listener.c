@@ -2,8 +2,8 @@
 #include "gw.h"
 
 #include "vg_alloc.h"
+#include "vg_http.h"
 #include "vg_log.h"
-#include "proto.h"
 
 #include <errno.h>
 #include <event2/listener.h>

@@ -1,4 +1,5 @@
-/* Fuzz target: vg_http_parse_connect (and vg_http_build_response for the outcome).
+/* Fuzz target: vg_http_parse_connect (common/vg_http.c), and vg_http_build_response for the
+ * status of its outcome.
  *
  * Besides memory safety, the result for the whole input is checked against a sample of its
  * prefixes (parsed from exactly-sized heap copies): a strict prefix of a complete head is
@@ -6,7 +7,7 @@
  * alone gives the same result.
  */
 #include "fuzz.h"
-#include "proto.h"
+#include "vg_http.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -21,10 +22,11 @@ static enum vg_parse parse(const uint8_t *data, size_t len, struct vg_http_conne
         abort();
     if (len)
         memcpy(copy, data, len);
+    enum vg_outcome err = VG_OUT_COUNT;
     *used = UNTOUCHED;
-    *status = -1;
-    enum vg_parse rc = vg_http_parse_connect(copy, len, out, used, status);
+    enum vg_parse rc = vg_http_parse_connect(copy, len, out, used, &err);
     free(copy);
+    *status = err == VG_OUT_COUNT ? -1 : vg_outcome_http(err); /* err written only on ERROR */
     switch (rc) {
     case VG_P_OK:
         FUZZ_CHECK(*used > 0 && *used <= len && *used <= VG_HTTP_HEAD_MAX);

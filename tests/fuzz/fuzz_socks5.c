@@ -1,14 +1,16 @@
-/* Fuzz target: the SOCKS5 side of the gateway's handshake.
+/* Fuzz target: the SOCKS5 codec (common/vg_socks.c), both sides.
  *
- * The input is read the way the gateway reads a client: greeting, then (if user/password was
- * offered) the RFC 1929 sub-negotiation, then the request, each parser starting where the last
- * one stopped; the reply for the request is built at the end.  Every parser result is checked
- * against its prefixes: a strict prefix of a message is NEED_MORE, an error stays the same error
- * as bytes are added, and *used is never touched unless the result is OK.  Prefixes are parsed
- * from exactly-sized heap copies so AddressSanitizer sees any read past `len`.
+ * Server side: the input is read the way the gateway reads a client: greeting, then (if
+ * user/password was offered) the RFC 1929 sub-negotiation, then the request, each parser starting
+ * where the last one stopped; the reply for the request is built at the end.  Client side: the
+ * input is also read as the answers to a pipelined handshake (method, RFC 1929 status, reply),
+ * the way chaining and vmgate-connect read a gateway.  Every parser result is checked against its
+ * prefixes: a strict prefix of a message is NEED_MORE, an error stays the same error as bytes are
+ * added, and *used is never touched unless the result is OK.  Prefixes are parsed from
+ * exactly-sized heap copies so AddressSanitizer sees any read past `len`.
  */
 #include "fuzz.h"
-#include "proto.h"
+#include "vg_socks.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -35,7 +37,7 @@ static enum vg_parse parse(enum stage st, const uint8_t *data, size_t len, union
     if (len)
         memcpy(copy, data, len);
     enum vg_parse rc = VG_P_ERROR;
-    enum vg_s5_rep rep = (enum vg_s5_rep)0x55;
+    enum vg_outcome err = VG_OUT_COUNT;
     *used = UNTOUCHED;
     *code = -1;
     switch (st) {
@@ -46,12 +48,12 @@ static enum vg_parse parse(enum stage st, const uint8_t *data, size_t len, union
         rc = vg_s5_parse_userpass(copy, len, &out->up, used);
         break;
     case ST_REQUEST:
-        rc = vg_s5_parse_request(copy, len, &out->req, used, &rep);
+        rc = vg_s5_parse_request(copy, len, &out->req, used, &err);
         if (rc == VG_P_ERROR) {
-            FUZZ_CHECK(rep == VG_S5_GENERAL || rep == VG_S5_ATYP_UNSUPPORTED);
-            *code = (int)rep;
+            FUZZ_CHECK(err == VG_OUT_BAD_REQUEST || err == VG_OUT_BAD_ATYPE);
+            *code = vg_outcome_socks(err);
         } else {
-            FUZZ_CHECK(rep == (enum vg_s5_rep)0x55); /* err written only on ERROR */
+            FUZZ_CHECK(err == VG_OUT_COUNT); /* err written only on ERROR */
         }
         break;
     }
@@ -125,7 +127,7 @@ static void check_reply(const struct vg_s5_request *req)
         want = 22;
     }
     uint8_t rep = req->cmd % (VG_S5_ATYP_UNSUPPORTED + 1);
-    size_t n = vg_s5_build_reply(out, (enum vg_s5_rep)rep, bnd);
+    size_t n = vg_s5_build_reply(out, rep, bnd);
     FUZZ_CHECK(n == want);
     FUZZ_CHECK(out[0] == 5 && out[1] == rep && out[2] == 0);
     if (bnd != NULL) {
@@ -134,6 +136,69 @@ static void check_reply(const struct vg_s5_request *req)
         FUZZ_CHECK(((out[n - 2] << 8) | out[n - 1]) == req->port);
     } else {
         FUZZ_CHECK(memcmp(out + 3, "\x01\0\0\0\0\0\0", 7) == 0);
+    }
+}
+
+/* The client's reading of the answers (auth: user/password was offered): OK / NEED_MORE /
+ * ERROR consistent over prefixes, the NEED_MORE hint always beyond what is there and never beyond
+ * the answers (nothing after them is read ahead), and the outcome of an OK answer defined. */
+static enum vg_parse parse_answers(const uint8_t *data, size_t len, bool auth,
+                                   struct vg_s5c_answers *a, size_t *used, size_t *need)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        abort();
+    if (len)
+        memcpy(copy, data, len);
+    *used = *need = UNTOUCHED;
+    enum vg_parse rc = vg_s5c_parse_answers(copy, len, auth, a, used, need);
+    free(copy);
+    if (rc == VG_P_OK)
+        FUZZ_CHECK(*used >= 2 && *used <= len && *need == UNTOUCHED);
+    else if (rc == VG_P_NEED_MORE)
+        FUZZ_CHECK(*used == UNTOUCHED && *need > len);
+    else
+        FUZZ_CHECK(rc == VG_P_ERROR && *used == UNTOUCHED && *need == UNTOUCHED);
+    return rc;
+}
+
+static void check_answers(const uint8_t *data, size_t size, bool auth)
+{
+    struct vg_s5c_answers a, tmp;
+    size_t used, need, pused, pneed;
+    enum vg_parse rc = parse_answers(data, size, auth, &a, &used, &need);
+    size_t upto = rc == VG_P_OK ? used : (size < 300 ? size : 300);
+    bool err_seen = false;
+    for (size_t k = 0; k < upto; k++) {
+        enum vg_parse prc = parse_answers(data, k, auth, &tmp, &pused, &pneed);
+        if (rc != VG_P_ERROR) {
+            FUZZ_CHECK(prc == VG_P_NEED_MORE);
+            if (rc == VG_P_OK)
+                FUZZ_CHECK(pneed <= used);
+        } else if (prc == VG_P_ERROR) {
+            err_seen = true;
+        } else {
+            FUZZ_CHECK(prc == VG_P_NEED_MORE && !err_seen);
+        }
+    }
+    if (rc != VG_P_OK)
+        return;
+    enum vg_outcome o = vg_s5c_outcome(&a, auth);
+    FUZZ_CHECK((unsigned)o < VG_OUT_COUNT);
+    FUZZ_CHECK(o != VG_OUT_OK || (a.replied && a.reply.rep == 0));
+    if (a.replied) {
+        /* the reply alone, where it starts, parses the same */
+        struct vg_s5_reply r;
+        size_t off = auth ? 4 : 2, rused;
+        FUZZ_CHECK(vg_s5c_parse_reply(data + off, size - off, &r, &rused, NULL) == VG_P_OK);
+        FUZZ_CHECK(off + rused == used && r.rep == a.reply.rep && r.port == a.reply.port);
+        FUZZ_CHECK(r.atyp == VG_S5_ATYP_IPV4 || r.atyp == VG_S5_ATYP_IPV6 ||
+                   r.atyp == VG_S5_ATYP_NAME);
+        struct sockaddr_storage ss;
+        vg_s5_reply_bnd(&r, &ss);
+        FUZZ_CHECK(ss.ss_family == (r.atyp == VG_S5_ATYP_IPV4   ? AF_INET
+                                    : r.atyp == VG_S5_ATYP_IPV6 ? AF_INET6
+                                                                : AF_UNSPEC));
     }
 }
 
@@ -182,5 +247,8 @@ direct:
     parse_checked(ST_USERPASS, data, size, &out, &used);
     if (parse_checked(ST_REQUEST, data, size, &out, &used) == VG_P_OK)
         check_reply(&out.req);
+    /* and the input as a gateway's answers to a client */
+    check_answers(data, size, false);
+    check_answers(data, size, true);
     return 0;
 }

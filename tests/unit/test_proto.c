@@ -1,9 +1,11 @@
-/* Unit tests for socks-gw/proto.c: SOCKS5, RFC 1929 and HTTP CONNECT parsers and builders.
+/* Unit tests for the protocol codecs: common/vg_socks.c (SOCKS5 and RFC 1929, server and client
+ * side) and common/vg_http.c (HTTP CONNECT).
  *
  * Every parser is fed its input one byte at a time from a heap copy of exactly that many bytes,
  * so AddressSanitizer catches any read past `len`.
  */
-#include "proto.h"
+#include "vg_http.h"
+#include "vg_socks.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -15,8 +17,10 @@
 
 #define USED_SENTINEL ((size_t)0xdeadbeef)
 
-/* One parser behind a common face so the byte-at-a-time helpers serve all four. */
-enum which { P_GREETING, P_USERPASS, P_REQUEST, P_HTTP };
+/* One parser behind a common face so the byte-at-a-time helpers serve all of them: the server
+ * side's greeting, RFC 1929 request, CONNECT request and HTTP head; the client side's method
+ * choice, RFC 1929 status and reply. */
+enum which { P_GREETING, P_USERPASS, P_REQUEST, P_HTTP, P_METHOD, P_AUTH, P_REPLY };
 
 struct result {
     enum vg_parse rc;
@@ -27,7 +31,10 @@ struct result {
         struct vg_s5_userpass up;
         struct vg_s5_request req;
         struct vg_http_connect http;
+        uint8_t method, status;
+        struct vg_s5_reply rep;
     } u;
+    size_t need; /* P_REPLY on NEED_MORE */
 };
 
 /* Parse exactly `len` bytes from a private heap copy (no slack after the end). */
@@ -41,8 +48,7 @@ static struct result run(enum which w, const void *data, size_t len)
     cr_assert_not_null(copy);
     if (len)
         memcpy(copy, data, len);
-    enum vg_s5_rep rep = (enum vg_s5_rep)0x7f;
-    int status = -1;
+    enum vg_outcome err = VG_OUT_COUNT;
     switch (w) {
     case P_GREETING:
         r.rc = vg_s5_parse_greeting(copy, len, &r.u.g, &r.used);
@@ -51,14 +57,33 @@ static struct result run(enum which w, const void *data, size_t len)
         r.rc = vg_s5_parse_userpass(copy, len, &r.u.up, &r.used);
         break;
     case P_REQUEST:
-        r.rc = vg_s5_parse_request(copy, len, &r.u.req, &r.used, &rep);
+        r.rc = vg_s5_parse_request(copy, len, &r.u.req, &r.used, &err);
         if (r.rc == VG_P_ERROR)
-            r.code = (int)rep;
+            r.code = vg_outcome_socks(err);
+        else
+            cr_assert_eq(err, VG_OUT_COUNT, "err written on %d", r.rc);
         break;
     case P_HTTP:
-        r.rc = vg_http_parse_connect(copy, len, &r.u.http, &r.used, &status);
+        r.rc = vg_http_parse_connect(copy, len, &r.u.http, &r.used, &err);
         if (r.rc == VG_P_ERROR)
-            r.code = status;
+            r.code = vg_outcome_http(err);
+        else
+            cr_assert_eq(err, VG_OUT_COUNT, "err written on %d", r.rc);
+        break;
+    case P_METHOD:
+        r.rc = vg_s5c_parse_method(copy, len, &r.u.method, &r.used);
+        break;
+    case P_AUTH:
+        r.rc = vg_s5c_parse_auth(copy, len, &r.u.status, &r.used);
+        break;
+    case P_REPLY:
+        r.need = USED_SENTINEL;
+        r.rc = vg_s5c_parse_reply(copy, len, &r.u.rep, &r.used, &r.need);
+        if (r.rc == VG_P_NEED_MORE) {
+            cr_assert_gt(r.need, len, "the hint asks for more than there is");
+        } else {
+            cr_assert_eq(r.need, USED_SENTINEL, "need written on %d", r.rc);
+        }
         break;
     }
     free(copy);
@@ -75,6 +100,8 @@ static struct result feed_bytewise(enum which w, const void *msg, size_t len)
                      p.code);
         cr_assert_eq(p.used, USED_SENTINEL, "used touched on NEED_MORE at %zu", k);
     }
+    for (size_t k = 0; w == P_REPLY && k < len; k++)
+        cr_assert_leq(run(w, msg, k).need, len, "the hint reads past the reply at %zu", k);
     struct result r = run(w, msg, len);
     cr_assert_eq(r.rc, VG_P_OK, "whole message: rc %d (code %d)", r.rc, r.code);
     cr_assert_eq(r.used, len, "used %zu, expected %zu", r.used, len);
@@ -325,7 +352,7 @@ Test(pipeline, greeting_userpass_request_payload)
     struct vg_s5_greeting g;
     struct vg_s5_userpass up;
     struct vg_s5_request req;
-    enum vg_s5_rep rep;
+    enum vg_outcome rep;
     const uint8_t *b = (const uint8_t *)msg;
 
     cr_assert_eq(vg_s5_parse_greeting(b + off, len - off, &g, &used), VG_P_OK);
@@ -359,7 +386,7 @@ Test(pipeline, split_anywhere)
         struct vg_s5_greeting g;
         struct vg_s5_userpass up;
         struct vg_s5_request req;
-        enum vg_s5_rep rep;
+        enum vg_outcome rep;
         const uint8_t *b = (const uint8_t *)msg + off;
         if (stage == 0)
             rc = vg_s5_parse_greeting(b, have - off, &g, &used);
@@ -419,9 +446,313 @@ Test(reply, every_code)
 {
     uint8_t out[VG_S5_REPLY_MAX];
     for (int rep = VG_S5_SUCCEEDED; rep <= VG_S5_ATYP_UNSUPPORTED; rep++) {
-        cr_assert_eq(vg_s5_build_reply(out, (enum vg_s5_rep)rep, NULL), 10);
+        cr_assert_eq(vg_s5_build_reply(out, (uint8_t)rep, NULL), 10);
         cr_assert_eq(out[1], rep);
     }
+}
+
+/* ------------------------------------------------------------------ client: builders */
+
+Test(client, greeting_userpass_connect)
+{
+    uint8_t b[VG_S5C_MAX];
+    cr_assert_eq(vg_s5c_greeting(b, VG_S5_METHOD_NOAUTH), 3);
+    cr_assert_eq(memcmp(b, "\x05\x01\x00", 3), 0);
+    cr_assert_eq(vg_s5c_greeting(b, VG_S5_METHOD_USERPASS), 3);
+    cr_assert_eq(memcmp(b, "\x05\x01\x02", 3), 0);
+
+    cr_assert_eq(vg_s5c_userpass(b, "al", "pw1"), 8);
+    cr_assert_eq(memcmp(b, "\x01\x02"
+                           "al\x03"
+                           "pw1",
+                        8),
+                 0);
+    cr_assert_eq(vg_s5c_userpass(b, "u", ""), 4, "an empty password is allowed");
+    char s255[256], s256[257];
+    memset(s255, 'x', 255);
+    s255[255] = '\0';
+    memset(s256, 'x', 256);
+    s256[256] = '\0';
+    cr_assert_eq(vg_s5c_userpass(b, s255, s255), VG_S5C_USERPASS_MAX);
+    cr_assert_eq(vg_s5c_userpass(b, "", "pw"), 0, "RFC 1929: ULEN >= 1");
+    cr_assert_eq(vg_s5c_userpass(b, s256, "pw"), 0);
+    cr_assert_eq(vg_s5c_userpass(b, "u", s256), 0);
+
+    cr_assert_eq(vg_s5c_connect(b, "a.vm.test", 443), 16);
+    cr_assert_eq(memcmp(b, "\x05\x01\x00\x03\x09"
+                           "a.vm.test\x01\xbb",
+                        16),
+                 0);
+    cr_assert_eq(vg_s5c_connect(b, s255, 1), VG_S5C_CONNECT_MAX);
+    cr_assert_eq(vg_s5c_connect(b, s256, 1), 0);
+    cr_assert_eq(vg_s5c_connect(b, "", 1), 0);
+}
+
+Test(client, handshake_pipelined_bytes)
+{
+    uint8_t b[VG_S5C_MAX];
+    size_t n = vg_s5c_handshake(b, NULL, NULL, "web1.vm.test", 22);
+    const uint8_t want1[] = {5, 1, 0, 5, 1, 0, 3, 12, 'w', 'e', 'b', '1', '.', 'v', 'm', '.',
+                             't', 'e', 's', 't', 0, 22};
+    cr_assert_eq(n, sizeof want1);
+    cr_assert_arr_eq(b, want1, n);
+    n = vg_s5c_handshake(b, "al", "pw1", "a.vm.test", 443);
+    const uint8_t want2[] = {5, 1, 2, 1, 2, 'a', 'l', 3, 'p', 'w', '1', 5, 1, 0, 3, 9,
+                             'a', '.', 'v', 'm', '.', 't', 'e', 's', 't', 1, 187};
+    cr_assert_eq(n, sizeof want2);
+    cr_assert_arr_eq(b, want2, n);
+    char longname[300];
+    memset(longname, 'a', 256);
+    longname[256] = '\0';
+    cr_assert_eq(vg_s5c_handshake(b, NULL, NULL, longname, 22), 0);
+    cr_assert_eq(vg_s5c_handshake(b, NULL, NULL, "", 22), 0);
+    cr_assert_eq(vg_s5c_handshake(b, "", "pw", "a.vm.test", 22), 0);
+    longname[255] = '\0';
+    cr_assert_eq(vg_s5c_handshake(b, longname, longname, longname, 22), VG_S5C_MAX,
+                 "the largest handshake fits VG_S5C_MAX");
+}
+
+Test(client, handshake_read_back_by_the_server_parsers)
+{
+    uint8_t b[VG_S5C_MAX];
+    size_t n = vg_s5c_handshake(b, "bob", "s3cr3t", "web1.vm.test", 8080), off = 0, used;
+    struct vg_s5_greeting g;
+    struct vg_s5_userpass up;
+    struct vg_s5_request rq;
+    cr_assert_eq(vg_s5_parse_greeting(b, n, &g, &used), VG_P_OK);
+    cr_assert(vg_s5_offers(&g, VG_S5_METHOD_USERPASS));
+    cr_assert_not(vg_s5_offers(&g, VG_S5_METHOD_NOAUTH));
+    off += used;
+    cr_assert_eq(vg_s5_parse_userpass(b + off, n - off, &up, &used), VG_P_OK);
+    cr_assert_str_eq(up.user, "bob");
+    cr_assert_str_eq(up.pass, "s3cr3t");
+    off += used;
+    cr_assert_eq(vg_s5_parse_request(b + off, n - off, &rq, &used, NULL), VG_P_OK);
+    cr_assert_eq(rq.cmd, VG_S5_CMD_CONNECT);
+    cr_assert_eq(rq.atyp, VG_S5_ATYP_NAME);
+    cr_assert_str_eq(rq.name, "web1.vm.test");
+    cr_assert_eq(rq.port, 8080);
+    cr_assert_eq(off + used, n);
+}
+
+/* ------------------------------------------------------------------ client: parsers */
+
+Test(client, method_bytewise)
+{
+    struct result r = feed_bytewise(P_METHOD, S("\x05\x02"));
+    cr_assert_eq(r.u.method, VG_S5_METHOD_USERPASS);
+    r = feed_bytewise(P_METHOD, S("\x05\xff"));
+    cr_assert_eq(r.u.method, VG_S5_METHOD_NONE);
+    expect_error(P_METHOD, S("\x04\x00"), -1);
+    expect_error(P_METHOD, S("HTTP/1.1 400"), -1);
+}
+
+Test(client, auth_status_bytewise)
+{
+    struct result r = feed_bytewise(P_AUTH, S("\x01\x00"));
+    cr_assert_eq(r.u.status, 0);
+    r = feed_bytewise(P_AUTH, S("\x01\x01"));
+    cr_assert_eq(r.u.status, 1);
+    expect_error(P_AUTH, S("\x05\x00"), -1);
+    expect_error(P_AUTH, S("\x00\x00"), -1);
+}
+
+Test(client, reply_ipv4_bytewise)
+{
+    struct result r = feed_bytewise(P_REPLY, S("\x05\x00\x00\x01\xc6\x12\x00\x01\x12\x34"));
+    cr_assert_eq(r.u.rep.rep, 0);
+    cr_assert_eq(r.u.rep.atyp, VG_S5_ATYP_IPV4);
+    cr_assert_eq(memcmp(r.u.rep.addr, "\xc6\x12\x00\x01", 4), 0);
+    cr_assert_eq(r.u.rep.port, 0x1234);
+    struct sockaddr_storage ss;
+    vg_s5_reply_bnd(&r.u.rep, &ss);
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+    cr_assert_eq(sin->sin_family, AF_INET);
+    cr_assert_eq(ntohs(sin->sin_port), 0x1234);
+    cr_assert_eq(ntohl(sin->sin_addr.s_addr), 0xc6120001);
+}
+
+Test(client, reply_ipv6_bytewise)
+{
+    static const uint8_t msg[] = {5, 4, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0,    0, 0, 1, 0, 80};
+    struct result r = feed_bytewise(P_REPLY, msg, sizeof msg);
+    cr_assert_eq(r.u.rep.rep, VG_S5_HOST_UNREACH);
+    cr_assert_eq(r.u.rep.atyp, VG_S5_ATYP_IPV6);
+    cr_assert_eq(r.u.rep.port, 80);
+    struct sockaddr_storage ss;
+    vg_s5_reply_bnd(&r.u.rep, &ss);
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+    cr_assert_eq(sin6->sin6_family, AF_INET6);
+    cr_assert_eq(memcmp(&sin6->sin6_addr, msg + 4, 16), 0);
+    cr_assert_eq(ntohs(sin6->sin6_port), 80);
+}
+
+Test(client, reply_name_bytewise)
+{
+    struct result r = feed_bytewise(P_REPLY, S("\x05\x00\x00\x03\x03"
+                                               "abc\x00\x01"));
+    cr_assert_eq(r.u.rep.atyp, VG_S5_ATYP_NAME);
+    cr_assert_str_eq(r.u.rep.name, "abc");
+    cr_assert_eq(r.u.rep.port, 1);
+    struct sockaddr_storage ss;
+    vg_s5_reply_bnd(&r.u.rep, &ss);
+    cr_assert_eq(ss.ss_family, AF_UNSPEC, "a name has no socket address");
+    /* the longest BND, and an empty one */
+    uint8_t msg[5 + 255 + 2];
+    memcpy(msg, "\x05\x00\x00\x03\xff", 5);
+    memset(msg + 5, 'n', 255);
+    msg[260] = 0;
+    msg[261] = 22;
+    r = feed_bytewise(P_REPLY, msg, sizeof msg);
+    cr_assert_eq(strlen(r.u.rep.name), 255);
+    r = feed_bytewise(P_REPLY, S("\x05\x00\x00\x03\x00\x00\x00"));
+    cr_assert_str_eq(r.u.rep.name, "");
+}
+
+Test(client, reply_errors)
+{
+    expect_error(P_REPLY, S("\x04\x00\x00\x01\x00\x00\x00\x00\x00\x00"), -1); /* VER */
+    expect_error(P_REPLY, S("\x05\x00\x01\x01\x00\x00\x00\x00\x00\x00"), -1); /* RSV */
+    expect_error(P_REPLY, S("\x05\x00\x00\x02\x00\x00\x00\x00\x00\x00"), -1); /* ATYP */
+    expect_error(P_REPLY, S("\x05\x00\x00\x05\x00\x00\x00\x00\x00\x00"), -1);
+    expect_error(P_REPLY, S("\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00"), -1);
+    expect_error(P_REPLY, S("HTTP/1.1 200 OK\r\n"), -1);
+}
+
+Test(client, server_replies_read_back)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1080)};
+    inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr);
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+    inet_pton(AF_INET6, "fd00::2", &sin6.sin6_addr);
+    const struct sockaddr *bnds[] = {NULL, (struct sockaddr *)&sin, (struct sockaddr *)&sin6};
+    for (int rep = 0; rep <= 0xff; rep++) {
+        for (size_t i = 0; i < 3; i++) {
+            uint8_t out[VG_S5_REPLY_MAX];
+            size_t n = vg_s5_build_reply(out, (uint8_t)rep, bnds[i]), used, need;
+            struct vg_s5_reply r;
+            cr_assert_eq(vg_s5c_parse_reply(out, n, &r, &used, &need), VG_P_OK);
+            cr_assert_eq(used, n);
+            cr_assert_eq(r.rep, rep);
+            struct sockaddr_storage ss;
+            vg_s5_reply_bnd(&r, &ss);
+            if (bnds[i] == NULL) {
+                cr_assert_eq(ss.ss_family, AF_INET);
+                cr_assert_eq(r.port, 0);
+            } else if (bnds[i]->sa_family == AF_INET) {
+                cr_assert_eq(memcmp(&ss, &sin, sizeof sin), 0);
+            } else {
+                cr_assert_eq(memcmp(&ss, &sin6, sizeof sin6), 0);
+            }
+        }
+    }
+}
+
+/* Answers fed one octet at a time: NEED_MORE (with a growing hint that never reaches past the
+ * answers) until the last octet, then OK with used == len. */
+static struct vg_s5c_answers answers_bytewise(const uint8_t *in, size_t len, bool auth)
+{
+    struct vg_s5c_answers a;
+    size_t used, need;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t *copy = malloc(i ? i : 1);
+        cr_assert_not_null(copy);
+        memcpy(copy, in, i);
+        used = USED_SENTINEL;
+        enum vg_parse st = vg_s5c_parse_answers(copy, i, auth, &a, &used, &need);
+        free(copy);
+        cr_assert_eq(st, VG_P_NEED_MORE, "at %zu of %zu", i, len);
+        cr_assert_eq(used, USED_SENTINEL);
+        cr_assert_gt(need, i, "the hint asks for more than we have");
+        cr_assert_leq(need, len, "the hint never reads ahead into VM data");
+    }
+    cr_assert_eq(vg_s5c_parse_answers(in, len, auth, &a, &used, NULL), VG_P_OK);
+    cr_assert_eq(used, len);
+    return a;
+}
+
+Test(client, answers_bytewise)
+{
+    const uint8_t ok_v4[] = {5, 0, 5, 0, 0, 1, 198, 18, 0, 1, 0x12, 0x34};
+    struct vg_s5c_answers a = answers_bytewise(ok_v4, sizeof ok_v4, false);
+    cr_assert_eq(a.method, 0);
+    cr_assert_eq(a.auth_status, -1);
+    cr_assert(a.replied);
+    cr_assert_eq(a.reply.rep, 0);
+    cr_assert_eq(vg_s5c_outcome(&a, false), VG_OUT_OK);
+    const uint8_t ok_auth_v6[] = {5, 2, 1, 0, 5, 0, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0,
+                                  0,    0, 0, 0, 0, 0, 0, 1, 0,    80};
+    a = answers_bytewise(ok_auth_v6, sizeof ok_auth_v6, true);
+    cr_assert_eq(a.auth_status, 0);
+    cr_assert_eq(a.reply.rep, 0);
+    cr_assert_eq(a.reply.port, 80);
+    cr_assert_eq(vg_s5c_outcome(&a, true), VG_OUT_OK);
+    const uint8_t ok_name[] = {5, 0, 5, 0, 0, 3, 3, 'a', 'b', 'c', 0, 1};
+    a = answers_bytewise(ok_name, sizeof ok_name, false);
+    cr_assert_str_eq(a.reply.name, "abc");
+    const uint8_t refused[] = {5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0};
+    a = answers_bytewise(refused, sizeof refused, false);
+    cr_assert_eq(a.reply.rep, 4);
+    cr_assert_eq(vg_s5c_outcome(&a, false), VG_OUT_UNREACHABLE);
+    const uint8_t badpw[] = {5, 2, 1, 1};
+    a = answers_bytewise(badpw, sizeof badpw, true);
+    cr_assert_eq(a.auth_status, 1);
+    cr_assert_not(a.replied);
+    cr_assert_eq(vg_s5c_outcome(&a, true), VG_OUT_AUTH_FAILED);
+    const uint8_t nomethod[] = {5, 0xff};
+    a = answers_bytewise(nomethod, sizeof nomethod, false);
+    cr_assert_eq(a.method, 0xff);
+    cr_assert_eq(vg_s5c_outcome(&a, false), VG_OUT_AUTH_FAILED);
+    a = answers_bytewise(nomethod, sizeof nomethod, true);
+    cr_assert_eq(vg_s5c_outcome(&a, true), VG_OUT_AUTH_FAILED);
+    const uint8_t other_method[] = {5, 0};
+    a = answers_bytewise(other_method, sizeof other_method, true);
+    cr_assert_eq(vg_s5c_outcome(&a, true), VG_OUT_PROTOCOL, "a method we did not offer");
+}
+
+Test(client, answers_then_tunnel_data)
+{
+    struct vg_s5c_answers a;
+    size_t used;
+    /* VM data right behind the reply is not part of the handshake */
+    const uint8_t with_banner[] = {5, 0, 5, 0, 0, 1, 1, 2, 3, 4, 0, 1, 'S', 'S', 'H', '-'};
+    cr_assert_eq(vg_s5c_parse_answers(with_banner, sizeof with_banner, false, &a, &used, NULL),
+                 VG_P_OK);
+    cr_assert_eq(used, 12);
+    /* nor after a refusal */
+    const uint8_t badpw[] = {5, 2, 1, 1, 'x'};
+    cr_assert_eq(vg_s5c_parse_answers(badpw, sizeof badpw, true, &a, &used, NULL), VG_P_OK);
+    cr_assert_eq(used, 4);
+}
+
+Test(client, answers_errors)
+{
+    struct vg_s5c_answers a;
+    size_t used = USED_SENTINEL, need = USED_SENTINEL;
+    const uint8_t http[] = {'H', 'T', 'T', 'P'};
+    cr_assert_eq(vg_s5c_parse_answers(http, 4, false, &a, &used, &need), VG_P_ERROR);
+    cr_assert_eq(used, USED_SENTINEL);
+    cr_assert_eq(need, USED_SENTINEL);
+    const uint8_t badatyp[] = {5, 0, 5, 0, 0, 9, 0};
+    cr_assert_eq(vg_s5c_parse_answers(badatyp, sizeof badatyp, false, &a, &used, NULL),
+                 VG_P_ERROR);
+    const uint8_t badauthver[] = {5, 2, 5, 0};
+    cr_assert_eq(vg_s5c_parse_answers(badauthver, 4, true, &a, &used, NULL), VG_P_ERROR);
+    const uint8_t badrsv[] = {5, 0, 5, 0, 1};
+    cr_assert_eq(vg_s5c_parse_answers(badrsv, sizeof badrsv, false, &a, &used, NULL),
+                 VG_P_ERROR);
+}
+
+Test(client, outcome_of_every_reply_code)
+{
+    struct vg_s5c_answers a = {.method = 0, .auth_status = -1, .replied = true};
+    for (int rep = 0; rep <= 0xff; rep++) {
+        a.reply.rep = (uint8_t)rep;
+        cr_assert_eq(vg_s5c_outcome(&a, false), vg_outcome_of_socks((uint8_t)rep));
+    }
+    a.replied = false;
+    cr_assert_eq(vg_s5c_outcome(&a, false), VG_OUT_PROTOCOL, "no reply is no tunnel");
 }
 
 /* ------------------------------------------------------------------ HTTP CONNECT */

@@ -1,180 +1,21 @@
-/* proto — pure parsers and builders for SOCKS5, RFC 1929 and HTTP CONNECT.  See proto.h.
+/* vg_http — the HTTP CONNECT request-head parser and response builder.  See vg_http.h.
  *
- * Every parser checks the bytes it has from left to right and reports an error as soon as the
- * prefix can no longer become a valid message, so the result for a prefix never contradicts the
- * result for the whole input: ERROR stays ERROR with the same code, NEED_MORE becomes OK or
- * ERROR.  Output structures are written only on OK.
+ * The parser checks the bytes it has from left to right and reports an error as soon as the
+ * prefix can no longer become a valid head, so the result for a prefix never contradicts the
+ * result for the whole input: ERROR stays ERROR with the same outcome, NEED_MORE becomes OK or
+ * ERROR.  The output structure is written only on OK.  Helpers return VG_OUT_OK (0) or the
+ * outcome that refuses the head.
  */
-#include "proto.h"
+#include "vg_http.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------- SOCKS5 */
-
-enum vg_parse vg_s5_parse_greeting(const uint8_t *buf, size_t len, struct vg_s5_greeting *out,
-                                   size_t *used)
-{
-    if (len < 1)
-        return VG_P_NEED_MORE;
-    if (buf[0] != 0x05)
-        return VG_P_ERROR;
-    if (len < 2)
-        return VG_P_NEED_MORE;
-    size_t n = buf[1];
-    if (n == 0)
-        return VG_P_ERROR;
-    if (len < 2 + n)
-        return VG_P_NEED_MORE;
-
-    memset(out->methods, 0, sizeof out->methods);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t m = buf[2 + i];
-        out->methods[m >> 3] |= (uint8_t)(1u << (m & 7));
-    }
-    *used = 2 + n;
-    return VG_P_OK;
-}
-
-/* True if one of the `n` bytes at p is NUL. */
-static bool has_nul(const uint8_t *p, size_t n)
-{
-    return n > 0 && memchr(p, 0, n) != NULL;
-}
 
 static size_t min_size(size_t a, size_t b)
 {
     return a < b ? a : b;
 }
-
-enum vg_parse vg_s5_parse_userpass(const uint8_t *buf, size_t len, struct vg_s5_userpass *out,
-                                   size_t *used)
-{
-    if (len < 1)
-        return VG_P_NEED_MORE;
-    if (buf[0] != 0x01)
-        return VG_P_ERROR;
-    if (len < 2)
-        return VG_P_NEED_MORE;
-    size_t ulen = buf[1];
-    if (ulen == 0)
-        return VG_P_ERROR;
-    if (has_nul(buf + 2, min_size(len - 2, ulen)))
-        return VG_P_ERROR;
-    if (len < 3 + ulen)
-        return VG_P_NEED_MORE;
-    size_t plen = buf[2 + ulen];
-    const uint8_t *pass = buf + 3 + ulen;
-    if (has_nul(pass, min_size(len - 3 - ulen, plen)))
-        return VG_P_ERROR;
-    if (len < 3 + ulen + plen)
-        return VG_P_NEED_MORE;
-
-    memcpy(out->user, buf + 2, ulen);
-    out->user[ulen] = '\0';
-    memcpy(out->pass, pass, plen);
-    out->pass[plen] = '\0';
-    *used = 3 + ulen + plen;
-    return VG_P_OK;
-}
-
-static enum vg_parse s5_fail(enum vg_s5_rep *err, enum vg_s5_rep rep)
-{
-    if (err != NULL)
-        *err = rep;
-    return VG_P_ERROR;
-}
-
-enum vg_parse vg_s5_parse_request(const uint8_t *buf, size_t len, struct vg_s5_request *out,
-                                  size_t *used, enum vg_s5_rep *err)
-{
-    /* VER CMD RSV ATYP: 4 octets, then the address, then 2 octets of port */
-    if (len < 1)
-        return VG_P_NEED_MORE;
-    if (buf[0] != 0x05)
-        return s5_fail(err, VG_S5_GENERAL);
-    if (len < 3)
-        return VG_P_NEED_MORE;
-    if (buf[2] != 0x00)
-        return s5_fail(err, VG_S5_GENERAL);
-    if (len < 4)
-        return VG_P_NEED_MORE;
-
-    uint8_t atyp = buf[3];
-    size_t addr_off = 4, addr_len;
-    switch (atyp) {
-    case VG_S5_ATYP_IPV4:
-        addr_len = 4;
-        break;
-    case VG_S5_ATYP_IPV6:
-        addr_len = 16;
-        break;
-    case VG_S5_ATYP_NAME:
-        if (len < 5)
-            return VG_P_NEED_MORE;
-        addr_off = 5;
-        addr_len = buf[4];
-        if (addr_len == 0)
-            return s5_fail(err, VG_S5_GENERAL);
-        if (has_nul(buf + 5, min_size(len - 5, addr_len)))
-            return s5_fail(err, VG_S5_GENERAL);
-        break;
-    default:
-        return s5_fail(err, VG_S5_ATYP_UNSUPPORTED);
-    }
-    size_t total = addr_off + addr_len + 2;
-    if (len < total)
-        return VG_P_NEED_MORE;
-
-    memset(out, 0, sizeof *out);
-    out->cmd = buf[1];
-    out->atyp = atyp;
-    if (atyp == VG_S5_ATYP_NAME) {
-        memcpy(out->name, buf + addr_off, addr_len);
-        out->name[addr_len] = '\0';
-    } else {
-        memcpy(out->addr, buf + addr_off, addr_len);
-    }
-    out->port = (uint16_t)((buf[addr_off + addr_len] << 8) | buf[addr_off + addr_len + 1]);
-    *used = total;
-    return VG_P_OK;
-}
-
-size_t vg_s5_build_reply(uint8_t out[VG_S5_REPLY_MAX], enum vg_s5_rep rep,
-                         const struct sockaddr *bnd)
-{
-    size_t n = 0;
-    out[n++] = 0x05;
-    out[n++] = (uint8_t)rep;
-    out[n++] = 0x00;
-    if (bnd != NULL && bnd->sa_family == AF_INET6) {
-        struct sockaddr_in6 sin6;
-        memcpy(&sin6, bnd, sizeof sin6);
-        out[n++] = VG_S5_ATYP_IPV6;
-        memcpy(out + n, &sin6.sin6_addr, 16);
-        n += 16;
-        memcpy(out + n, &sin6.sin6_port, 2); /* already network order */
-        n += 2;
-    } else if (bnd != NULL && bnd->sa_family == AF_INET) {
-        struct sockaddr_in sin;
-        memcpy(&sin, bnd, sizeof sin);
-        out[n++] = VG_S5_ATYP_IPV4;
-        memcpy(out + n, &sin.sin_addr, 4);
-        n += 4;
-        memcpy(out + n, &sin.sin_port, 2);
-        n += 2;
-    } else {
-        out[n++] = VG_S5_ATYP_IPV4;
-        memset(out + n, 0, 6);
-        n += 6;
-    }
-    return n;
-}
-
-/* ---------------------------------------------------------------- HTTP CONNECT */
 
 /* tchar (RFC 9110 §5.6.2) */
 static bool is_tchar(uint8_t c)
@@ -233,17 +74,17 @@ static uint16_t parse_port(const uint8_t *p, size_t n)
 }
 
 /* authority-form: host ":" port, host a reg-name or "[" IPv6 "]". */
-static int parse_authority(const uint8_t *a, size_t n, struct vg_http_connect *c)
+static enum vg_outcome parse_authority(const uint8_t *a, size_t n, struct vg_http_connect *c)
 {
     const uint8_t *host, *rest;
     size_t hlen;
 
     if (n == 0)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     if (a[0] == '[') {
         const uint8_t *close = memchr(a, ']', n);
         if (close == NULL)
-            return 400;
+            return VG_OUT_BAD_REQUEST;
         host = a + 1;
         hlen = (size_t)(close - host);
         bool colon = false;
@@ -251,75 +92,76 @@ static int parse_authority(const uint8_t *a, size_t n, struct vg_http_connect *c
             if (host[i] == ':')
                 colon = true;
             else if (!is_hex(host[i]) && host[i] != '.')
-                return 400;
+                return VG_OUT_BAD_REQUEST;
         }
         if (!colon)
-            return 400;
+            return VG_OUT_BAD_REQUEST;
         rest = close + 1;
     } else {
         const uint8_t *colon = memchr(a, ':', n);
         if (colon == NULL)
-            return 400;
+            return VG_OUT_BAD_REQUEST;
         host = a;
         hlen = (size_t)(colon - a);
         for (size_t i = 0; i < hlen; i++)
             if (!is_regname_char(host[i]))
-                return 400;
+                return VG_OUT_BAD_REQUEST;
         rest = colon;
     }
     if (hlen == 0 || hlen >= sizeof c->host)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     size_t rlen = n - (size_t)(rest - a);
     if (rlen < 1 || rest[0] != ':')
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     uint16_t port = parse_port(rest + 1, rlen - 1);
     if (port == 0)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     memcpy(c->host, host, hlen);
     c->host[hlen] = '\0';
     c->port = port;
-    return 0;
+    return VG_OUT_OK;
 }
 
 /* "CONNECT SP authority SP HTTP/1.x" without the line end.  A partial line (complete = false)
  * is checked as far as its method goes. */
-static int check_request_line(const uint8_t *p, size_t n, bool complete, struct vg_http_connect *c)
+static enum vg_outcome check_request_line(const uint8_t *p, size_t n, bool complete,
+                                          struct vg_http_connect *c)
 {
     size_t i = 0;
     while (i < n && is_tchar(p[i]))
         i++;
     if (i == n)
-        return complete ? 400 : 0;
+        return complete ? VG_OUT_BAD_REQUEST : VG_OUT_OK;
     if (p[i] != ' ' || i == 0)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     if (i != 7 || memcmp(p, "CONNECT", 7) != 0)
-        return 405;
+        return VG_OUT_UNSUPPORTED_CMD;
     if (!complete)
-        return 0;
+        return VG_OUT_OK;
 
     const uint8_t *auth = p + 8;
     size_t rest = n - 8;
     const uint8_t *sp = memchr(auth, ' ', rest);
     if (sp == NULL)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     size_t alen = (size_t)(sp - auth);
     const uint8_t *v = sp + 1;
     size_t vlen = rest - alen - 1;
 
     for (size_t k = 0; k < alen; k++)
         if (auth[k] <= 0x20 || auth[k] >= 0x7f)
-            return 400;
-    int st = parse_authority(auth, alen, c);
-    if (st != 0)
+            return VG_OUT_BAD_REQUEST;
+    enum vg_outcome st = parse_authority(auth, alen, c);
+    if (st != VG_OUT_OK)
         return st;
 
     if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' ||
         !is_digit(v[7]))
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
-        return 505;
+        return VG_OUT_BAD_VERSION;
     c->minor = v[7] - '0';
-    return 0;
+    return VG_OUT_OK;
 }
 
 static int b64_value(uint8_t ch)
@@ -376,50 +218,51 @@ static long b64_decode(const uint8_t *in, size_t n, uint8_t *out, size_t outmax)
 
 /* Proxy-Authorization value (OWS already trimmed).  Basic credentials are decoded into c;
  * other schemes are ignored. */
-static int parse_proxy_auth(const uint8_t *v, size_t n, struct vg_http_connect *c)
+static enum vg_outcome parse_proxy_auth(const uint8_t *v, size_t n, struct vg_http_connect *c)
 {
     size_t i = 0;
     while (i < n && is_tchar(v[i]))
         i++;
     if (i == 0)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     if (!eq_nocase(v, i, "basic"))
-        return 0;
+        return VG_OUT_OK;
     if (i == n || v[i] != ' ')
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     while (i < n && v[i] == ' ')
         i++;
 
     uint8_t dec[sizeof c->user + sizeof c->pass];
     long dlen = b64_decode(v + i, n - i, dec, sizeof dec);
     if (dlen < 0)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     const uint8_t *colon = memchr(dec, ':', (size_t)dlen);
     if (colon == NULL)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     for (long k = 0; k < dlen; k++)
         if (dec[k] < 0x20 || dec[k] == 0x7f)
-            return 400; /* RFC 7617 §2: no control characters */
+            return VG_OUT_BAD_REQUEST; /* RFC 7617 §2: no control characters */
     size_t ulen = (size_t)(colon - dec), plen = (size_t)dlen - ulen - 1;
     if (ulen >= sizeof c->user || plen >= sizeof c->pass)
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     memcpy(c->user, dec, ulen);
     c->user[ulen] = '\0';
     memcpy(c->pass, colon + 1, plen);
     c->pass[plen] = '\0';
     c->has_auth = 1;
-    return 0;
+    return VG_OUT_OK;
 }
 
 /* field-name ":" OWS field-value OWS, without the line end. */
-static int check_header_line(const uint8_t *p, size_t n, struct vg_http_connect *c, bool *seen_auth)
+static enum vg_outcome check_header_line(const uint8_t *p, size_t n, struct vg_http_connect *c,
+                                         bool *seen_auth)
 {
     size_t i = 0;
     while (i < n && is_tchar(p[i]))
         i++;
     /* no name, obs-fold (leading whitespace), whitespace before ':' or no ':' at all */
     if (i == 0 || i == n || p[i] != ':')
-        return 400;
+        return VG_OUT_BAD_REQUEST;
     size_t name_len = i++;
     while (i < n && (p[i] == ' ' || p[i] == '\t'))
         i++;
@@ -428,25 +271,25 @@ static int check_header_line(const uint8_t *p, size_t n, struct vg_http_connect 
         vend--;
     for (size_t k = vstart; k < vend; k++)
         if ((p[k] < 0x20 && p[k] != '\t') || p[k] == 0x7f)
-            return 400;
+            return VG_OUT_BAD_REQUEST;
     if (eq_nocase(p, name_len, "proxy-authorization")) {
         if (*seen_auth)
-            return 400; /* two sets of credentials: refuse rather than pick one */
+            return VG_OUT_BAD_REQUEST; /* two sets of credentials: refuse rather than pick one */
         *seen_auth = true;
         return parse_proxy_auth(p + vstart, vend - vstart, c);
     }
-    return 0;
+    return VG_OUT_OK;
 }
 
 enum vg_parse vg_http_parse_connect(const uint8_t *buf, size_t len, struct vg_http_connect *out,
-                                    size_t *used, int *status)
+                                    size_t *used, enum vg_outcome *err)
 {
     struct vg_http_connect c;
     memset(&c, 0, sizeof c);
     bool seen_auth = false;
     size_t lim = min_size(len, VG_HTTP_HEAD_MAX);
     size_t pos = 0;
-    int st = 0;
+    enum vg_outcome st = VG_OUT_OK;
 
     for (unsigned line = 0; pos < lim; line++) {
         const uint8_t *nl = memchr(buf + pos, '\n', lim - pos);
@@ -465,21 +308,21 @@ enum vg_parse vg_http_parse_connect(const uint8_t *buf, size_t len, struct vg_ht
         } else {
             st = check_header_line(buf + pos, llen, &c, &seen_auth);
         }
-        if (st != 0)
+        if (st != VG_OUT_OK)
             goto fail;
         pos = end + 1;
     }
-    if (pos == 0 && (st = check_request_line(buf, lim, false, &c)) != 0)
+    if (pos == 0 && (st = check_request_line(buf, lim, false, &c)) != VG_OUT_OK)
         goto fail;
     if (len >= VG_HTTP_HEAD_MAX) {
-        st = 431;
+        st = VG_OUT_HEAD_TOO_LARGE;
         goto fail;
     }
     return VG_P_NEED_MORE;
 
 fail:
-    if (status != NULL)
-        *status = st;
+    if (err != NULL)
+        *err = st;
     return VG_P_ERROR;
 }
 
