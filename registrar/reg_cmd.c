@@ -86,19 +86,9 @@ bool reg_name_resolve(const struct vg_config *cfg, const char *in, char out[VG_N
             return false;
         }
     }
-    char hosts[VG_NAME_MAX + 1];
-    snprintf(hosts, sizeof hosts, REG_HOSTS_LABEL ".%s", *zone);
-    if (strcmp(out, hosts) == 0 || vg_name_under(out, hosts)) {
-        snprintf(err, errlen, "'%s': names under " REG_HOSTS_LABEL ".%s are reserved for host "
-                              "records",
-                 in, *zone);
-        return false;
-    }
-    char srv[VG_NAME_MAX + 1];
-    if (!reg_srv_name(out, srv)) {
-        snprintf(err, errlen, "'%s' is too long: its SRV name " REG_SRV_PREFIX "… would exceed %d "
-                              "octets",
-                 in, VG_NAME_MAX);
+    char why[300];
+    if (!vg_rec_vm_name_ok(out, *zone, why, sizeof why)) {
+        snprintf(err, errlen, "'%s': %s", in, why);
         return false;
     }
     return true;

@@ -36,7 +36,7 @@ bool reg_engine_init(struct reg_engine *e, const struct vg_config *cfg, char *er
 {
     memset(e, 0, sizeof *e);
     e->conn.fd = -1;
-    uint16_t port = 1080;
+    uint16_t port = VG_REC_DEFAULT_PORT;
     if (cfg->gateway_port)
         port = (uint16_t)cfg->gateway_port;
     else if (cfg->listen && !first_listen_port(cfg->listen, &port)) {
@@ -170,12 +170,11 @@ static enum reg_result query_owner(struct reg_engine *e, const char *name, char 
     }
     *exists = true;
     ldns_rr_list *an = ldns_pkt_answer(reply);
-    size_t pl = strlen(REG_OWNER_PREFIX);
     for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
-        char txt[256];
+        char txt[256], host[VG_REC_HOST_MAX + 1];
         if (reg_txt_text(ldns_rr_list_rr(an, i), txt, sizeof txt) &&
-            strncmp(txt, REG_OWNER_PREFIX, pl) == 0)
-            snprintf(owner, ownerlen, "%s", txt + pl);
+            vg_rec_owner_parse(txt, strlen(txt), host))
+            snprintf(owner, ownerlen, "%s", host);
     }
     ldns_pkt_free(reply);
     return REG_OK;

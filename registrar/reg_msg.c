@@ -89,18 +89,6 @@ bool reg_ident_init(struct reg_ident *id, const char *host, const char *addresse
 
 /* ---- names ------------------------------------------------------------------------------- */
 
-bool reg_srv_name(const char *vm, char *out)
-{
-    int w = snprintf(out, VG_NAME_MAX + 1, REG_SRV_PREFIX "%s", vm);
-    return w > 0 && w <= VG_NAME_MAX;
-}
-
-bool reg_host_name(const char *host, const char *zone, char *out)
-{
-    int w = snprintf(out, VG_NAME_MAX + 1, "%s." REG_HOSTS_LABEL ".%s", host, zone);
-    return w > 0 && w <= VG_NAME_MAX;
-}
-
 /* ---- RR construction --------------------------------------------------------------------- */
 
 static ldns_rdf *dname(const char *name)
@@ -230,7 +218,7 @@ static bool put_item(ldns_pkt *p, const struct reg_ident *id, const ldns_rdf *ta
     if (n == NULL)
         return false;
     if (it->mode != REG_M_HOSTDEL) {
-        if (!reg_srv_name(it->name, srvname) || (srv = dname(srvname)) == NULL)
+        if (!vg_rec_srv_name(it->name, srvname) || (srv = dname(srvname)) == NULL)
             goto done;
     }
     switch (it->mode) {
@@ -255,7 +243,7 @@ static bool put_item(ldns_pkt *p, const struct reg_ident *id, const ldns_rdf *ta
             goto done;
         break;
     case REG_M_DEL:
-        snprintf(txt, sizeof txt, REG_OWNER_PREFIX "%s", it->arg);
+        snprintf(txt, sizeof txt, VG_REC_OWNER_PREFIX "%s", it->arg);
         if (!put_txt(p, SEC_PREREQ, n, txt, 0))
             goto done;
         /* 2.5.3: delete all RRsets from a name */
@@ -284,9 +272,9 @@ ldns_pkt *reg_msg_update(const struct reg_ident *id, const char *zone,
     ldns_rr_list *empty = NULL;
     ldns_pkt *p = NULL, *ret = NULL;
 
-    if (!reg_host_name(id->host, zone, hostname))
+    if (!vg_rec_host_name(id->host, zone, hostname))
         return NULL;
-    snprintf(owner_txt, sizeof owner_txt, REG_OWNER_PREFIX "%s", id->host);
+    snprintf(owner_txt, sizeof owner_txt, VG_REC_OWNER_PREFIX "%s", id->host);
     if ((z = dname(zone)) == NULL || (target = dname(hostname)) == NULL ||
         (empty = ldns_rr_list_new()) == NULL)
         goto done;
@@ -299,7 +287,7 @@ ldns_pkt *reg_msg_update(const struct reg_ident *id, const char *zone,
         if (!put_item(p, id, target, owner_txt, items[i]))
             goto done;
     if (host_record) {
-        snprintf(hb, sizeof hb, REG_HEARTBEAT_PREFIX "%lld", now);
+        snprintf(hb, sizeof hb, VG_REC_HEARTBEAT_PREFIX "%lld", now);
         if (!put_delete(p, target, LDNS_RR_TYPE_A) || !put_delete(p, target, LDNS_RR_TYPE_AAAA) ||
             !put_delete(p, target, LDNS_RR_TYPE_TXT) || !put_addrs(p, target, id) ||
             !put_txt(p, SEC_UPDATE, target, hb, id->ttl))
@@ -326,10 +314,10 @@ size_t reg_msg_item_size(const struct reg_ident *id, const char *zone, const str
     size_t zl = strlen(zone), nl = strlen(it->name), rr = 10, ptr = 2;
     size_t first = (nl > zl ? nl - zl : nl + 1) + ptr;
     size_t again = far ? first : ptr;
-    size_t srv_first = strlen(REG_SRV_PREFIX) + (far ? first : ptr);
+    size_t srv_first = strlen(VG_REC_SRV_PREFIX) + (far ? first : ptr);
     size_t srv_again = far ? srv_first : ptr;
-    size_t host = strlen(id->host), target = host + strlen(REG_HOSTS_LABEL) + zl + 4;
-    size_t owner_txt = 1 + strlen(REG_OWNER_PREFIX) + host;
+    size_t host = strlen(id->host), target = host + strlen(VG_REC_HOSTS_LABEL) + zl + 4;
+    size_t owner_txt = 1 + strlen(VG_REC_OWNER_PREFIX) + host;
     size_t naddr = id->nv4 + id->nv6, addr_rdata = id->nv4 * 4 + id->nv6 * 16;
     /* publish: delete SRV RRset, A/AAAA, owner TXT, SRV (rdata names are not compressed) */
     size_t publish = (srv_first + rr) + naddr * (again + rr) + addr_rdata + (again + rr + owner_txt) +
@@ -339,7 +327,7 @@ size_t reg_msg_item_size(const struct reg_ident *id, const char *zone, const str
     case REG_M_OWN: return first + rr + owner_txt + 2 * (again + rr) + publish;
     case REG_M_TAKEOVER: return first + rr + 3 * (again + rr) + publish;
     case REG_M_DEL:
-        return first + rr + 1 + strlen(REG_OWNER_PREFIX) + strlen(it->arg ? it->arg : "") +
+        return first + rr + 1 + strlen(VG_REC_OWNER_PREFIX) + strlen(it->arg ? it->arg : "") +
                (again + rr) + (srv_first + rr);
     case REG_M_HOSTDEL: return first + rr + 1 + strlen(it->arg ? it->arg : "") + (again + rr);
     }
@@ -348,9 +336,9 @@ size_t reg_msg_item_size(const struct reg_ident *id, const char *zone, const str
 
 size_t reg_msg_base_size(const struct reg_ident *id, const char *zone, const struct reg_key *key)
 {
-    size_t target = strlen(id->host) + strlen(REG_HOSTS_LABEL) + strlen(zone) + 4;
+    size_t target = strlen(id->host) + strlen(VG_REC_HOSTS_LABEL) + strlen(zone) + 4;
     size_t hostrec = target + 3 * (2 + 10) + id->nv4 * (2 + 10 + 4) + id->nv6 * (2 + 10 + 16) +
-                     (2 + 10 + 1 + strlen(REG_HEARTBEAT_PREFIX) + 20);
+                     (2 + 10 + 1 + strlen(VG_REC_HEARTBEAT_PREFIX) + 20);
     size_t tsig = strlen(key->name) + 2 + 10 + strlen(key->algorithm) + 2 + 16 + 64;
     return 12 + strlen(zone) + 2 + 4 + hostrec + tsig;
 }

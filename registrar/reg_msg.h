@@ -1,7 +1,7 @@
 /* reg_msg — RFC 2136 UPDATE messages for vmgate's records, signed with TSIG (RFC 8945), and the
  * checks every reply goes through.  No sockets here: the transport (reg_net) moves the wire bytes.
  *
- * Records for VM N (normalized, in zone Z) owned by host H (see docs/records.md):
+ * Records for VM N (normalized, in zone Z) owned by host H (names and texts: vg_records.h):
  *     N                       A/AAAA  the host's addresses
  *     N                       TXT     "vmgate-owner=H"
  *     _vmgate._tcp.N          SRV     0 0 PORT H.vmgate-hosts.Z.
@@ -15,19 +15,13 @@
 #include "reg.h"
 #include "reg_key.h"
 #include "vg_name.h"
+#include "vg_records.h"
 
 #include <ldns/ldns.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
 #define REG_MAX_ADDRS 16
-#define REG_OWNER_PREFIX "vmgate-owner="
-#define REG_HEARTBEAT_PREFIX "vmgate-heartbeat="
-#define REG_SRV_PREFIX "_vmgate._tcp."
-/* Host records live at HOST.vmgate-hosts.ZONE: an SRV target and the owner of A/AAAA records must
- * be a host name (BIND's check-names rejects '_' there), so the label is LDH and reserved instead:
- * no VM may be named vmgate-hosts.ZONE or anything under it. */
-#define REG_HOSTS_LABEL "vmgate-hosts"
 #define REG_TCP_MAX 65535 /* largest DNS message over TCP */
 
 /* Who this host is: what its records say. */
@@ -58,10 +52,6 @@ struct reg_item {
     const char *name; /* normalized FQDN without trailing dot */
     const char *arg;  /* REG_M_DEL: the owner host; REG_M_HOSTDEL: the heartbeat TXT text */
 };
-
-/* "_vmgate._tcp.N" and "H.vmgate-hosts.Z" into out[VG_NAME_MAX + 1]; false if too long. */
-bool reg_srv_name(const char *vm, char *out);
-bool reg_host_name(const char *host, const char *zone, char *out);
 
 /* An UPDATE for `zone` with the items (none is fine when host_record is set); host_record
  * appends the replacement of this host's record with heartbeat `now`.  RD is clear, id 0 (set by

@@ -141,12 +141,8 @@ static bool owner_text(const ldns_rr *rr, char *out, size_t outlen)
 /* "PREFIX<digits>" → value, -1 otherwise */
 static long long heartbeat_of(const char *txt)
 {
-    size_t pl = strlen(REG_HEARTBEAT_PREFIX);
-    unsigned long v;
-    if (strncmp(txt, REG_HEARTBEAT_PREFIX, pl) != 0 ||
-        !vg_parse_uint(txt + pl, 0, 0xFFFFFFFFFFFFul, &v))
-        return -1;
-    return (long long)v;
+    long long v;
+    return vg_rec_heartbeat_parse(txt, strlen(txt), &v) ? v : -1;
 }
 
 static bool add_host_rr(struct reg_zone *z, const char *host, const ldns_rr *rr)
@@ -189,11 +185,10 @@ static bool add_vm_rr(struct reg_zone *z, const char *name, const ldns_rr *rr)
             v->foreign = true;
         break;
     case LDNS_RR_TYPE_TXT: {
-        char txt[256];
-        size_t pl = strlen(REG_OWNER_PREFIX);
+        char txt[256], host[VG_REC_HOST_MAX + 1];
         v->ntxt++;
-        if (reg_txt_text(rr, txt, sizeof txt) && strncmp(txt, REG_OWNER_PREFIX, pl) == 0)
-            snprintf(v->owner, sizeof v->owner, "%s", txt + pl);
+        if (reg_txt_text(rr, txt, sizeof txt) && vg_rec_owner_parse(txt, strlen(txt), host))
+            snprintf(v->owner, sizeof v->owner, "%s", host);
         break;
     }
     default:
@@ -237,16 +232,16 @@ bool reg_zone_add_rr(struct reg_zone *z, const ldns_rr *rr)
     if (!vg_name_under(name, z->zone))
         return true; /* the apex and anything outside */
     size_t n = strlen(name), zl = strlen(z->zone);
-    size_t sl = strlen(REG_SRV_PREFIX);
-    if (strncmp(name, REG_SRV_PREFIX, sl) == 0) {
+    size_t sl = strlen(VG_REC_SRV_PREFIX);
+    if (strncmp(name, VG_REC_SRV_PREFIX, sl) == 0) {
         const char *vm = name + sl;
         if (vg_name_normalize(vm, strlen(vm), norm) == VG_NAME_OK && vg_name_under(norm, z->zone))
             return add_srv_rr(z, norm, rr);
         return true;
     }
     /* HOST.vmgate-hosts.ZONE */
-    size_t hl = strlen("." REG_HOSTS_LABEL ".");
-    if (n > zl + hl && memcmp(name + n - zl - hl, "." REG_HOSTS_LABEL ".", hl) == 0) {
+    size_t hl = strlen("." VG_REC_HOSTS_LABEL ".");
+    if (n > zl + hl && memcmp(name + n - zl - hl, "." VG_REC_HOSTS_LABEL ".", hl) == 0) {
         name[n - zl - hl] = '\0';
         return add_host_rr(z, name, rr);
     }
@@ -286,7 +281,7 @@ static bool same_v6(const struct in6_addr *a, size_t na, const struct in6_addr *
 bool reg_zvm_matches(const struct reg_zvm *v, const struct reg_ident *id, const char *zone)
 {
     char target[VG_NAME_MAX + 1];
-    if (!reg_host_name(id->host, zone, target))
+    if (!vg_rec_host_name(id->host, zone, target))
         return false;
     return strcmp(v->owner, id->host) == 0 && v->ntxt == 1 && !v->foreign && v->nsrv == 1 &&
            v->srv_port == id->port && strcmp(v->srv_target, target) == 0 &&
@@ -377,7 +372,7 @@ bool reg_gc_plan(const struct reg_zone *z, const struct reg_ident *id, long long
             continue;
         struct reg_gc_step *st = &s[k++];
         st->host_record = true;
-        if (!reg_host_name(h->host, z->zone, st->name)) {
+        if (!vg_rec_host_name(h->host, z->zone, st->name)) {
             k--;
             continue;
         }

@@ -15,6 +15,7 @@
 #include "vg_addr.h"
 #include "vg_config.h"
 #include "vg_name.h"
+#include "vg_records.h"
 #include "vg_rcache.h"
 #include "vg_rparse.h"
 #include "vg_time.h"
@@ -165,15 +166,13 @@ enum vg_res_status vg_res_qualify(const char *in, const char *const *zones, size
                 return VG_RES_BADNAME;
             zone = zones[0];
         }
-        /* HOST.vmgate-hosts.ZONE are host records, never VM names (docs/records.md) */
-        char hosts[VG_NAME_MAX + 2];
-        int w = snprintf(hosts, sizeof hosts, "vmgate-hosts.%s", zone);
-        if (w > 0 && (size_t)w < sizeof hosts &&
-            (strcmp(norm, hosts) == 0 || vg_name_under(norm, hosts)))
+        /* host records, or a name whose SRV name does not fit (vg_records.h) */
+        char why[200];
+        if (!vg_rec_vm_name_ok(norm, zone, why, sizeof why))
             return VG_RES_BADNAME;
     }
-    /* _vmgate._tcp.NAME must fit 253 octets */
-    if (strlen(norm) > VG_NAME_MAX - 13)
+    char srv[VG_NAME_MAX + 1];
+    if (!vg_rec_srv_name(norm, srv))
         return VG_RES_BADNAME;
     memcpy(out, norm, strlen(norm) + 1);
     return VG_RES_OK;
@@ -365,13 +364,13 @@ static struct lookup *lookup_find(struct vg_resolver *r, const char *name)
 static struct lookup *lookup_start(struct vg_resolver *r, const char *name)
 {
     static const int types[VG_RQ_N] = {T_A, T_AAAA, T_TXT, T_SRV};
-    char srvname[VG_NAME_MAX + 16]; /* name <= 240 octets: vg_res_qualify */
+    char srvname[VG_NAME_MAX + 1]; /* fits: vg_res_qualify checked it */
     struct lookup *lk = vg_calloc(1, sizeof *lk);
     if (lk == NULL)
         return NULL;
     lk->r = r;
     memcpy(lk->name, name, strlen(name) + 1);
-    snprintf(srvname, sizeof srvname, "_vmgate._tcp.%s", name);
+    vg_rec_srv_name(name, srvname);
     lk->next = r->lookups;
     if (r->lookups)
         r->lookups->prev = lk;

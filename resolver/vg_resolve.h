@@ -17,6 +17,8 @@
 #define VG_RESOLVE_H
 
 #include <stdbool.h>
+#include "vg_records.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -27,7 +29,7 @@ struct vg_resolver;
 struct vg_resolve_req;
 
 #define VG_RES_MAX_ADDRS 8
-#define VG_RES_DEFAULT_PORT 1080
+#define VG_RES_DEFAULT_PORT VG_REC_DEFAULT_PORT
 
 struct vg_vm_location {
     char name[254];     /* the normalized, fully qualified VM name */

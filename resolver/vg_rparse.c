@@ -1,6 +1,7 @@
 #include "vg_rparse.h"
 
 #include "vg_name.h"
+#include "vg_records.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -89,21 +90,6 @@ bool vg_rparse_ttls(const unsigned char *m, size_t len, int qtype, unsigned *ans
         }
         off += rdlen;
     }
-    return true;
-}
-
-bool vg_rparse_owner(const unsigned char *txt, size_t len, char owner[64])
-{
-    static const char prefix[] = "vmgate-owner=";
-    const size_t plen = sizeof prefix - 1;
-    if (len <= plen || len - plen > 63 || memcmp(txt, prefix, plen) != 0)
-        return false;
-    char norm[VG_NAME_MAX + 1];
-    if (vg_name_normalize((const char *)txt + plen, len - plen, norm) != VG_NAME_OK)
-        return false;
-    if (strlen(norm) > 63)
-        return false;
-    memcpy(owner, norm, strlen(norm) + 1);
     return true;
 }
 
@@ -236,7 +222,7 @@ static enum vg_res_status parse_txt(const struct vg_rpart *p, char owner[64])
         }
         bool last = t->next == NULL || t->next->record_start;
         if (last && !overflow)
-            vg_rparse_owner(rec, rlen, owner);
+            vg_rec_owner_parse((const char *)rec, rlen, owner);
     }
     ares_free_data(txt);
     return VG_RES_OK;

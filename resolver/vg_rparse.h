@@ -28,10 +28,6 @@ struct vg_rpart {
 bool vg_rparse_ttls(const unsigned char *abuf, size_t alen, int qtype, unsigned *answer_ttl,
                     unsigned *neg_ttl);
 
-/* The host of a "vmgate-owner=HOST" TXT string (len octets, not NUL-terminated): true and the
- * lower-case host name in owner[64] when the prefix matches and HOST is a valid host name of at
- * most 63 octets. */
-bool vg_rparse_owner(const unsigned char *txt, size_t len, char owner[64]);
 
 /* Map a c-ares status (ARES_*) to a resolver status. */
 enum vg_res_status vg_rparse_status(int ares_status);

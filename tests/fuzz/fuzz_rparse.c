@@ -12,7 +12,7 @@
  * Every reply is passed in an exactly-sized heap copy, so reads past alen are caught.
  *
  * Checked: vg_rparse_ttls on each reply for each query type (TTLs at most 2^31 - 1 or
- * VG_TTL_NONE; the same answer twice), vg_rparse_owner on every TXT-sized slice (a normalized host
+ * VG_TTL_NONE; the same answer twice), vg_rec_owner_parse on every TXT-sized slice (a normalized host
  * name of at most 63 octets), vg_rparse_status on any status, and vg_rparse_fold: the status is
  * one of the enum, OK has 1..8 addresses of either family, all with the SRV's port, IPv6 first
  * when there are both, and cache_ttl = ttl; NXDOMAIN/NODATA have no address and cache_ttl <=
@@ -21,6 +21,7 @@
  */
 #include "fuzz.h"
 #include "vg_name.h"
+#include "vg_records.h"
 #include "vg_rparse.h"
 
 #include <ares.h>
@@ -62,7 +63,7 @@ static void check_owner(const unsigned char *p, size_t len)
         abort();
     if (len)
         memcpy(copy, p, len);
-    bool ok = vg_rparse_owner(copy, len, owner);
+    bool ok = vg_rec_owner_parse((const char *)copy, len, owner);
     free(copy);
     if (!ok)
         return;

@@ -3,6 +3,7 @@
 #include "vg_alloc.h"
 #include "vg_log.h"
 #include "vg_name.h"
+#include "vg_records.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -729,4 +730,41 @@ Test(log, disabled_level_does_not_evaluate_arguments)
     vg_debug("x %d", side_effect());
     cr_assert_eq(evaluated, 0);
     vg_log_max = saved;
+}
+
+/* ---- vg_records: the record layout both the registrar and the resolver use -------------- */
+
+Test(records, names)
+{
+    char out[VG_NAME_MAX + 1], err[200];
+    cr_assert(vg_rec_srv_name("web1.vm.test", out));
+    cr_assert_str_eq(out, "_vmgate._tcp.web1.vm.test");
+    cr_assert(vg_rec_host_name("hv1", "vm.test", out));
+    cr_assert_str_eq(out, "hv1.vmgate-hosts.vm.test");
+    cr_assert(vg_rec_vm_name_ok("web1.vm.test", "vm.test", err, sizeof err));
+    cr_assert_not(vg_rec_vm_name_ok("vmgate-hosts.vm.test", "vm.test", err, sizeof err));
+    cr_assert_not(vg_rec_vm_name_ok("hv1.vmgate-hosts.vm.test", "vm.test", err, sizeof err));
+    cr_assert(strstr(err, "reserved for host records"), "%s", err);
+    char longname[VG_NAME_MAX + 1], label[64];
+    memset(label, 'a', 63);
+    label[63] = '\0';
+    snprintf(longname, sizeof longname, "%s.%s.%s.%.41s.vm.test", label, label, label,
+             label); /* 241 octets: its SRV name would be 254 */
+    cr_assert_not(vg_rec_vm_name_ok(longname, "vm.test", err, sizeof err));
+    cr_assert(strstr(err, "SRV name"), "%s", err);
+}
+
+Test(records, txt)
+{
+    char host[VG_REC_HOST_MAX + 1];
+    long long t;
+    cr_assert(vg_rec_owner_parse("vmgate-owner=HV1", 16, host));
+    cr_assert_str_eq(host, "hv1");
+    cr_assert_not(vg_rec_owner_parse("vmgate-owner=", 13, host));
+    cr_assert_not(vg_rec_owner_parse("vmgate-owner=a b", 16, host));
+    cr_assert_not(vg_rec_owner_parse("owner=hv1", 9, host));
+    cr_assert(vg_rec_heartbeat_parse("vmgate-heartbeat=1700000000", 27, &t));
+    cr_assert_eq(t, 1700000000LL);
+    cr_assert_not(vg_rec_heartbeat_parse("vmgate-heartbeat=17x", 20, &t));
+    cr_assert_not(vg_rec_heartbeat_parse("vmgate-heartbeat=", 17, &t));
 }

@@ -289,7 +289,7 @@ Test(rparse, truncated_messages_are_malformed)
 Test(rparse, owner_txt)
 {
     char o[64];
-#define OWN(s) vg_rparse_owner((const unsigned char *)(s), strlen(s), o)
+#define OWN(s) vg_rec_owner_parse((s), strlen(s), o)
     cr_assert(OWN("vmgate-owner=hv1"));
     cr_assert_str_eq(o, "hv1");
     cr_assert(OWN("vmgate-owner=HV-2.Example"));
