@@ -1,4 +1,4 @@
-/* resolvebench — lookups per second of the resolver library (resolver/vg_resolve.h) against a
+/* resolvebench — lookups per second of the resolver library (common/vg_resolve.h) against a
  * real DNS server.  Keeps CONC lookups in flight on one libevent loop, cycling through the names
  * PREFIX1..PREFIXN of the zone, and prints one line of figures.  Not a test: it judges nothing.
  *
