@@ -159,8 +159,9 @@ static int handshake(int fd, const struct vg_creds *creds, const char *name, uin
                      const char *where, int64_t deadline)
 {
     uint8_t out[VG_S5C_MAX], in[600];
-    size_t n = vg_s5c_build(out, creds, name, port), off = 0, have = 0, need;
-    struct vg_s5c_answer a;
+    size_t n = vg_s5c_handshake(out, creds->set ? creds->user : NULL, creds->pass, name, port);
+    size_t off = 0, have = 0, need = 0, used;
+    struct vg_s5c_answers a;
     char msg[512];
     if (n == 0) {
         say("%s: name or credentials too long for SOCKS5", name);
@@ -183,12 +184,12 @@ static int handshake(int fd, const struct vg_creds *creds, const char *name, uin
         }
     }
     for (;;) {
-        enum vg_s5c_parse st = vg_s5c_parse(in, have, creds->set, &a, &need);
-        if (st == VG_S5C_BAD) {
+        enum vg_parse st = vg_s5c_parse_answers(in, have, creds->set, &a, &used, &need);
+        if (st == VG_P_ERROR) {
             say("gateway %s: not a SOCKS5 answer", where);
             return VG_EXIT_PROTO;
         }
-        if (st == VG_S5C_DONE)
+        if (st == VG_P_OK)
             break;
         if (need > sizeof in)
             need = sizeof in;
@@ -215,9 +216,9 @@ static int handshake(int fd, const struct vg_creds *creds, const char *name, uin
             return VG_EXIT_DEADLINE;
         }
     }
-    if (a.rep == 0)
+    if (vg_s5c_outcome(&a, creds->set) == VG_OUT_OK)
         return 0;
-    int rc = vg_s5c_outcome(&a, creds->set, name, port, where, msg, sizeof msg);
+    int rc = vg_client_refusal(&a, creds->set, name, port, where, msg, sizeof msg);
     say("%s", msg);
     return rc;
 }

@@ -334,145 +334,30 @@ bool vg_client_creds(const char *opt_user, const char *env_user, const char *env
     return true;
 }
 
-/* ---- SOCKS5 ---------------------------------------------------------------------------- */
+/* ---- a gateway's refusal ----------------------------------------------------------------- */
 
-size_t vg_s5c_build(uint8_t out[VG_S5C_MAX], const struct vg_creds *creds, const char *name,
-                    uint16_t port)
+enum vg_exit vg_client_refusal(const struct vg_s5c_answers *a, bool auth, const char *name,
+                               uint16_t port, const char *where, char *msg, size_t msglen)
 {
-    size_t n = 0, nl = strlen(name);
-    bool auth = creds != NULL && creds->set;
-    if (nl == 0 || nl > 255)
-        return 0;
-    out[n++] = 5;
-    out[n++] = 1;
-    out[n++] = auth ? 2 : 0;
-    if (auth) {
-        size_t ul = strlen(creds->user), pl = strlen(creds->pass);
-        if (ul == 0 || ul > 255 || pl > 255)
-            return 0;
-        out[n++] = 1;
-        out[n++] = (uint8_t)ul;
-        memcpy(out + n, creds->user, ul);
-        n += ul;
-        out[n++] = (uint8_t)pl;
-        memcpy(out + n, creds->pass, pl);
-        n += pl;
-    }
-    out[n++] = 5;
-    out[n++] = 1; /* CONNECT */
-    out[n++] = 0;
-    out[n++] = 3; /* a name */
-    out[n++] = (uint8_t)nl;
-    memcpy(out + n, name, nl);
-    n += nl;
-    out[n++] = (uint8_t)(port >> 8);
-    out[n++] = (uint8_t)(port & 0xff);
-    return n;
-}
-
-enum vg_s5c_parse vg_s5c_parse(const uint8_t *buf, size_t len, bool auth,
-                               struct vg_s5c_answer *a, size_t *used)
-{
-    size_t off = 0;
-    *a = (struct vg_s5c_answer){-1, -1, -1};
-    *used = 2;
-    if (len < 2)
-        return VG_S5C_NEED_MORE;
-    if (buf[0] != 5)
-        return VG_S5C_BAD;
-    a->method = buf[1];
-    off = 2;
-    if (a->method != (auth ? 2 : 0)) { /* 0xff or a method we did not offer */
-        *used = off;
-        return VG_S5C_DONE;
-    }
-    if (auth) {
-        *used = off + 2;
-        if (len < off + 2)
-            return VG_S5C_NEED_MORE;
-        if (buf[off] != 1)
-            return VG_S5C_BAD;
-        a->auth_status = buf[off + 1];
-        off += 2;
-        if (a->auth_status != 0)
-            return VG_S5C_DONE;
-    }
-    *used = off + 5;
-    if (len < off + 5)
-        return VG_S5C_NEED_MORE;
-    if (buf[off] != 5 || buf[off + 2] != 0)
-        return VG_S5C_BAD;
-    size_t alen;
-    switch (buf[off + 3]) {
-    case 1:
-        alen = 4;
-        break;
-    case 4:
-        alen = 16;
-        break;
-    case 3:
-        alen = 1 + (size_t)buf[off + 4];
-        break;
-    default:
-        return VG_S5C_BAD;
-    }
-    *used = off + 4 + alen + 2;
-    if (len < *used)
-        return VG_S5C_NEED_MORE;
-    a->rep = buf[off + 1];
-    return VG_S5C_DONE;
-}
-
-enum vg_exit vg_s5c_outcome(const struct vg_s5c_answer *a, bool auth, const char *name,
-                            uint16_t port, const char *where, char *msg, size_t msglen)
-{
-    if (a->method == 0xff && !auth) {
+    enum vg_outcome o = vg_s5c_outcome(a, auth);
+    if (o == VG_OUT_AUTH_FAILED && a->method == VG_S5_METHOD_NONE && !auth)
         snprintf(msg, msglen,
                  "authentication required by the gateway %s: set [client] user and "
                  "password (or VMGATE_USER / VMGATE_PASSWORD)",
                  where);
-        return VG_EXIT_AUTH;
-    }
-    if (a->method == 0xff) {
+    else if (o == VG_OUT_AUTH_FAILED && a->method == VG_S5_METHOD_NONE)
         snprintf(msg, msglen, "authentication failed: the gateway %s accepts no "
                               "username/password method", where);
-        return VG_EXIT_AUTH;
-    }
-    if (a->method != (auth ? 2 : 0)) {
-        snprintf(msg, msglen, "protocol error: the gateway %s chose method 0x%02x, not offered",
-                 where, (unsigned)a->method);
-        return VG_EXIT_PROTO;
-    }
-    if (auth && a->auth_status != 0) {
+    else if (o == VG_OUT_AUTH_FAILED)
         snprintf(msg, msglen, "authentication failed at the gateway %s: wrong user name or "
                               "password", where);
-        return VG_EXIT_AUTH;
-    }
-    switch (a->rep) {
-    case 0x02:
-        snprintf(msg, msglen,
-                 "gateway %s refused %s:%u: not allowed (0x02: outside its zones or port not "
-                 "allowed)", where, name, port);
-        return VG_EXIT_NOT_ALLOWED;
-    case 0x04:
-        snprintf(msg, msglen,
-                 "gateway %s refused %s:%u: VM unreachable (0x04: not on that host, or its "
-                 "channel is down)", where, name, port);
-        return VG_EXIT_VM_UNREACH;
-    case 0x05:
-        snprintf(msg, msglen,
-                 "gateway %s refused %s:%u: port closed in the VM (0x05 connection refused)",
-                 where, name, port);
-        return VG_EXIT_PORT_CLOSED;
-    case 0x06:
-        snprintf(msg, msglen, "gateway %s refused %s:%u: timeout reaching the VM (0x06)", where,
-                 name, port);
-        return VG_EXIT_GW_TIMEOUT;
-    default:
-        snprintf(msg, msglen, "gateway %s refused %s:%u: SOCKS reply 0x%02x", where, name, port,
-                 (unsigned)a->rep);
-        return VG_EXIT_PROTO;
-    }
+    else if (!a->replied)
+        snprintf(msg, msglen, "protocol error: the gateway %s chose method 0x%02x, not offered",
+                 where, (unsigned)a->method);
+    else
+        snprintf(msg, msglen, "gateway %s refused %s:%u: %s (0x%02x)", where, name, port,
+                 vg_outcome_str(o), (unsigned)a->reply.rep);
+    return vg_outcome_exit(o);
 }
 
 /* ---- relay ------------------------------------------------------------------------------ */

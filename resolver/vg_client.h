@@ -1,11 +1,14 @@
 /* vg_client — the testable parts of vmgate-connect and vmgate-resolve: command lines, exit codes,
- * credentials, the client side of SOCKS5 (RFC 1928 CONNECT by name, RFC 1929), the stdin/stdout
- * relay with exact half-close, and descriptor passing to ssh (ProxyUseFdpass).
+ * credentials, what a gateway's refusal means, the stdin/stdout relay with exact half-close, and
+ * descriptor passing to ssh (ProxyUseFdpass).  The SOCKS5 bytes themselves are common/vg_socks.h;
+ * exit codes and their meaning are the table of common/vg_outcome.h.
  */
 #ifndef VG_CLIENT_H
 #define VG_CLIENT_H
 
+#include "vg_outcome.h"
 #include "vg_resolve.h"
+#include "vg_socks.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,25 +16,8 @@
 
 struct vg_config;
 
-/* Exit codes shared by vmgate-connect and vmgate-resolve (docs/clients.md). */
-enum vg_exit {
-    VG_EXIT_OK = 0,
-    VG_EXIT_LOCAL = 1,        /* memory, descriptors, relay I/O error */
-    VG_EXIT_NO_VM = 10,       /* NXDOMAIN or no address records */
-    VG_EXIT_DNS_TIMEOUT = 11, /* no DNS server answered (timeout, connection refused) */
-    VG_EXIT_DNS_FAIL = 12,    /* SERVFAIL, REFUSED, malformed reply, other DNS errors */
-    VG_EXIT_GW_UNREACH = 20,  /* no gateway address accepted the TCP connection */
-    VG_EXIT_AUTH = 21,        /* authentication failed, or required and no credentials */
-    VG_EXIT_NOT_ALLOWED = 22, /* SOCKS 0x02 */
-    VG_EXIT_VM_UNREACH = 23,  /* SOCKS 0x04: the host has no such VM, or its channel is down */
-    VG_EXIT_PORT_CLOSED = 24, /* SOCKS 0x05 */
-    VG_EXIT_GW_TIMEOUT = 25,  /* SOCKS 0x06: the gateway timed out reaching the VM */
-    VG_EXIT_PROTO = 26,       /* other SOCKS replies, malformed replies, closed in the handshake */
-    VG_EXIT_DEADLINE = 27,    /* -t passed before the tunnel was up */
-    VG_EXIT_USAGE = 64,
-    VG_EXIT_BADNAME = 65,
-    VG_EXIT_CONFIG = 78,
-};
+/* Exit codes shared by vmgate-connect and vmgate-resolve (docs/clients.md): enum vg_exit of
+ * vg_outcome.h. */
 
 /* The exit code for a failed lookup (never called with VG_RES_OK). */
 enum vg_exit vg_exit_of_res(enum vg_res_status st);
@@ -87,33 +73,13 @@ struct vg_creds {
 bool vg_client_creds(const char *opt_user, const char *env_user, const char *env_pass,
                      const struct vg_config *cfg, struct vg_creds *out, char *err, size_t errlen);
 
-/* ---- SOCKS5, client side (pure) -------------------------------------------------------- */
+/* ---- a gateway's refusal ----------------------------------------------------------------- */
 
-/* Greeting (+ RFC 1929 auth when creds->set) + CONNECT request with ATYP 3, pipelined in one
- * buffer: the gateway accepts pipelined handshakes, so the tunnel costs one round trip.
- * Returns the length, 0 if a string does not fit (name 1..255 octets). */
-#define VG_S5C_MAX (3 + 513 + 262)
-size_t vg_s5c_build(uint8_t out[VG_S5C_MAX], const struct vg_creds *creds, const char *name,
-                    uint16_t port);
-
-enum vg_s5c_parse { VG_S5C_NEED_MORE = 0, VG_S5C_DONE = 1, VG_S5C_BAD = -1 };
-struct vg_s5c_answer {
-    int method;      /* chosen method, -1 until read */
-    int auth_status; /* RFC 1929 status, -1 if not (yet) read */
-    int rep;         /* REP of the CONNECT reply, -1 until read */
-};
-/* The gateway's answers to vg_s5c_build's bytes, as far as they have arrived.  DONE when the
- * outcome is known (a refusal at any stage, or a whole reply); *used = octets that belong to
- * the handshake (what follows is the VM's data).  NEED_MORE consumes nothing and sets *used to
- * the length the answer has at least (read exactly that much more: no VM data is read ahead,
- * which --fdpass needs).  BAD: not SOCKS5. */
-enum vg_s5c_parse vg_s5c_parse(const uint8_t *buf, size_t len, bool auth,
-                               struct vg_s5c_answer *a, size_t *used);
-
-/* Exit code and message for a DONE answer that is not a success (rep 0).  `where` names the
- * gateway ("hv2.vmgate-hosts.vm.test (198.18.0.12:1080)"). */
-enum vg_exit vg_s5c_outcome(const struct vg_s5c_answer *a, bool auth, const char *name,
-                            uint16_t port, const char *where, char *msg, size_t msglen);
+/* Exit code and message for the parsed answers (vg_s5c_parse_answers; auth: credentials were
+ * offered) to vg_s5c_handshake's bytes when they are not a success.  `where` names the gateway
+ * ("hv2.vmgate-hosts.vm.test (198.18.0.12:1080)"). */
+enum vg_exit vg_client_refusal(const struct vg_s5c_answers *a, bool auth, const char *name,
+                               uint16_t port, const char *where, char *msg, size_t msglen);
 
 /* ---- I/O ------------------------------------------------------------------------------ */
 

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define PER_ADDR_TIMEOUT_MS 1500
-#define REPLY_MAX (2 + 2 + VG_S5_REPLY_MAX + 256)
+#define ANSWERS_MAX (2 + 2 + 7 + 255) /* method, RFC 1929 status, a reply with a name */
 
 struct gw_fwd {
     struct gw *g;
@@ -31,8 +31,8 @@ struct gw_fwd {
     struct vg_vm_location loc;
     size_t next;          /* next address to try */
     enum { F_RESOLVING, F_CONNECTING, F_HANDSHAKE } st;
-    uint8_t buf[REPLY_MAX];
-    size_t len;
+    uint8_t buf[ANSWERS_MAX]; /* the owning gateway's answers */
+    size_t len, want;         /* read so far; to have read before they can say more */
 };
 
 static void fwd_free(struct gw_fwd *f)
@@ -76,92 +76,57 @@ static void arm(struct gw_fwd *f, unsigned ms)
 static bool send_handshake(struct gw_fwd *f)
 {
     const struct vg_config *cfg = f->g->cfg;
-    uint8_t out[3 + 3 + 255 + 255 + 7 + 255];
-    size_t ulen = strlen(cfg->forward_user), plen = strlen(cfg->forward_password);
-    size_t nlen = strlen(f->name), n = 0;
-    if (ulen > 255 || plen > 255 || nlen > 255)
-        return false;
-    out[n++] = 5, out[n++] = 1, out[n++] = VG_S5_METHOD_USERPASS;
-    out[n++] = 1, out[n++] = (uint8_t)ulen;
-    memcpy(out + n, cfg->forward_user, ulen), n += ulen;
-    out[n++] = (uint8_t)plen;
-    memcpy(out + n, cfg->forward_password, plen), n += plen;
-    out[n++] = 5, out[n++] = VG_S5_CMD_CONNECT, out[n++] = 0, out[n++] = VG_S5_ATYP_NAME;
-    out[n++] = (uint8_t)nlen;
-    memcpy(out + n, f->name, nlen), n += nlen;
-    out[n++] = (uint8_t)(f->port >> 8), out[n++] = (uint8_t)f->port;
-    return send(f->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+    uint8_t out[VG_S5C_MAX];
+    size_t n = vg_s5c_handshake(out, cfg->forward_user, cfg->forward_password, f->name, f->port);
+    return n > 0 && send(f->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
 }
 
-/* How many bytes of answers to have read in all: method selection (2), authentication status
- * (2), then the CONNECT reply, whose length shows in its 5th octet.  Reading exactly that much,
- * never more, leaves the VM's first bytes (an SSH banner) in the socket for the relay. */
-static size_t answers_len(const struct gw_fwd *f)
-{
-    if (f->len < 4 + 5)
-        return 4 + 5;
-    switch (f->buf[4 + 3]) {
-    case VG_S5_ATYP_IPV4: return 4 + 10;
-    case VG_S5_ATYP_IPV6: return 4 + 22;
-    case VG_S5_ATYP_NAME: return 4 + 7 + (size_t)f->buf[4 + 4];
-    default: return 0;
-    }
-}
-
+/* Reads exactly the answers — method choice (2), RFC 1929 status (2), then the CONNECT reply as
+ * long as it turns out to be — never more, so the VM's first bytes (an SSH banner) stay in the
+ * socket for the relay. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_fwd *f = arg;
-    size_t want = f->len < 4 ? 4 : answers_len(f);
-    if (want == 0 || want > sizeof f->buf) {
-        finish(f, -1, VG_S5_GENERAL, "owning host's gateway sent a malformed reply", NULL);
-        return;
-    }
-    ssize_t r = recv(f->fd, f->buf + f->len, want - f->len, 0);
+    ssize_t r = recv(f->fd, f->buf + f->len, f->want - f->len, 0);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (r <= 0) {
-        bool refused = (f->len >= 2 && f->buf[1] != VG_S5_METHOD_USERPASS) ||
-                       (f->len >= 4 && f->buf[3] != 0);
-        finish(f, -1, refused ? VG_S5_NOT_ALLOWED : VG_S5_HOST_UNREACH,
-               refused ? "owning host's gateway refused forward-user"
-                       : "owning host's gateway closed the connection",
-               NULL);
+        finish(f, -1, VG_S5_HOST_UNREACH, "owning host's gateway closed the connection", NULL);
         return;
     }
     f->len += (size_t)r;
-    if (f->len >= 4 && (f->buf[0] != 5 || f->buf[1] != VG_S5_METHOD_USERPASS ||
-                        f->buf[2] != 1 || f->buf[3] != 0)) {
+
+    /* anything but "05 02" and "01 00" refuses forward-user */
+    uint8_t method, status;
+    size_t used, need;
+    if ((f->len >= 2 && (vg_s5c_parse_method(f->buf, f->len, &method, &used) != VG_P_OK ||
+                         method != VG_S5_METHOD_USERPASS)) ||
+        (f->len >= 4 && (vg_s5c_parse_auth(f->buf + 2, f->len - 2, &status, &used) != VG_P_OK ||
+                         status != 0))) {
         finish(f, -1, VG_S5_NOT_ALLOWED, "owning host's gateway refused forward-user", NULL);
         return;
     }
-    if (f->len < 4 || f->len < answers_len(f))
+    if (f->len < 4)
         return;
-    /* the reply has the request's layout (REP in the CMD octet): the request parser reads it */
-    struct vg_s5_request rep;
-    size_t used;
-    enum vg_outcome err;
-    if (vg_s5_parse_request(f->buf + 4, f->len - 4, &rep, &used, &err) != VG_P_OK) {
+    struct vg_s5_reply rep;
+    switch (vg_s5c_parse_reply(f->buf + 4, f->len - 4, &rep, &used, &need)) {
+    case VG_P_NEED_MORE:
+        f->want = 4 + need; /* at most ANSWERS_MAX */
+        return;
+    case VG_P_ERROR:
         finish(f, -1, VG_S5_GENERAL, "owning host's gateway sent a malformed reply", NULL);
         return;
+    case VG_P_OK:
+        break;
     }
-    if (rep.cmd != VG_S5_SUCCEEDED) {
+    if (rep.rep != VG_S5_SUCCEEDED) {
         char why[96];
-        snprintf(why, sizeof why, "owning host's gateway answered 0x%02x", rep.cmd);
-        finish(f, -1, rep.cmd, why, NULL);
+        snprintf(why, sizeof why, "owning host's gateway answered 0x%02x", rep.rep);
+        finish(f, -1, rep.rep, why, NULL);
         return;
     }
-    struct sockaddr_storage bnd = {0};
-    if (rep.atyp == VG_S5_ATYP_IPV4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&bnd;
-        sin->sin_family = AF_INET;
-        memcpy(&sin->sin_addr, rep.addr, 4);
-        sin->sin_port = htons(rep.port);
-    } else if (rep.atyp == VG_S5_ATYP_IPV6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&bnd;
-        sin6->sin6_family = AF_INET6;
-        memcpy(&sin6->sin6_addr, rep.addr, 16);
-        sin6->sin6_port = htons(rep.port);
-    }
+    struct sockaddr_storage bnd;
+    vg_s5_reply_bnd(&rep, &bnd); /* AF_UNSPEC for a name: nothing to report */
     finish(f, f->fd, 0, NULL, (struct sockaddr *)&bnd);
 }
 
@@ -174,6 +139,8 @@ static void connected(struct gw_fwd *f)
         return;
     }
     f->st = F_HANDSHAKE;
+    f->len = 0;
+    f->want = 4;
     if (f->ev)
         event_free(f->ev);
     f->ev = event_new(f->g->base, f->fd, EV_READ | EV_PERSIST, on_readable, f);

@@ -724,105 +724,50 @@ Test(args, credentials_precedence, .init = creds_setup, .fini = creds_teardown)
                    "$VMGATE_CONFIG must exist when set");
 }
 
-/* ---- SOCKS5 client side ------------------------------------------------------------------- */
+/* ---- a gateway's refusal: exit codes and messages ------------------------------------------- */
 
-Test(socks, build_pipelined_bytes)
+/* (the SOCKS5 bytes, both ways, are tested with the codec: tests/unit/test_proto.c) */
+
+static struct vg_s5c_answers replied(int rep)
 {
-    uint8_t b[VG_S5C_MAX];
-    struct vg_creds none = {0}, cr = {.set = true, .user = "al", .pass = "pw1"};
-    size_t n = vg_s5c_build(b, &none, "web1.vm.test", 22);
-    const uint8_t want1[] = {5, 1, 0, 5, 1, 0, 3, 12, 'w', 'e', 'b', '1', '.', 'v', 'm', '.',
-                             't', 'e', 's', 't', 0, 22};
-    cr_assert_eq(n, sizeof want1);
-    cr_assert_arr_eq(b, want1, n);
-    n = vg_s5c_build(b, &cr, "a.vm.test", 443);
-    const uint8_t want2[] = {5, 1, 2, 1, 2, 'a', 'l', 3, 'p', 'w', '1', 5, 1, 0, 3, 9,
-                             'a', '.', 'v', 'm', '.', 't', 'e', 's', 't', 1, 187};
-    cr_assert_eq(n, sizeof want2);
-    cr_assert_arr_eq(b, want2, n);
-    char longname[300];
-    memset(longname, 'a', 256);
-    longname[256] = '\0';
-    cr_assert_eq(vg_s5c_build(b, &none, longname, 22), 0);
-    cr_assert_eq(vg_s5c_build(b, &none, "", 22), 0);
+    return (struct vg_s5c_answers){
+        .method = 0, .auth_status = -1, .replied = true, .reply = {.rep = (uint8_t)rep}};
 }
 
-/* Feed `in` one octet at a time: NEED_MORE (with a growing, exact hint) until the last octet. */
-static void feed_bytewise(const uint8_t *in, size_t len, bool auth, struct vg_s5c_answer *a,
-                          size_t *used)
-{
-    for (size_t i = 0; i < len; i++) {
-        enum vg_s5c_parse st = vg_s5c_parse(in, i, auth, a, used);
-        cr_assert_eq(st, VG_S5C_NEED_MORE, "at %zu of %zu", i, len);
-        cr_assert_gt(*used, i, "the hint asks for more than we have");
-        cr_assert_leq(*used, len, "the hint never reads ahead into VM data");
-    }
-    cr_assert_eq(vg_s5c_parse(in, len, auth, a, used), VG_S5C_DONE);
-    cr_assert_eq(*used, len);
-}
-
-Test(socks, parse_replies_bytewise)
-{
-    struct vg_s5c_answer a;
-    size_t used;
-    const uint8_t ok_v4[] = {5, 0, 5, 0, 0, 1, 198, 18, 0, 1, 0x12, 0x34};
-    feed_bytewise(ok_v4, sizeof ok_v4, false, &a, &used);
-    cr_assert_eq(a.method, 0);
-    cr_assert_eq(a.rep, 0);
-    const uint8_t ok_auth_v6[] = {5, 2, 1, 0, 5, 0, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0,
-                                  0,    0, 0, 0, 0, 0, 0, 1, 0,    80};
-    feed_bytewise(ok_auth_v6, sizeof ok_auth_v6, true, &a, &used);
-    cr_assert_eq(a.auth_status, 0);
-    cr_assert_eq(a.rep, 0);
-    const uint8_t ok_name[] = {5, 0, 5, 0, 0, 3, 3, 'a', 'b', 'c', 0, 1};
-    feed_bytewise(ok_name, sizeof ok_name, false, &a, &used);
-    const uint8_t refused[] = {5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0};
-    feed_bytewise(refused, sizeof refused, false, &a, &used);
-    cr_assert_eq(a.rep, 4);
-    const uint8_t badpw[] = {5, 2, 1, 1};
-    feed_bytewise(badpw, sizeof badpw, true, &a, &used);
-    cr_assert_eq(a.auth_status, 1);
-    cr_assert_eq(a.rep, -1);
-    const uint8_t nomethod[] = {5, 0xff};
-    feed_bytewise(nomethod, sizeof nomethod, false, &a, &used);
-    cr_assert_eq(a.method, 0xff);
-    /* VM data right behind the reply is not part of the handshake */
-    const uint8_t with_banner[] = {5, 0, 5, 0, 0, 1, 1, 2, 3, 4, 0, 1, 'S', 'S', 'H', '-'};
-    cr_assert_eq(vg_s5c_parse(with_banner, sizeof with_banner, false, &a, &used), VG_S5C_DONE);
-    cr_assert_eq(used, 12);
-    /* not SOCKS5 */
-    const uint8_t http[] = {'H', 'T', 'T', 'P'};
-    cr_assert_eq(vg_s5c_parse(http, 4, false, &a, &used), VG_S5C_BAD);
-    const uint8_t badatyp[] = {5, 0, 5, 0, 0, 9, 0};
-    cr_assert_eq(vg_s5c_parse(badatyp, sizeof badatyp, false, &a, &used), VG_S5C_BAD);
-    const uint8_t badauthver[] = {5, 2, 5, 0};
-    cr_assert_eq(vg_s5c_parse(badauthver, 4, true, &a, &used), VG_S5C_BAD);
-}
-
-Test(socks, outcomes_map_to_exit_codes)
+Test(socks, refusals_map_to_exit_codes)
 {
     char msg[512];
-    struct vg_s5c_answer a = {0, -1, 2};
-    cr_assert_eq(vg_s5c_outcome(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 22);
+    struct vg_s5c_answers a = replied(2);
+    cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 22);
     cr_assert_not_null(strstr(msg, "not allowed"), "%s", msg);
-    a.rep = 4;
-    cr_assert_eq(vg_s5c_outcome(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 23);
-    a.rep = 5;
-    cr_assert_eq(vg_s5c_outcome(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 24);
+    a = replied(4);
+    cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 23);
+    cr_assert_not_null(strstr(msg, "gateway gw refused w.vm.test:22: VM unreachable (0x04"), "%s",
+                       msg);
+    a = replied(5);
+    cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 24);
     cr_assert_not_null(strstr(msg, "port closed"), "%s", msg);
-    a.rep = 6;
-    cr_assert_eq(vg_s5c_outcome(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 25);
-    a.rep = 1;
-    cr_assert_eq(vg_s5c_outcome(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 26);
-    a = (struct vg_s5c_answer){0xff, -1, -1};
-    cr_assert_eq(vg_s5c_outcome(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 21);
+    a = replied(6);
+    cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 25);
+    a = replied(1);
+    cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 26);
+    for (int rep = 7; rep <= 0xff; rep++) {
+        a = replied(rep);
+        cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 26,
+                     "0x%02x", rep);
+    }
+    a = (struct vg_s5c_answers){.method = 0xff, .auth_status = -1};
+    cr_assert_eq(vg_client_refusal(&a, false, "w.vm.test", 22, "gw", msg, sizeof msg), 21);
     cr_assert_not_null(strstr(msg, "VMGATE_USER"), "%s", msg);
-    a = (struct vg_s5c_answer){2, 1, -1};
-    cr_assert_eq(vg_s5c_outcome(&a, true, "w.vm.test", 22, "gw", msg, sizeof msg), 21);
+    cr_assert_eq(vg_client_refusal(&a, true, "w.vm.test", 22, "gw", msg, sizeof msg), 21);
+    cr_assert_not_null(strstr(msg, "no username/password method"), "%s", msg);
+    a = (struct vg_s5c_answers){.method = 2, .auth_status = 1};
+    cr_assert_eq(vg_client_refusal(&a, true, "w.vm.test", 22, "gw", msg, sizeof msg), 21);
     cr_assert_not_null(strstr(msg, "wrong user name or password"), "%s", msg);
-    a = (struct vg_s5c_answer){0, -1, -1};
-    cr_assert_eq(vg_s5c_outcome(&a, true, "w.vm.test", 22, "gw", msg, sizeof msg), 26,
+    a = (struct vg_s5c_answers){.method = 0, .auth_status = -1};
+    cr_assert_eq(vg_client_refusal(&a, true, "w.vm.test", 22, "gw", msg, sizeof msg), 26,
                  "a method we did not offer");
+    cr_assert_not_null(strstr(msg, "not offered"), "%s", msg);
 }
 
 /* ---- relay and descriptor passing over socket pairs ---------------------------------------- */
