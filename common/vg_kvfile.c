@@ -61,7 +61,7 @@ static struct kvline *push(struct vg_kvfile *f)
 
 static bool blank(char c)
 {
-    return c == ' ' || c == '\t';
+    return c == ' ' || c == '\t' || c == '\r';
 }
 
 static bool key_char(char c)
@@ -94,7 +94,7 @@ static bool lex_line(struct vg_kvfile *f, const char *s, const char *e, unsigned
 {
     struct kvline *l;
     const char *p = s;
-    if (e > s && e[-1] == '\r')
+    while (e > s && e[-1] == '\r') /* CRLF files; what is left must print back the same */
         e--;
     while (p < e && blank(*p))
         p++;
@@ -118,7 +118,7 @@ static bool lex_line(struct vg_kvfile *f, const char *s, const char *e, unsigned
         p++;
     const char *v = p, *c = NULL;
     for (const char *q = p; q < e; q++) {
-        if ((*q == '#' || *q == ';') && q > v && blank(q[-1])) {
+        if ((*q == '#' || *q == ';') && (q == v || blank(q[-1]))) {
             c = q;
             break;
         }
@@ -214,8 +214,8 @@ bool vg_kvfile_set(struct vg_kvfile *f, const char *key, const char *value)
     size_t vn = strlen(value);
     if (strpbrk(value, "\r\n") != NULL || (vn > 0 && (blank(value[0]) || blank(value[vn - 1]))))
         return false;
-    for (size_t i = 1; i < vn; i++) /* it must read back as the same value, no comment */
-        if ((value[i] == '#' || value[i] == ';') && blank(value[i - 1]))
+    for (size_t i = 0; i < vn; i++) /* it must read back as the same value, no comment */
+        if ((value[i] == '#' || value[i] == ';') && (i == 0 || blank(value[i - 1])))
             return false;
     char *d = vg_strdup(value);
     if (d == NULL)

@@ -4,7 +4,8 @@
  * Syntax, line by line ('\n' ends a line, a '\r' before it is dropped):
  *   - blank lines and lines whose first non-blank character is '#' or ';' are comments;
  *   - "key = value": key is [a-z0-9-]+ (lower case), white space around '=' and the value is
- *     dropped; a '#' or ';' preceded by white space starts a trailing comment;
+ *     dropped; a '#' or ';' that starts the value or follows white space starts a trailing
+ *     comment;
  *   - anything else is an error with its line number ("line 3: expected key = value");
  *   - a key may appear once; NUL bytes are an error.
  *
