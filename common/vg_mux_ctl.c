@@ -1,5 +1,7 @@
 #include "vg_mux_ctl.h"
 
+#include "vg_outcome.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,15 +110,7 @@ int vg_preamble_parse_reply(const char *line, size_t len, struct vg_preamble_rep
 
 uint8_t vg_preamble_err_to_socks(const char *code)
 {
-    if (strcmp(code, VG_PRE_E_REFUSED) == 0)
-        return 0x05;
-    if (strcmp(code, VG_PRE_E_DENIED) == 0)
-        return 0x02;
-    if (strcmp(code, VG_PRE_E_UNREACHABLE) == 0)
-        return 0x04;
-    if (strcmp(code, VG_PRE_E_TIMEOUT) == 0)
-        return 0x06;
-    return 0x01;
+    return vg_outcome_socks(vg_outcome_of_err(code));
 }
 
 /* ------------------------------------------------------------------ control messages */

@@ -33,7 +33,8 @@ struct vg_preamble {
     char name[256]; /* VG_PRE_CONNECT_NAME: printable ASCII, no spaces, 1..255 octets */
 };
 
-/* Error codes of "ERR <code> <text>" */
+/* Error codes of "ERR <code> <text>".  What each one means, and which is sent for what:
+ * the outcome table, vg_outcome.c (vg_outcome_err, vg_outcome_of_err). */
 #define VG_PRE_E_REFUSED "refused"         /* nothing listens on the port */
 #define VG_PRE_E_DENIED "denied"           /* not allowed (port allowlist, ACL) */
 #define VG_PRE_E_UNREACHABLE "unreachable" /* no route, VM/agent unknown or down */
@@ -55,7 +56,7 @@ int vg_preamble_parse_reply(const char *line, size_t len, struct vg_preamble_rep
 bool vg_preamble_name_ok(const char *name, size_t len);
 
 /* SOCKS5 reply code (RFC 1928) for an ERR code: refused 5, denied 2, unreachable 4,
- * timeout 6, anything else 1. */
+ * timeout 6, anything else 1 — vg_outcome_socks(vg_outcome_of_err(code)), from the table. */
 uint8_t vg_preamble_err_to_socks(const char *code);
 
 /* ------------------------------------------------------------------ control messages */

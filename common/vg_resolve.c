@@ -125,6 +125,33 @@ const char *vg_res_strerror(enum vg_res_status st)
     return "DNS lookup failed";
 }
 
+enum vg_outcome vg_res_outcome(enum vg_res_status st)
+{
+    switch (st) {
+    case VG_RES_OK:
+        return VG_OUT_OK;
+    case VG_RES_NXDOMAIN:
+    case VG_RES_NODATA:
+        return VG_OUT_DNS_NO_SUCH_VM;
+    case VG_RES_TIMEOUT:
+        return VG_OUT_DNS_TIMEOUT;
+    case VG_RES_UNREACHABLE:
+        return VG_OUT_DNS_UNREACHABLE;
+    case VG_RES_BADNAME:
+    case VG_RES_OUTSIDE:
+        return VG_OUT_BAD_NAME;
+    case VG_RES_NOMEM:
+    case VG_RES_CANCELLED:
+        return VG_OUT_DNS_LOCAL;
+    case VG_RES_SERVFAIL:
+    case VG_RES_REFUSED:
+    case VG_RES_BADRESP:
+    case VG_RES_ERROR:
+        break;
+    }
+    return VG_OUT_DNS_FAILURE;
+}
+
 const char *vg_res_token(enum vg_res_status st)
 {
     static const char *const t[] = {

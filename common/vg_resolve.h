@@ -17,6 +17,7 @@
 #define VG_RESOLVE_H
 
 #include <stdbool.h>
+#include "vg_outcome.h"
 #include "vg_records.h"
 
 #include <stddef.h>
@@ -62,6 +63,11 @@ enum vg_res_status {
 const char *vg_res_strerror(enum vg_res_status st);
 /* Short stable token ("ok", "nxdomain", "timeout", ...) for machine-readable output. */
 const char *vg_res_token(enum vg_res_status st);
+/* What a failed lookup means for the request that needed it (the SOCKS5 reply a chaining gateway
+ * sends, vmgate-connect's exit code: vg_outcome.h): NXDOMAIN/NODATA → VG_OUT_DNS_NO_SUCH_VM,
+ * TIMEOUT → _DNS_TIMEOUT, UNREACHABLE → _DNS_UNREACHABLE, BADNAME/OUTSIDE → VG_OUT_BAD_NAME,
+ * NOMEM/CANCELLED → VG_OUT_DNS_LOCAL, every other failure → VG_OUT_DNS_FAILURE. */
+enum vg_outcome vg_res_outcome(enum vg_res_status st);
 /* NXDOMAIN and NODATA: the DNS answered, and there is no such VM. */
 static inline bool vg_res_is_negative(enum vg_res_status st)
 {

@@ -14,6 +14,7 @@
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_mux_ctl.h"
+#include "vg_outcome.h"
 #include "vg_time.h"
 #include "vg_version.h"
 
@@ -75,9 +76,11 @@ static void hs_free(struct hstream *h)
     vg_free(h);
 }
 
-/* Answer "ERR code text", FIN, and let the stream linger until the host closes its side. */
-static void hs_refuse(struct hstream *h, const char *code, const char *text)
+/* Answer "ERR code text" (the ERR word of outcome o), FIN, and let the stream linger until the
+ * host closes its side. */
+static void hs_refuse(struct hstream *h, enum vg_outcome o, const char *text)
 {
+    const char *code = vg_outcome_err(o);
     char line[VG_PREAMBLE_MAX];
     int n = snprintf(line, sizeof line, "ERR %s %s\n", code, text);
     if (n > 0 && (size_t)n < sizeof line)
@@ -116,16 +119,11 @@ static void hs_connected(struct hstream *h)
 
 static void hs_connect_failed(struct hstream *h, int err)
 {
-    const char *code = VG_PRE_E_ERROR;
-    if (err == ECONNREFUSED)
-        code = VG_PRE_E_REFUSED;
-    else if (err == ENETUNREACH || err == EHOSTUNREACH || err == EADDRNOTAVAIL)
-        code = VG_PRE_E_UNREACHABLE;
-    else if (err == ETIMEDOUT)
-        code = VG_PRE_E_TIMEOUT;
+    const char *why;
+    enum vg_outcome o = vg_outcome_of_errno(err, VG_VIA_GUEST, &why);
     close(h->fd);
     h->fd = -1;
-    hs_refuse(h, code, strerror(err));
+    hs_refuse(h, o, why);
 }
 
 static void hs_connect_cb(evutil_socket_t fd, short what, void *arg)
@@ -157,12 +155,12 @@ static void hs_start_connect(struct hstream *h, uint16_t port)
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     h->port = port;
     if (!port_allowed(h->a, port)) {
-        hs_refuse(h, VG_PRE_E_DENIED, "port not allowed by the agent");
+        hs_refuse(h, VG_OUT_NOT_ALLOWED, "port not allowed by the agent");
         return;
     }
     h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (h->fd < 0) {
-        hs_refuse(h, VG_PRE_E_ERROR, strerror(errno));
+        hs_refuse(h, VG_OUT_INTERNAL, strerror(errno));
         return;
     }
     if (connect(h->fd, (struct sockaddr *)&sin, sizeof sin) == 0) {
@@ -202,18 +200,18 @@ static void hs_read(struct vg_mux_stream *s, void *arg)
     if (n == VG_LINE_NEED_MORE)
         return;
     if (n == VG_LINE_TOO_LONG) {
-        hs_refuse(h, VG_PRE_E_ERROR, "request line too long");
+        hs_refuse(h, VG_OUT_BAD_REQUEST, "request line too long");
         return;
     }
     struct vg_preamble pre;
     if (vg_preamble_parse_request(line, (size_t)n, &pre) != 0 || pre.kind == VG_PRE_CONNECT_NAME) {
         vg_info("%s: bad request line", h->id);
-        hs_refuse(h, VG_PRE_E_ERROR, "bad request");
+        hs_refuse(h, VG_OUT_BAD_REQUEST, "bad request");
         return;
     }
     if (pre.kind == VG_PRE_CONTROL) {
         if (!h->a->ctl) {
-            hs_refuse(h, VG_PRE_E_DENIED, "control disabled");
+            hs_refuse(h, VG_OUT_NOT_ALLOWED, "control disabled");
             return;
         }
         struct vg_mux_stream *st = h->s;

@@ -82,8 +82,9 @@ static void sc_reply(struct sclient *c, uint8_t rep)
         vg_debug("socks: short reply write");
 }
 
-static void sc_fail(struct sclient *c, uint8_t rep, const char *why)
+static void sc_fail(struct sclient *c, enum vg_outcome o, const char *why)
 {
+    uint8_t rep = vg_outcome_socks(o);
     vg_info("socks: %s: %s (reply %u)", c->target[0] ? c->target : "client", why, rep);
     sc_reply(c, rep);
     sc_free(c);
@@ -106,18 +107,18 @@ static void sc_wait_read(struct vg_mux_stream *s, void *arg)
     if (n == VG_LINE_NEED_MORE)
         return;
     if (n == VG_LINE_TOO_LONG) {
-        sc_fail(c, VG_S5_GENERAL, "reply line too long");
+        sc_fail(c, VG_OUT_PROTOCOL, "reply line too long");
         return;
     }
     struct vg_preamble_reply r;
     if (vg_preamble_parse_reply(line, (size_t)n, &r) != 0) {
-        sc_fail(c, VG_S5_GENERAL, "bad reply from the host");
+        sc_fail(c, VG_OUT_PROTOCOL, "bad reply from the host");
         return;
     }
     if (!r.ok) {
         char why[300];
         snprintf(why, sizeof why, "host says %s %s", r.code, r.text);
-        sc_fail(c, vg_preamble_err_to_socks(r.code), why);
+        sc_fail(c, vg_outcome_of_err(r.code), why);
         return;
     }
     /* bytes the client sent after its request go first */
@@ -144,9 +145,9 @@ static void sc_wait_event(struct vg_mux_stream *s, short what, void *arg)
 {
     struct sclient *c = arg;
     if (what & VG_MUX_RESET)
-        sc_fail(c, VG_S5_HOST_UNREACH, "stream reset by the host");
+        sc_fail(c, VG_OUT_CHANNEL_DOWN, "stream reset by the host");
     else if (what & VG_MUX_EOF)
-        sc_fail(c, VG_S5_GENERAL, "host closed before answering");
+        sc_fail(c, VG_OUT_PROTOCOL, "host closed before answering");
 }
 
 static void sc_open_stream(struct sclient *c, const struct vg_s5_request *req)
@@ -166,16 +167,16 @@ static void sc_open_stream(struct sclient *c, const struct vg_s5_request *req)
     }
     snprintf(c->target, sizeof c->target, "%s:%u", name, req->port);
     if (!vg_preamble_name_ok(name, strlen(name))) {
-        sc_fail(c, VG_S5_GENERAL, "unusable name");
+        sc_fail(c, VG_OUT_BAD_REQUEST, "unusable name");
         return;
     }
     if (!a->mux || !vg_mux_alive(a->mux)) {
-        sc_fail(c, VG_S5_HOST_UNREACH, "no host connected");
+        sc_fail(c, VG_OUT_CHANNEL_DOWN, "no host connected");
         return;
     }
     c->s = vg_mux_open(a->mux);
     if (!c->s) {
-        sc_fail(c, VG_S5_HOST_UNREACH, "cannot open a stream");
+        sc_fail(c, VG_OUT_CHANNEL_DOWN, "cannot open a stream");
         return;
     }
     char line[VG_PREAMBLE_MAX];
@@ -222,12 +223,12 @@ static void sc_parse(struct sclient *c)
         if (r == VG_P_NEED_MORE)
             return;
         if (r == VG_P_ERROR) {
-            sc_fail(c, vg_outcome_socks(err), "bad request");
+            sc_fail(c, err, "bad request");
             return;
         }
         evbuffer_drain(c->in, used);
         if (req.cmd != VG_S5_CMD_CONNECT) {
-            sc_fail(c, VG_S5_CMD_UNSUPPORTED, "only CONNECT");
+            sc_fail(c, VG_OUT_UNSUPPORTED_CMD, "only CONNECT");
             return;
         }
         sc_open_stream(c, &req);
@@ -253,7 +254,7 @@ static void sc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct sclient *c = arg;
     if (c->st == SC_WAIT)
-        sc_fail(c, VG_S5_TTL_EXPIRED, "host did not answer");
+        sc_fail(c, VG_OUT_TIMEOUT, "host did not answer");
     else
         sc_free(c);
 }

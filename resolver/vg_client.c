@@ -19,28 +19,7 @@
 
 enum vg_exit vg_exit_of_res(enum vg_res_status st)
 {
-    switch (st) {
-    case VG_RES_OK:
-        return VG_EXIT_OK;
-    case VG_RES_NXDOMAIN:
-    case VG_RES_NODATA:
-        return VG_EXIT_NO_VM;
-    case VG_RES_TIMEOUT:
-    case VG_RES_UNREACHABLE:
-        return VG_EXIT_DNS_TIMEOUT;
-    case VG_RES_BADNAME:
-    case VG_RES_OUTSIDE:
-        return VG_EXIT_BADNAME;
-    case VG_RES_NOMEM:
-    case VG_RES_CANCELLED:
-        return VG_EXIT_LOCAL;
-    case VG_RES_SERVFAIL:
-    case VG_RES_REFUSED:
-    case VG_RES_BADRESP:
-    case VG_RES_ERROR:
-        break;
-    }
-    return VG_EXIT_DNS_FAIL;
+    return vg_outcome_exit(vg_res_outcome(st));
 }
 
 /* ---- command lines ---------------------------------------------------------------------- */

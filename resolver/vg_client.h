@@ -19,7 +19,7 @@ struct vg_config;
 /* Exit codes shared by vmgate-connect and vmgate-resolve (docs/clients.md): enum vg_exit of
  * vg_outcome.h. */
 
-/* The exit code for a failed lookup (never called with VG_RES_OK). */
+/* The exit code for a failed lookup (never called with VG_RES_OK): its vg_res_outcome's. */
 enum vg_exit vg_exit_of_res(enum vg_res_status st);
 
 /* ---- command lines ---------------------------------------------------------------------- */

@@ -162,46 +162,29 @@ static void linger_close(struct gw_conn *c)
     arm_timer(c, LINGER_SECS);
 }
 
-static int http_status_of(enum vg_s5_rep rep)
-{
-    switch (rep) {
-    case VG_S5_NOT_ALLOWED: return 403;
-    case VG_S5_HOST_UNREACH: return 502;
-    case VG_S5_REFUSED: return 502;
-    case VG_S5_TTL_EXPIRED: return 504;
-    case VG_S5_CMD_UNSUPPORTED: return 405;
-    case VG_S5_ATYP_UNSUPPORTED: return 403;
-    default: return 502;
-    }
-}
-
-/* Refuse the request: the SOCKS reply code, or HTTP `status` (0 = derived from rep). */
-static void refuse(struct gw_conn *c, enum vg_s5_rep rep, int status, const char *why)
+/* Refuse the request with what the connection's front says for outcome `o` (the table of
+ * vg_outcome.c): a SOCKS5 reply, an HTTP status, an ERR line. */
+static void refuse(struct gw_conn *c, enum vg_outcome o, const char *why)
 {
     if (c->front == GW_FRONT_SOCKS5) {
         uint8_t out[VG_S5_REPLY_MAX];
-        size_t n = vg_s5_build_reply(out, rep, NULL);
+        size_t n = vg_s5_build_reply(out, vg_outcome_socks(o), NULL);
         send_all(c->fd, out, n);
         VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (reply 0x%02x)",
-                c->name[0] ? c->name : "-", c->port, why, rep);
+                c->name[0] ? c->name : "-", c->port, why, vg_outcome_socks(o));
     } else if (c->front == GW_FRONT_GUEST) {
         char out[300];
-        const char *code = rep == VG_S5_NOT_ALLOWED   ? "denied"
-                           : rep == VG_S5_HOST_UNREACH ? "unreachable"
-                           : rep == VG_S5_REFUSED      ? "refused"
-                           : rep == VG_S5_TTL_EXPIRED  ? "timeout"
-                                                       : "error";
+        const char *code = vg_outcome_err(o);
         int n = snprintf(out, sizeof out, "ERR %s %.200s\n", code, why);
         send_all(c->fd, out, (size_t)n);
         VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (ERR %s)", c->name[0] ? c->name : "-",
                 c->port, why, code);
     } else {
         char out[512];
+        int status = vg_outcome_http(o);
         const char *extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"vmgate\"\r\n"
                                             "Connection: close\r\n"
                                           : "Connection: close\r\n";
-        if (status == 0)
-            status = http_status_of(rep);
         size_t n = vg_http_build_response(out, sizeof out, status, extra);
         if (n)
             send_all(c->fd, out, n);
@@ -294,13 +277,13 @@ static void succeed(struct gw_conn *c)
     start_relay(c, ip ? (struct sockaddr *)&bnd : NULL, vg_chan_kind_name(c->kind));
 }
 
-static void on_forwarded(void *arg, int fd, uint8_t rep, const char *why,
+static void on_forwarded(void *arg, int fd, enum vg_outcome out, const char *why,
                          const struct sockaddr *bnd)
 {
     struct gw_conn *c = arg;
     c->fwd = NULL;
     if (fd < 0) {
-        refuse(c, (enum vg_s5_rep)rep, 0, why);
+        refuse(c, out, why);
         return;
     }
     c->up = fd;
@@ -319,7 +302,7 @@ static void start_forward(struct gw_conn *c)
     arm_timer(c, cfg->dns_timeout + cfg->connect_timeout + cfg->agent_timeout + 2);
     c->fwd = gw_fwd_start(c->g, c->name, c->port, on_forwarded, c);
     if (c->fwd == NULL)
-        refuse(c, VG_S5_GENERAL, 0, "out of memory");
+        refuse(c, VG_OUT_INTERNAL, "out of memory");
 }
 
 static void on_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, const char *err,
@@ -332,12 +315,13 @@ static void on_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, 
     conn_free(c); /* frees the bridge, which closes the client socket */
 }
 
-static void on_serial_done(void *arg, struct vg_mux_stream *s, uint8_t rep, const char *why)
+static void on_serial_done(void *arg, struct vg_mux_stream *s, enum vg_outcome out,
+                           const char *why)
 {
     struct gw_conn *c = arg;
     c->sreq = NULL;
     if (s == NULL) {
-        refuse(c, (enum vg_s5_rep)rep, 0, why);
+        refuse(c, out, why);
         return;
     }
     bool ok = reply_success(c, NULL);
@@ -368,40 +352,23 @@ static void on_serial_done(void *arg, struct vg_mux_stream *s, uint8_t rep, cons
 
 static void start_serial(struct gw_conn *c, const struct vg_vm *vm)
 {
-    uint8_t rep;
+    enum vg_outcome out;
     const char *why;
     c->st = ST_CONNECTING;
     event_del(c->ev);
     arm_timer(c, c->g->cfg->connect_timeout + c->g->cfg->agent_timeout);
-    c->sreq = gw_serial_open(c->g, vm->chan.path, c->name, c->port, on_serial_done, c, &rep, &why);
+    c->sreq = gw_serial_open(c->g, vm->chan.path, c->name, c->port, on_serial_done, c, &out, &why);
     if (c->sreq == NULL)
-        refuse(c, (enum vg_s5_rep)rep, 0, why);
+        refuse(c, out, why);
 }
 
 /* ---- connecting the channel ------------------------------------------------------------- */
 
-static enum vg_s5_rep rep_of_errno(enum vg_chan_kind kind, int err, const char **why)
+/* What a socket channel's connect() reaches: the guest port itself (tcp:, vsock:) or first the
+ * channel's unix socket (vsock-mux:), for vg_outcome_of_errno. */
+static enum vg_via via_of(enum vg_chan_kind kind)
 {
-    *why = strerror(err);
-    switch (err) {
-    case ECONNREFUSED:
-        /* TCP: nothing listens on that guest port.  A unix socket: the channel itself is down */
-        if (kind == VG_CHAN_TCP)
-            return VG_S5_REFUSED;
-        *why = "channel down (nothing listens on its socket)";
-        return VG_S5_HOST_UNREACH;
-    case ECONNRESET:
-        return kind == VG_CHAN_VSOCK ? VG_S5_REFUSED : VG_S5_HOST_UNREACH;
-    case ETIMEDOUT:
-        return VG_S5_TTL_EXPIRED;
-    case ENOENT:
-        *why = "channel down (its socket does not exist)";
-        return VG_S5_HOST_UNREACH;
-    default:
-        /* EHOSTUNREACH, ENETUNREACH, EINVAL (blackhole route), EACCES/EPERM (a firewall),
-         * ENODEV, EAGAIN …: whatever stops the connect, the VM's channel is down */
-        return VG_S5_HOST_UNREACH;
-    }
+    return kind == VG_CHAN_TCP ? VG_VIA_TCP : kind == VG_CHAN_VSOCK ? VG_VIA_VSOCK : VG_VIA_SOCKET;
 }
 
 static void on_mux_read(evutil_socket_t fd, short what, void *arg)
@@ -412,29 +379,30 @@ static void on_mux_read(evutil_socket_t fd, short what, void *arg)
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
+        /* after its CONNECT a hybrid vsock connection is the guest port's */
         const char *why;
-        enum vg_s5_rep rep = rep_of_errno(VG_CHAN_VSOCK, errno, &why);
-        refuse(c, rep, 0, why);
+        enum vg_outcome o = vg_outcome_of_errno(errno, VG_VIA_VSOCK, &why);
+        refuse(c, o, why);
         return;
     }
     if (n == 0) {
         /* Firecracker closes the connection when nothing listens on the guest port */
-        refuse(c, VG_S5_REFUSED, 0, "port closed in the guest (vsock-mux closed)");
+        refuse(c, VG_OUT_PORT_CLOSED, "port closed in the guest (vsock-mux closed)");
         return;
     }
     char *nl = memchr(line, '\n', (size_t)n);
     if (nl == NULL) {
         if (n == MUX_LINE_MAX)
-            refuse(c, VG_S5_GENERAL, 0, "vsock-mux: no reply line");
+            refuse(c, VG_OUT_PROTOCOL, "vsock-mux: no reply line");
         return; /* wait for the rest of the line */
     }
     size_t take = (size_t)(nl - line) + 1;
     if (recv(c->up, line, take, 0) != (ssize_t)take) {
-        refuse(c, VG_S5_GENERAL, 0, "vsock-mux: short read");
+        refuse(c, VG_OUT_PROTOCOL, "vsock-mux: short read");
         return;
     }
     if (take < 4 || memcmp(line, "OK ", 3) != 0) {
-        refuse(c, VG_S5_REFUSED, 0, "vsock-mux: guest refused the port");
+        refuse(c, VG_OUT_PORT_CLOSED, "vsock-mux: guest refused the port");
         return;
     }
     succeed(c);
@@ -447,14 +415,14 @@ static void channel_connected(struct gw_conn *c)
         char cmd[32];
         int n = snprintf(cmd, sizeof cmd, "CONNECT %u\n", c->port);
         if (!send_all(c->up, cmd, (size_t)n)) {
-            refuse(c, VG_S5_HOST_UNREACH, 0, "vsock-mux: cannot send CONNECT");
+            refuse(c, VG_OUT_CHANNEL_DOWN, "vsock-mux: cannot send CONNECT");
             return;
         }
         c->st = ST_MUX_REPLY;
         event_free(c->uev);
         c->uev = event_new(c->g->base, c->up, EV_READ | EV_PERSIST, on_mux_read, c);
         if (c->uev == NULL || event_add(c->uev, NULL) != 0) {
-            refuse(c, VG_S5_GENERAL, 0, "out of memory");
+            refuse(c, VG_OUT_INTERNAL, "out of memory");
             return;
         }
         return;
@@ -465,8 +433,8 @@ static void channel_connected(struct gw_conn *c)
 static void refuse_errno(struct gw_conn *c, int err)
 {
     const char *why;
-    enum vg_s5_rep rep = rep_of_errno(c->kind, err, &why);
-    refuse(c, rep, 0, why);
+    enum vg_outcome o = vg_outcome_of_errno(err, via_of(c->kind), &why);
+    refuse(c, o, why);
 }
 
 static void on_connected(evutil_socket_t fd, short what, void *arg)
@@ -506,7 +474,7 @@ static void start_connect(struct gw_conn *c, const struct vg_vm *vm)
     event_del(c->ev); /* the client waits for our reply; later bytes stay in its socket */
     c->uev = event_new(c->g->base, c->up, EV_WRITE, on_connected, c);
     if (c->uev == NULL) {
-        refuse(c, VG_S5_GENERAL, 0, "out of memory");
+        refuse(c, VG_OUT_INTERNAL, "out of memory");
         return;
     }
     arm_timer(c, c->g->cfg->connect_timeout);
@@ -547,18 +515,18 @@ static void handle_target(struct gw_conn *c, const char *target, uint16_t port)
 
     if (vg_name_is_ip_literal(target, strlen(target))) {
         snprintf(c->name, sizeof c->name, "%s", target);
-        refuse(c, VG_S5_NOT_ALLOWED, 403, "IP literal: only VM names are served");
+        refuse(c, VG_OUT_NOT_ALLOWED, "IP literal: only VM names are served");
         return;
     }
     enum vg_name_status st = vg_name_normalize(target, strlen(target), c->name);
     if (st != VG_NAME_OK) {
         c->name[0] = '\0';
         snprintf(err, sizeof err, "invalid name: %s", vg_name_strerror(st));
-        refuse(c, VG_S5_NOT_ALLOWED, 403, err);
+        refuse(c, VG_OUT_BAD_NAME, err);
         return;
     }
     if (vg_config_zone_of(g->cfg, c->name) == NULL) {
-        refuse(c, VG_S5_NOT_ALLOWED, 403, "name outside the served zone(s)");
+        refuse(c, VG_OUT_NOT_ALLOWED, "name outside the served zone(s)");
         return;
     }
     if (g->front) {
@@ -571,24 +539,25 @@ static void handle_target(struct gw_conn *c, const char *target, uint16_t port)
         if (err[0])
             VG_CLOG(VG_LOG_WARN, c->ident, "%s", err);
         if (g->resolver == NULL) {
-            refuse(c, VG_S5_HOST_UNREACH, 404, "VM unknown on this host");
+            refuse(c, VG_OUT_NO_SUCH_VM, "VM unknown on this host");
             return;
         }
         if (c->user && strcmp(c->user, g->cfg->forward_user) == 0) {
-            refuse(c, VG_S5_HOST_UNREACH, 404, "VM unknown on this host (a chained request is never chained again)");
+            refuse(c, VG_OUT_NO_SUCH_VM,
+                   "VM unknown on this host (a chained request is never chained again)");
             return;
         }
         start_forward(c);
         return;
     case VG_VM_BROKEN:
         VG_CLOG(VG_LOG_WARN, c->ident, "VM table entry unusable: %s", err);
-        refuse(c, VG_S5_HOST_UNREACH, 502, "VM table entry unusable");
+        refuse(c, VG_OUT_CHANNEL_DOWN, "VM table entry unusable");
         return;
     case VG_VM_OK:
         break;
     }
     if (!vg_vm_port_allowed(vm, port)) {
-        refuse(c, VG_S5_NOT_ALLOWED, 403, "port not allowed for this VM");
+        refuse(c, VG_OUT_NOT_ALLOWED, "port not allowed for this VM");
         return;
     }
     start_connect(c, vm);
@@ -678,17 +647,17 @@ static void process(struct gw_conn *c)
             if (r == VG_P_NEED_MORE)
                 return;
             if (r == VG_P_ERROR) {
-                refuse(c, vg_outcome_socks(err), 0, "malformed request");
+                refuse(c, err, "malformed request");
                 return;
             }
             consume(c, used);
             c->port = rq.port;
             if (rq.cmd != VG_S5_CMD_CONNECT) {
-                refuse(c, VG_S5_CMD_UNSUPPORTED, 0, "command not supported (CONNECT only)");
+                refuse(c, VG_OUT_UNSUPPORTED_CMD, "command not supported (CONNECT only)");
                 return;
             }
             if (rq.atyp != VG_S5_ATYP_NAME) {
-                refuse(c, VG_S5_ATYP_UNSUPPORTED, 0, "IP address: only VM names are served");
+                refuse(c, VG_OUT_BAD_ATYPE, "IP address: only VM names are served");
                 return;
             }
             handle_target(c, rq.name, rq.port);
@@ -701,7 +670,7 @@ static void process(struct gw_conn *c)
             if (r == VG_P_NEED_MORE)
                 return;
             if (r == VG_P_ERROR) {
-                refuse(c, VG_S5_GENERAL, vg_outcome_http(err), "malformed HTTP request");
+                refuse(c, err, "malformed HTTP request");
                 return;
             }
             consume(c, used);
@@ -713,7 +682,7 @@ static void process(struct gw_conn *c)
                 return;
             }
             if (!authed && !c->anon_ok) {
-                refuse(c, VG_S5_NOT_ALLOWED, 407,
+                refuse(c, VG_OUT_AUTH_FAILED,
                        hc.has_auth ? "authentication failed" : "authentication required");
                 return;
             }
@@ -732,7 +701,7 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
     if (c->len == c->cap) {
         /* the parser still wants more than the buffer holds */
         if (c->front == GW_FRONT_HTTP)
-            refuse(c, VG_S5_GENERAL, 431, "request head too large");
+            refuse(c, VG_OUT_HEAD_TOO_LARGE, "request head too large");
         else
             linger_close(c);
         return;
@@ -760,7 +729,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     switch (c->st) {
     case ST_CONNECTING:
     case ST_MUX_REPLY:
-        refuse(c, VG_S5_TTL_EXPIRED, 504, "timed out connecting to the VM");
+        refuse(c, VG_OUT_TIMEOUT, "timed out connecting to the VM");
         return;
     case ST_LINGER:
         conn_free(c);
@@ -768,7 +737,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     default:
         VG_CLOG(VG_LOG_INFO, c->ident, "handshake timeout");
         if (c->front == GW_FRONT_HTTP) {
-            refuse(c, VG_S5_GENERAL, 408, "handshake timeout");
+            refuse(c, VG_OUT_HANDSHAKE_TIMEOUT, "handshake timeout");
             return;
         }
         conn_free(c);

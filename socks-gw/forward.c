@@ -53,7 +53,7 @@ void gw_fwd_cancel(struct gw_fwd *f)
     fwd_free(f);
 }
 
-static void finish(struct gw_fwd *f, int fd, uint8_t rep, const char *why,
+static void finish(struct gw_fwd *f, int fd, enum vg_outcome out, const char *why,
                    const struct sockaddr *bnd)
 {
     gw_fwd_done_fn done = f->done;
@@ -61,7 +61,7 @@ static void finish(struct gw_fwd *f, int fd, uint8_t rep, const char *why,
     if (fd >= 0)
         f->fd = -1; /* handed over */
     fwd_free(f);
-    done(arg, fd, rep, why, bnd);
+    done(arg, fd, out, why, bnd);
 }
 
 static void try_next(struct gw_fwd *f);
@@ -91,7 +91,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (r <= 0) {
-        finish(f, -1, VG_S5_HOST_UNREACH, "owning host's gateway closed the connection", NULL);
+        finish(f, -1, VG_OUT_GW_UNREACHABLE, "owning host's gateway closed the connection", NULL);
         return;
     }
     f->len += (size_t)r;
@@ -103,7 +103,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
                          method != VG_S5_METHOD_USERPASS)) ||
         (f->len >= 4 && (vg_s5c_parse_auth(f->buf + 2, f->len - 2, &status, &used) != VG_P_OK ||
                          status != 0))) {
-        finish(f, -1, VG_S5_NOT_ALLOWED, "owning host's gateway refused forward-user", NULL);
+        finish(f, -1, VG_OUT_NOT_ALLOWED, "owning host's gateway refused forward-user", NULL);
         return;
     }
     if (f->len < 4)
@@ -114,7 +114,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         f->want = 4 + need; /* at most ANSWERS_MAX */
         return;
     case VG_P_ERROR:
-        finish(f, -1, VG_S5_GENERAL, "owning host's gateway sent a malformed reply", NULL);
+        finish(f, -1, VG_OUT_PROTOCOL, "owning host's gateway sent a malformed reply", NULL);
         return;
     case VG_P_OK:
         break;
@@ -122,12 +122,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (rep.rep != VG_S5_SUCCEEDED) {
         char why[96];
         snprintf(why, sizeof why, "owning host's gateway answered 0x%02x", rep.rep);
-        finish(f, -1, rep.rep, why, NULL);
+        finish(f, -1, vg_outcome_of_socks(rep.rep), why, NULL);
         return;
     }
     struct sockaddr_storage bnd;
     vg_s5_reply_bnd(&rep, &bnd); /* AF_UNSPEC for a name: nothing to report */
-    finish(f, f->fd, 0, NULL, (struct sockaddr *)&bnd);
+    finish(f, f->fd, VG_OUT_OK, NULL, (struct sockaddr *)&bnd);
 }
 
 static void connected(struct gw_fwd *f)
@@ -145,7 +145,7 @@ static void connected(struct gw_fwd *f)
         event_free(f->ev);
     f->ev = event_new(f->g->base, f->fd, EV_READ | EV_PERSIST, on_readable, f);
     if (f->ev == NULL) {
-        finish(f, -1, VG_S5_GENERAL, "out of memory", NULL);
+        finish(f, -1, VG_OUT_INTERNAL, "out of memory", NULL);
         return;
     }
     event_add(f->ev, NULL);
@@ -176,7 +176,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         try_next(f);
         return;
     }
-    finish(f, -1, VG_S5_TTL_EXPIRED, "owning host's gateway did not answer in time", NULL);
+    finish(f, -1, VG_OUT_TIMEOUT, "owning host's gateway did not answer in time", NULL);
 }
 
 static void try_next(struct gw_fwd *f)
@@ -204,7 +204,7 @@ static void try_next(struct gw_fwd *f)
             f->st = F_CONNECTING;
             f->ev = event_new(f->g->base, f->fd, EV_WRITE, on_writable, f);
             if (f->ev == NULL) {
-                finish(f, -1, VG_S5_GENERAL, "out of memory", NULL);
+                finish(f, -1, VG_OUT_INTERNAL, "out of memory", NULL);
                 return;
             }
             event_add(f->ev, NULL);
@@ -214,7 +214,7 @@ static void try_next(struct gw_fwd *f)
         close(f->fd);
         f->fd = -1;
     }
-    finish(f, -1, VG_S5_HOST_UNREACH, "owning host's gateway unreachable", NULL);
+    finish(f, -1, VG_OUT_GW_UNREACHABLE, "owning host's gateway unreachable", NULL);
 }
 
 static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc, void *arg)
@@ -224,12 +224,12 @@ static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc,
     if (st != VG_RES_OK) {
         char why[128];
         snprintf(why, sizeof why, "DNS: %s", vg_res_strerror(st));
-        finish(f, -1, st == VG_RES_TIMEOUT ? VG_S5_TTL_EXPIRED : VG_S5_HOST_UNREACH, why, NULL);
+        finish(f, -1, vg_res_outcome(st), why, NULL);
         return;
     }
     const char *self = f->g->cfg->host_name;
     if (self && loc->owner[0] && strcmp(loc->owner, self) == 0) {
-        finish(f, -1, VG_S5_HOST_UNREACH,
+        finish(f, -1, VG_OUT_UNREACHABLE,
                "DNS names this host as the owner but the VM is not in its table", NULL);
         return;
     }

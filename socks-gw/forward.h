@@ -10,6 +10,8 @@
 #ifndef VG_FORWARD_H
 #define VG_FORWARD_H
 
+#include "vg_outcome.h"
+
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -17,9 +19,10 @@ struct gw;
 struct gw_fwd;
 
 /* fd: connected to the owning gateway with the tunnel established (the caller owns it), or -1;
- * rep: 0, or the SOCKS5 code to answer; bnd: the BND.ADDR the owning gateway reported (NULL on
- * failure); why: a short text for failures.  All valid during the call only. */
-typedef void (*gw_fwd_done_fn)(void *arg, int fd, uint8_t rep, const char *why,
+ * out: VG_OUT_OK, or what to answer (the owning gateway's own reply code comes back as its
+ * vg_outcome_of_socks); bnd: the BND.ADDR the owning gateway reported (NULL on failure); why: a
+ * short text for failures.  All valid during the call only. */
+typedef void (*gw_fwd_done_fn)(void *arg, int fd, enum vg_outcome out, const char *why,
                                const struct sockaddr *bnd);
 
 /* Never calls done from inside; NULL when out of memory. */

@@ -101,7 +101,8 @@ static void turn_away(int fd, enum gw_front front)
 {
     if (front == GW_FRONT_HTTP) {
         char out[256];
-        size_t n = vg_http_build_response(out, sizeof out, 503, "Connection: close\r\n");
+        size_t n = vg_http_build_response(out, sizeof out, vg_outcome_http(VG_OUT_OVERLOADED),
+                                          "Connection: close\r\n");
         if (n)
             (void)!send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     }

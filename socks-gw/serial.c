@@ -190,10 +190,10 @@ struct guest_open {
     struct vg_mux_stream *s;
 };
 
-static void guest_deny(struct vg_mux_stream *s, const char *code, const char *text)
+static void guest_deny(struct vg_mux_stream *s, enum vg_outcome o, const char *text)
 {
     char line[300];
-    int n = snprintf(line, sizeof line, "ERR %s %s\n", code, text);
+    int n = snprintf(line, sizeof line, "ERR %s %s\n", vg_outcome_err(o), text);
     vg_mux_stream_write(s, line, (size_t)n);
     vg_mux_stream_shutdown(s);
     vg_mux_stream_free(s);
@@ -215,36 +215,36 @@ static void on_guest_preamble(struct vg_mux_stream *s, void *arg)
         return;
     vg_free(go);
     if (n == VG_LINE_TOO_LONG) {
-        guest_deny(s, VG_PRE_E_ERROR, "request line too long");
+        guest_deny(s, VG_OUT_BAD_REQUEST, "request line too long");
         return;
     }
     struct vg_preamble rq;
     if (vg_preamble_parse_request(line, (size_t)n, &rq) != 0 || rq.kind != VG_PRE_CONNECT_NAME) {
-        guest_deny(s, VG_PRE_E_ERROR, "expected CONNECT <name> <port>");
+        guest_deny(s, VG_OUT_BAD_REQUEST, "expected CONNECT <name> <port>");
         return;
     }
     char name[VG_NAME_MAX + 1], err[256];
     const struct vg_vm *origin;
     if (vg_name_normalize(rq.name, strlen(rq.name), name) != VG_NAME_OK) {
-        guest_deny(s, VG_PRE_E_DENIED, "not a VM name");
+        guest_deny(s, VG_OUT_BAD_NAME, "not a VM name");
         return;
     }
     if (vg_vmtable_lookup(ss->g->vmt, ss->vm, &origin, err, sizeof err) != VG_VM_OK ||
         !vg_vm_out_allowed(origin, name, rq.port)) {
         vg_info("serial %s (%s): guest stream to %s:%u denied by allow-out", ss->path, ss->vm,
                 name, rq.port);
-        guest_deny(s, VG_PRE_E_DENIED, "not allowed by this VM's allow-out");
+        guest_deny(s, VG_OUT_NOT_ALLOWED, "not allowed by this VM's allow-out");
         return;
     }
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
-        guest_deny(s, VG_PRE_E_ERROR, "no resources");
+        guest_deny(s, VG_OUT_INTERNAL, "no resources");
         return;
     }
     if (vg_mux_bridge_new(ss->g->base, sp[0], s, guest_bridge_done, NULL) == NULL) {
         close(sp[0]);
         close(sp[1]);
-        guest_deny(s, VG_PRE_E_ERROR, "no resources");
+        guest_deny(s, VG_OUT_INTERNAL, "no resources");
         return;
     }
     gw_conn_start_guest(ss->g, sp[1], ss->vm, name, rq.port);
@@ -318,7 +318,7 @@ static struct gw_serial *session_get(struct gw *g, const char *path, const char 
 
 /* ---- opening streams -------------------------------------------------------------------- */
 
-static void req_finish(struct gw_serial_req *r, struct vg_mux_stream *s, uint8_t rep,
+static void req_finish(struct gw_serial_req *r, struct vg_mux_stream *s, enum vg_outcome out,
                        const char *why)
 {
     gw_serial_done_fn done = r->done;
@@ -329,7 +329,7 @@ static void req_finish(struct gw_serial_req *r, struct vg_mux_stream *s, uint8_t
     vg_free(r);
     if (s)
         vg_mux_stream_setcb(s, NULL, NULL, NULL);
-    done(arg, s, rep, why);
+    done(arg, s, out, why);
 }
 
 static void on_req_read(struct vg_mux_stream *s, void *arg)
@@ -340,50 +340,47 @@ static void on_req_read(struct vg_mux_stream *s, void *arg)
     if (n == VG_LINE_NEED_MORE)
         return;
     if (n == VG_LINE_TOO_LONG) {
-        req_finish(r, NULL, 0x01, "agent: reply line too long");
+        req_finish(r, NULL, VG_OUT_PROTOCOL, "agent: reply line too long");
         return;
     }
     struct vg_preamble_reply rep;
     if (vg_preamble_parse_reply(line, (size_t)n, &rep) != 0) {
-        req_finish(r, NULL, 0x01, "agent: malformed reply");
+        req_finish(r, NULL, VG_OUT_PROTOCOL, "agent: malformed reply");
         return;
     }
     if (!rep.ok) {
         char why[300];
         snprintf(why, sizeof why, "agent: %s %s", rep.code, rep.text);
-        req_finish(r, NULL, vg_preamble_err_to_socks(rep.code), why);
+        req_finish(r, NULL, vg_outcome_of_err(rep.code), why);
         return;
     }
     r->s = NULL; /* handed over */
-    req_finish(r, s, 0, NULL);
+    req_finish(r, s, VG_OUT_OK, NULL);
 }
 
 static void on_req_event(struct vg_mux_stream *s, short what, void *arg)
 {
     struct gw_serial_req *r = arg;
     if (what & VG_MUX_RESET)
-        req_finish(r, NULL, 0x04, "agent session ended or stream reset");
+        req_finish(r, NULL, VG_OUT_AGENT_DOWN, "agent session ended or stream reset");
     else if (what & VG_MUX_EOF)
-        req_finish(r, NULL, 0x04, "agent closed the stream without a reply");
+        req_finish(r, NULL, VG_OUT_AGENT_DOWN, "agent closed the stream without a reply");
 }
 
 static void on_req_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_serial_req *r = arg;
-    req_finish(r, NULL, 0x04, "agent not answering");
+    req_finish(r, NULL, VG_OUT_AGENT_DOWN, "agent not answering");
 }
 
 struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm,
                                      uint16_t port, gw_serial_done_fn done, void *arg,
-                                     uint8_t *rep, const char **why)
+                                     enum vg_outcome *out, const char **why)
 {
     int err = 0;
     struct gw_serial *ss = session_get(g, path, vm, &err);
     if (ss == NULL) {
-        *rep = 0x04;
-        *why = err == ENOENT        ? "channel down (its socket does not exist)"
-               : err == ECONNREFUSED ? "channel down (nothing listens on its socket)"
-                                     : strerror(err);
+        *out = vg_outcome_of_errno(err, VG_VIA_SOCKET, why);
         return NULL;
     }
     struct gw_serial_req *r = vg_calloc(1, sizeof *r);
@@ -392,7 +389,7 @@ struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char 
         if (r && r->timer)
             event_free(r->timer);
         vg_free(r);
-        *rep = 0x04;
+        *out = VG_OUT_AGENT_DOWN;
         *why = "cannot open a stream to the agent";
         return NULL;
     }

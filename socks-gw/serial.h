@@ -10,6 +10,8 @@
 #ifndef VG_SERIAL_H
 #define VG_SERIAL_H
 
+#include "vg_outcome.h"
+
 #include <stdint.h>
 
 struct gw;
@@ -17,18 +19,19 @@ struct vg_mux_stream;
 struct gw_serial_req;
 
 /* Outcome of an open: on success `s` is the stream (the caller owns it; bytes after the agent's
- * OK line may already wait in its input) and rep is 0; on failure s is NULL, rep the SOCKS5
- * reply code and why a short text (valid during the call). */
-typedef void (*gw_serial_done_fn)(void *arg, struct vg_mux_stream *s, uint8_t rep,
+ * OK line may already wait in its input) and out is VG_OUT_OK; on failure s is NULL, out says
+ * why (the agent's ERR word as vg_outcome_of_err; VG_OUT_AGENT_DOWN when it does not answer) and
+ * why is a short text (valid during the call). */
+typedef void (*gw_serial_done_fn)(void *arg, struct vg_mux_stream *s, enum vg_outcome out,
                                   const char *why);
 
 /* Start opening a stream to `port` in the VM behind `path`.  `vm` (the VM's name) is used for
- * the control stream's hello.  Returns NULL when it fails at once (then *rep / *why are set and
+ * the control stream's hello.  Returns NULL when it fails at once (then *out / *why are set and
  * `done` is not called); otherwise `done` is called exactly once from the event loop, unless
  * gw_serial_cancel() comes first. */
 struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm,
                                      uint16_t port, gw_serial_done_fn done, void *arg,
-                                     uint8_t *rep, const char **why);
+                                     enum vg_outcome *out, const char **why);
 void gw_serial_cancel(struct gw_serial_req *r);
 
 /* Close every session (gateway exit). */

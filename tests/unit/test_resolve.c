@@ -577,6 +577,39 @@ Test(names, exit_codes_and_strings)
     }
 }
 
+Test(names, lookup_outcomes)
+{
+    /* one mapping for the chaining gateway's reply (docs/gateway.md, chaining outcome) and
+     * vmgate-connect's exit code (docs/clients.md) */
+    static const struct {
+        enum vg_res_status st;
+        enum vg_outcome o;
+        int socks, http, exit;
+    } w[] = {
+        {VG_RES_OK, VG_OUT_OK, 0x00, 200, 0},
+        {VG_RES_NXDOMAIN, VG_OUT_DNS_NO_SUCH_VM, 0x04, 502, 10},
+        {VG_RES_NODATA, VG_OUT_DNS_NO_SUCH_VM, 0x04, 502, 10},
+        {VG_RES_TIMEOUT, VG_OUT_DNS_TIMEOUT, 0x06, 504, 11},
+        {VG_RES_UNREACHABLE, VG_OUT_DNS_UNREACHABLE, 0x04, 502, 11},
+        {VG_RES_SERVFAIL, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
+        {VG_RES_REFUSED, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
+        {VG_RES_BADRESP, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
+        {VG_RES_BADNAME, VG_OUT_BAD_NAME, 0x02, 403, 65},
+        {VG_RES_OUTSIDE, VG_OUT_BAD_NAME, 0x02, 403, 65},
+        {VG_RES_NOMEM, VG_OUT_DNS_LOCAL, 0x04, 502, 1},
+        {VG_RES_CANCELLED, VG_OUT_DNS_LOCAL, 0x04, 502, 1},
+        {VG_RES_ERROR, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
+    };
+    cr_assert_eq(sizeof w / sizeof w[0], VG_RES_ERROR + 1, "a status is not tested");
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        enum vg_outcome o = vg_res_outcome(w[i].st);
+        cr_assert_eq(o, w[i].o, "%s", vg_res_token(w[i].st));
+        cr_assert_eq(vg_outcome_socks(o), w[i].socks, "%s", vg_res_token(w[i].st));
+        cr_assert_eq(vg_outcome_http(o), w[i].http, "%s", vg_res_token(w[i].st));
+        cr_assert_eq((int)vg_exit_of_res(w[i].st), w[i].exit, "%s", vg_res_token(w[i].st));
+    }
+}
+
 /* ---- vmgate-connect command line and credentials ------------------------------------------ */
 
 static enum vg_args parse(struct vg_connect_opts *o, char *err, ...)
