@@ -3,7 +3,7 @@
  * One vg_mux session sits on one end of a socketpair, driven by a libevent loop; the fuzz input
  * is written to the other end as the peer's bytes, in chunks, and the loop runs until the input
  * is consumed and the session is idle or closed.  The application side plays the gateway or the
- * agent in one of several ways chosen by the first three input octets (see struct cfg): it accepts
+ * agent in one of several ways chosen by the first four input octets (see struct cfg): it accepts
  * streams and drains, holds, echoes or half-closes them, refuses them, frees streams or the whole
  * session from inside callbacks, opens streams of its own, pings, sends GoAway, runs with tiny
  * output limits.  The rest of the input is the peer's byte stream.
@@ -38,6 +38,7 @@
 #define WINDOW VG_YAMUX_INITIAL_WINDOW
 #define SETTLE_ROUNDS 2000
 #define EOF_ROUNDS 200
+#define CFG_LEN 4 /* config octets before the peer's bytes */
 
 enum accept_mode { ACC_DRAIN, ACC_HOLD, ACC_ECHO, ACC_LINGER };
 
@@ -60,6 +61,12 @@ struct cfg {
     bool free_in_close;  /* vg_mux_free from on_close */
     bool free_in_reset;  /* vg_mux_free from the first stream RESET event */
     bool half_drain;     /* ACC_HOLD: drain half of what arrives */
+    bool free_on_acked;  /* free (reset) a stream we opened when the peer accepts it */
+    bool reset_on_read;  /* the application gives up on a stream at its first bytes */
+    bool reset_again;    /* vg_mux_stream_reset on a stream that reports RESET */
+    bool open_in_accept; /* open a stream of our own from inside on_accept */
+    bool goaway_after;   /* vg_mux_goaway() once the input is written */
+    bool ping_chunks;    /* vg_mux_ping() after every chunk */
 };
 
 struct hs {
@@ -124,6 +131,13 @@ static void on_read(struct vg_mux_stream *s, void *arg)
     struct evbuffer *in = vg_mux_stream_input(s);
     size_t n = evbuffer_get_length(in);
     FUZZ_CHECK(n > 0 && n <= WINDOW);
+    if (cfg.reset_on_read) {
+        vg_mux_stream_reset(s);
+        FUZZ_CHECK(vg_mux_stream_state(s) & VG_MUX_RESET);
+        FUZZ_CHECK(vg_mux_stream_write(s, "x", 1) != 0);
+        hs_free(h);
+        return;
+    }
     switch (cfg.acc) {
     case ACC_DRAIN:
         evbuffer_drain(in, n);
@@ -166,6 +180,8 @@ static void on_event(struct vg_mux_stream *s, short what, void *arg)
     if (what & VG_MUX_RESET) {
         FUZZ_CHECK(vg_mux_stream_state(s) & VG_MUX_RESET);
         FUZZ_CHECK(vg_mux_stream_write(s, "x", 1) != 0);
+        if (cfg.reset_again)
+            vg_mux_stream_reset(s); /* no frame for a finished stream, no second event */
         if (cfg.free_in_reset && !in_reset_free_done && mux != NULL) {
             in_reset_free_done = true;
             struct vg_mux *m = mux;
@@ -173,7 +189,10 @@ static void on_event(struct vg_mux_stream *s, short what, void *arg)
             vg_mux_free(m);
         }
     }
-    if (cfg.free_on_events && (what & (VG_MUX_EOF | VG_MUX_RESET)))
+    if (what & VG_MUX_ACKED)
+        FUZZ_CHECK(vg_mux_stream_state(s) & VG_MUX_ACKED);
+    if ((cfg.free_on_events && (what & (VG_MUX_EOF | VG_MUX_RESET))) ||
+        (cfg.free_on_acked && (what & VG_MUX_ACKED)))
         hs_free(h);
 }
 
@@ -191,6 +210,15 @@ static void on_accept(struct vg_mux *m, struct vg_mux_stream *s, void *arg)
     size_t idx = nhs;
     hs_add(s);
     vg_mux_stream_setcb(s, on_read, on_event, (void *)(uintptr_t)idx);
+    if (cfg.open_in_accept) {
+        struct vg_mux_stream *o = vg_mux_open(m);
+        if (o != NULL) {
+            idx = nhs;
+            hs_add(o);
+            vg_mux_stream_setcb(o, on_read, on_event, (void *)(uintptr_t)idx);
+            FUZZ_CHECK(vg_mux_stream_write(o, "CONNECT web2.vm.test 80\n", 24) == 0);
+        }
+    }
 }
 
 static void on_close(struct vg_mux *m, const char *why, void *arg)
@@ -312,7 +340,7 @@ static size_t pending_in(int fd)
     return n > 0 ? (size_t)n : 0;
 }
 
-static void parse_cfg(const uint8_t *c)
+static void parse_cfg(const uint8_t c[4])
 {
     static const size_t chunks[8] = {0, 1, 2, 5, 12, 13, 64, 1000};
     static const unsigned maxs[4] = {1, 2, 4, 64};
@@ -336,6 +364,12 @@ static void parse_cfg(const uint8_t *c)
     cfg.free_in_close = c[2] & 0x20;
     cfg.free_in_reset = c[2] & 0x40;
     cfg.half_drain = c[2] & 0x80;
+    cfg.free_on_acked = c[3] & 0x01;
+    cfg.reset_on_read = c[3] & 0x02;
+    cfg.reset_again = c[3] & 0x04;
+    cfg.open_in_accept = c[3] & 0x08;
+    cfg.goaway_after = c[3] & 0x10;
+    cfg.ping_chunks = c[3] & 0x20;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -346,11 +380,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         base = event_base_new();
         FUZZ_CHECK(base != NULL);
     }
-    uint8_t c[3] = {0, 0, 0};
-    memcpy(c, data, size < 3 ? size : 3);
+    uint8_t c[CFG_LEN] = {0};
+    memcpy(c, data, size < CFG_LEN ? size : CFG_LEN);
     parse_cfg(c);
-    const uint8_t *peer = size > 3 ? data + 3 : data;
-    size_t npeer = size > 3 ? size - 3 : 0;
+    const uint8_t *peer = size > CFG_LEN ? data + CFG_LEN : data;
+    size_t npeer = size > CFG_LEN ? size - CFG_LEN : 0;
 
     int sv[2];
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -418,6 +452,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break; /* the session closed its end (freed from a callback) */
             blocked = true;
         }
+        if (cfg.ping_chunks && mux != NULL)
+            FUZZ_CHECK(vg_mux_ping(mux) == (vg_mux_alive(mux) ? 0 : -1));
         /* the session stops reading when it cannot write: then its output must be read */
         round_once(raw, !cfg.lazy_reader || blocked);
         if (mux == NULL || !vg_mux_alive(mux)) {
@@ -426,6 +462,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         FUZZ_CHECK(++rounds < 4 * npeer + SETTLE_ROUNDS); /* progress */
     }
+
+    if (cfg.goaway_after && mux != NULL)
+        vg_mux_goaway(mux);
 
     /* settle: input consumed (or the session dead), nothing more written for a few rounds */
     unsigned quiet = 0;

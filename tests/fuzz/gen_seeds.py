@@ -72,8 +72,12 @@ C2_CHUNK = {0: 0, 1: 1, 2: 2, 5: 3, 12: 4, 13: 5, 64: 6, 1000: 7}
 C2_LAZY, C2_REFUSE_RESET, C2_FREE_IN_CLOSE, C2_FREE_IN_RESET, C2_HALF_DRAIN = 0x08, 0x10, 0x20, 0x40, 0x80
 
 
-def mux(c0, c1, c2, *frames, maxs=C1_MAX64):
-    return bytes([c0, c1 | maxs, c2]) + b"".join(frames)
+C3_FREE_ON_ACKED, C3_RESET_ON_READ, C3_RESET_AGAIN, C3_OPEN_IN_ACCEPT = 0x01, 0x02, 0x04, 0x08
+C3_GOAWAY_AFTER, C3_PING_CHUNKS = 0x10, 0x20
+
+
+def mux(c0, c1, c2, *frames, maxs=C1_MAX64, c3=0):
+    return bytes([c0, c1 | maxs, c2, c3]) + b"".join(frames)
 
 
 def mux_seeds():
@@ -149,6 +153,16 @@ def mux_seeds():
                                frame(WU, ACK, 1, 0))
     s["gw-session-first"] = mux(C0_CLIENT | C0_SESSION_FIRST, C1_OPEN3 | C1_OPEN_WRITE, C2_CHUNK[5],
                                 frame(WU, ACK, 1, 0), data(3, b"OK\n", ACK))
+    s["gw-free-on-acked"] = mux(C0_CLIENT, C1_OPEN1 | C1_OPEN_WRITE, 0, data(1, b"OK\n", ACK),
+                                data(1, b"late bytes"), c3=C3_FREE_ON_ACKED)
+    s["agent-reset-on-read"] = mux(0, 0, 0, conn, data(1, b"more"), frame(WU, FIN, 1, 0),
+                                   c3=C3_RESET_ON_READ)
+    s["agent-reset-again"] = mux(0, 0, 0, conn, frame(WU, RST, 1, 0), c3=C3_RESET_AGAIN)
+    s["agent-open-in-accept"] = mux(0, 0, 0, conn, frame(WU, ACK, 2, 0), data(2, b"OK\n"),
+                                    frame(WU, FIN, 2, 0), c3=C3_OPEN_IN_ACCEPT)
+    s["agent-goaway-after-ping-chunks"] = mux(C0_PEER_EOF, 0, C2_CHUNK[12], conn,
+                                              frame(PING, ACK, 0, 1), frame(PING, ACK, 0, 2), data(1, b"x"),
+                                              c3=C3_GOAWAY_AFTER | C3_PING_CHUNKS)
     return s
 
 # ----------------------------------------------------------------------------- preamble / control
