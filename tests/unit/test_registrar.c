@@ -408,6 +408,35 @@ Test(key, rejects_bad_files)
     cr_assert(strstr(err, "line 1") != NULL, "%s", err);
 }
 
+/* Fields at their limits are kept whole; what does not fit is refused, never silently cut. */
+Test(key, fields_at_their_limits)
+{
+    struct reg_key k;
+    char err[256], name[254], text[1400];
+    memset(name, 'a', 253);
+    name[253] = '\0';
+    char secret[sizeof k.secret + 4];
+    memset(secret, 'A', sizeof k.secret - 4); /* 508 base64 characters: the longest that fit */
+    secret[sizeof k.secret - 4] = '\0';
+    snprintf(text, sizeof text, "key \"%s\" { algorithm hmac-sha256; secret \"%s\"; };", name,
+             secret);
+    cr_assert(reg_key_parse(text, &k, err, sizeof err), "%s", err);
+    cr_assert_eq(strlen(k.name), 254);
+    cr_assert_eq(k.name[253], '.');
+    cr_assert_str_eq(k.secret, secret);
+
+    memset(secret, 'A', sizeof k.secret); /* 512: one group of four too many */
+    secret[sizeof k.secret] = '\0';
+    snprintf(text, sizeof text, "key \"k\" { algorithm hmac-sha256; secret \"%s\"; };", secret);
+    cr_assert(!reg_key_parse(text, &k, err, sizeof err));
+    cr_assert(strstr(err, "secret longer than 511") != NULL, "%s", err);
+
+    const char *longopt = "key \"k\" { algorithm-but-much-longer-than-any-option x; };";
+    cr_assert(!reg_key_parse(longopt, &k, err, sizeof err));
+    cr_assert(strstr(err, "unknown key option 'algorithm-but-much-longer-than-'") != NULL, "%s",
+              err);
+}
+
 /* ---- names and config -------------------------------------------------------------------- */
 
 static struct vg_config *load_cfg(const char *text)
