@@ -27,37 +27,39 @@ struct row {
 /* THE table (docs/gateway.md "Reply codes", docs/protocol.md §5, docs/clients.md "exit").  The
  * reverse mappings take the first row with a code, so the generic rows come first. */
 /* clang-format off */
+#define ROW(o, socks, http, err, exit, text) [VG_OUT_##o] = {#o, socks, http, err, exit, text}
 static const struct row table[VG_OUT_COUNT] = {
-    /*                          name               SOCKS HTTP ERR        exit                 text */
-    [VG_OUT_OK] =              {"OK",              0x00, 200, NULL,      VG_EXIT_OK,          "connected"},
-    [VG_OUT_FAILURE] =         {"FAILURE",         0x01, 502, E_ERROR,   VG_EXIT_PROTO,       "general failure"},
-    [VG_OUT_NOT_ALLOWED] =     {"NOT_ALLOWED",     0x02, 403, E_DENIED,  VG_EXIT_NOT_ALLOWED, "not allowed"},
-    [VG_OUT_NET_UNREACH] =     {"NET_UNREACH",     0x03, 502, E_ERROR,   VG_EXIT_PROTO,       "network unreachable"},
-    [VG_OUT_UNREACHABLE] =     {"UNREACHABLE",     0x04, 502, E_UNREACH, VG_EXIT_VM_UNREACH,  "VM unreachable"},
-    [VG_OUT_PORT_CLOSED] =     {"PORT_CLOSED",     0x05, 502, E_REFUSED, VG_EXIT_PORT_CLOSED, "port closed in the VM"},
-    [VG_OUT_TIMEOUT] =         {"TIMEOUT",         0x06, 504, E_TIMEOUT, VG_EXIT_GW_TIMEOUT,  "timeout reaching the VM"},
-    [VG_OUT_UNSUPPORTED_CMD] = {"UNSUPPORTED_CMD", 0x07, 405, E_ERROR,   VG_EXIT_PROTO,       "command not supported"},
-    [VG_OUT_BAD_ATYPE] =       {"BAD_ATYPE",       0x08, 403, E_ERROR,   VG_EXIT_PROTO,       "address type not supported"},
-    [VG_OUT_BAD_REQUEST] =     {"BAD_REQUEST",     0x01, 400, E_ERROR,   VG_EXIT_PROTO,       "malformed request"},
-    [VG_OUT_INTERNAL] =        {"INTERNAL",        0x01, 502, E_ERROR,   VG_EXIT_LOCAL,       "internal error"},
-    [VG_OUT_PROTOCOL] =        {"PROTOCOL",        0x01, 502, E_ERROR,   VG_EXIT_PROTO,       "protocol error"},
-    [VG_OUT_BAD_NAME] =        {"BAD_NAME",        0x02, 403, E_DENIED,  VG_EXIT_BADNAME,     "not a valid VM name"},
-    [VG_OUT_AUTH_FAILED] =     {"AUTH_FAILED",     0x02, 407, E_DENIED,  VG_EXIT_AUTH,        "authentication failed"},
-    [VG_OUT_NO_SUCH_VM] =      {"NO_SUCH_VM",      0x04, 404, E_UNREACH, VG_EXIT_VM_UNREACH,  "VM not in this host's table"},
-    [VG_OUT_CHANNEL_DOWN] =    {"CHANNEL_DOWN",    0x04, 502, E_UNREACH, VG_EXIT_VM_UNREACH,  "the VM's channel is down"},
-    [VG_OUT_AGENT_DOWN] =      {"AGENT_DOWN",      0x04, 502, E_UNREACH, VG_EXIT_VM_UNREACH,  "the guest agent does not answer"},
-    [VG_OUT_GW_UNREACHABLE] =  {"GW_UNREACHABLE",  0x04, 502, E_UNREACH, VG_EXIT_GW_UNREACH,  "gateway unreachable"},
-    [VG_OUT_DNS_NO_SUCH_VM] =  {"DNS_NO_SUCH_VM",  0x04, 502, E_UNREACH, VG_EXIT_NO_VM,       "no such VM in DNS"},
-    [VG_OUT_DNS_TIMEOUT] =     {"DNS_TIMEOUT",     0x06, 504, E_TIMEOUT, VG_EXIT_DNS_TIMEOUT, "DNS timeout"},
-    [VG_OUT_DNS_UNREACHABLE] = {"DNS_UNREACHABLE", 0x04, 502, E_UNREACH, VG_EXIT_DNS_TIMEOUT, "DNS server unreachable"},
-    [VG_OUT_DNS_FAILURE] =     {"DNS_FAILURE",     0x04, 502, E_UNREACH, VG_EXIT_DNS_FAIL,    "DNS failure"},
-    [VG_OUT_DNS_LOCAL] =       {"DNS_LOCAL",       0x04, 502, E_UNREACH, VG_EXIT_LOCAL,       "DNS lookup abandoned"},
-    [VG_OUT_DEADLINE] =        {"DEADLINE",        0x06, 504, E_TIMEOUT, VG_EXIT_DEADLINE,    "deadline passed"},
-    [VG_OUT_HEAD_TOO_LARGE] =  {"HEAD_TOO_LARGE",  0x01, 431, E_ERROR,   VG_EXIT_PROTO,       "request head too large"},
-    [VG_OUT_BAD_VERSION] =     {"BAD_VERSION",     0x01, 505, E_ERROR,   VG_EXIT_PROTO,       "HTTP version not supported"},
-    [VG_OUT_HANDSHAKE_TIMEOUT] = {"HANDSHAKE_TIMEOUT", 0x01, 408, E_ERROR, VG_EXIT_PROTO,     "handshake timeout"},
-    [VG_OUT_OVERLOADED] =      {"OVERLOADED",      0x01, 503, E_ERROR,   VG_EXIT_PROTO,       "too many connections"},
+    /*  outcome            SOCKS HTTP ERR        exit                 text */
+    ROW(OK,                0x00, 200, NULL,      VG_EXIT_OK,          "connected"),
+    ROW(FAILURE,           0x01, 502, E_ERROR,   VG_EXIT_PROTO,       "general failure"),
+    ROW(NOT_ALLOWED,       0x02, 403, E_DENIED,  VG_EXIT_NOT_ALLOWED, "not allowed"),
+    ROW(NET_UNREACH,       0x03, 502, E_ERROR,   VG_EXIT_PROTO,       "network unreachable"),
+    ROW(UNREACHABLE,       0x04, 502, E_UNREACH, VG_EXIT_VM_UNREACH,  "VM unreachable"),
+    ROW(PORT_CLOSED,       0x05, 502, E_REFUSED, VG_EXIT_PORT_CLOSED, "port closed in the VM"),
+    ROW(TIMEOUT,           0x06, 504, E_TIMEOUT, VG_EXIT_GW_TIMEOUT,  "timeout reaching the VM"),
+    ROW(UNSUPPORTED_CMD,   0x07, 405, E_ERROR,   VG_EXIT_PROTO,       "command not supported"),
+    ROW(BAD_ATYPE,         0x08, 403, E_ERROR,   VG_EXIT_PROTO,       "address type not supported"),
+    ROW(BAD_REQUEST,       0x01, 400, E_ERROR,   VG_EXIT_PROTO,       "malformed request"),
+    ROW(INTERNAL,          0x01, 502, E_ERROR,   VG_EXIT_LOCAL,       "internal error"),
+    ROW(PROTOCOL,          0x01, 502, E_ERROR,   VG_EXIT_PROTO,       "protocol error"),
+    ROW(BAD_NAME,          0x02, 403, E_DENIED,  VG_EXIT_BADNAME,     "not a valid VM name"),
+    ROW(AUTH_FAILED,       0x02, 407, E_DENIED,  VG_EXIT_AUTH,        "authentication failed"),
+    ROW(NO_SUCH_VM,        0x04, 404, E_UNREACH, VG_EXIT_VM_UNREACH,  "no such VM on this host"),
+    ROW(CHANNEL_DOWN,      0x04, 502, E_UNREACH, VG_EXIT_VM_UNREACH,  "the VM's channel is down"),
+    ROW(AGENT_DOWN,        0x04, 502, E_UNREACH, VG_EXIT_VM_UNREACH,  "the guest agent is down"),
+    ROW(GW_UNREACHABLE,    0x04, 502, E_UNREACH, VG_EXIT_GW_UNREACH,  "gateway unreachable"),
+    ROW(DNS_NO_SUCH_VM,    0x04, 502, E_UNREACH, VG_EXIT_NO_VM,       "no such VM in DNS"),
+    ROW(DNS_TIMEOUT,       0x06, 504, E_TIMEOUT, VG_EXIT_DNS_TIMEOUT, "DNS timeout"),
+    ROW(DNS_UNREACHABLE,   0x04, 502, E_UNREACH, VG_EXIT_DNS_TIMEOUT, "DNS server unreachable"),
+    ROW(DNS_FAILURE,       0x04, 502, E_UNREACH, VG_EXIT_DNS_FAIL,    "DNS failure"),
+    ROW(DNS_LOCAL,         0x04, 502, E_UNREACH, VG_EXIT_LOCAL,       "DNS lookup abandoned"),
+    ROW(DEADLINE,          0x06, 504, E_TIMEOUT, VG_EXIT_DEADLINE,    "deadline passed"),
+    ROW(HEAD_TOO_LARGE,    0x01, 431, E_ERROR,   VG_EXIT_PROTO,       "request head too large"),
+    ROW(BAD_VERSION,       0x01, 505, E_ERROR,   VG_EXIT_PROTO,       "HTTP version not supported"),
+    ROW(HANDSHAKE_TIMEOUT, 0x01, 408, E_ERROR,   VG_EXIT_PROTO,       "handshake timeout"),
+    ROW(OVERLOADED,        0x01, 503, E_ERROR,   VG_EXIT_PROTO,       "too many connections"),
 };
+#undef ROW
 /* clang-format on */
 
 static const struct row *row_of(enum vg_outcome o)
