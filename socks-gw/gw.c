@@ -297,7 +297,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
 
-    struct gw g = {.cfg_path = cfg_path, .front = front};
+    struct gw g = {.cfg_path = cfg_path, .front = front, .guest_stream = gw_conn_start_guest};
     gw_main = &g;
     install(&g, &l);
     if (debug)

@@ -16,9 +16,7 @@ struct vg_resolver;
 struct gw_listener;
 struct gw_conn;
 
-/* Where a request comes from: a SOCKS5 or HTTP CONNECT listener, or a stream a guest opened
- * through its agent (answered with the serial protocol's "OK" / "ERR <code> <text>" lines). */
-enum gw_front { GW_FRONT_SOCKS5, GW_FRONT_HTTP, GW_FRONT_GUEST };
+struct gw_front_ops; /* front.h: SOCKS5, HTTP CONNECT, guest streams */
 
 /* Per-client-address connection counts (max-per-client). */
 struct gw_client_count;
@@ -32,6 +30,10 @@ struct gw {
     struct vg_cidr *anon;
     size_t nanon;
     struct vg_resolver *resolver; /* chaining to other hosts (NULL: not configured) */
+    /* where serial.c hands a stream a guest opened (gw_conn_start_guest; set by gw.c, so that
+     * the channel code does not call back into the connection code) */
+    void (*guest_stream)(struct gw *g, int fd, const char *origin, const char *name,
+                         uint16_t port);
     bool front;                   /* --front: no VM table, every name is chained */
 
     struct gw_listener *listeners;
@@ -55,7 +57,7 @@ void gw_client_release(struct gw *g, const struct sockaddr *sa);
 
 /* conn.c: takes ownership of fd. */
 void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
-                    enum gw_front front);
+                    const struct gw_front_ops *front);
 /* A request from inside VM `origin` (already allowed by its ACL) for name:port; fd is the local
  * end of a socketpair whose other end is bridged to the guest's stream.  Takes the fd. */
 void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name,

@@ -1,8 +1,8 @@
 /* listener — listening sockets, accept with back-off on EMFILE, and connection caps. */
+#include "front.h"
 #include "gw.h"
 
 #include "vg_alloc.h"
-#include "vg_http.h"
 #include "vg_log.h"
 
 #include <errno.h>
@@ -19,7 +19,7 @@ struct gw_listener {
     struct gw *g;
     struct evconnlistener *l;
     struct event *backoff;
-    enum gw_front front;
+    const struct gw_front_ops *front;
     char addr[VG_ADDRSTRLEN];
 };
 
@@ -97,12 +97,11 @@ void gw_client_release(struct gw *g, const struct sockaddr *sa)
     }
 }
 
-static void turn_away(int fd, enum gw_front front)
+static void turn_away(int fd, const struct gw_front_ops *front)
 {
-    if (front == GW_FRONT_HTTP) {
+    if (front->answers_early) {
         char out[256];
-        size_t n = vg_http_build_response(out, sizeof out, vg_outcome_http(VG_OUT_OVERLOADED),
-                                          "Connection: close\r\n");
+        size_t n = front->refusal(VG_OUT_OVERLOADED, "gateway full", out, sizeof out);
         if (n)
             (void)!send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
@@ -154,7 +153,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 
 struct open_ctx {
     struct gw *g;
-    enum gw_front front;
+    const struct gw_front_ops *front;
     struct gw_listener *list;
     bool ok;
 };
@@ -180,7 +179,7 @@ static bool open_one(const char *item, void *arg)
                                     1024, (struct sockaddr *)&ss, (int)len);
     li->backoff = event_new(o->g->base, -1, 0, on_backoff_over, li);
     if (li->l == NULL || li->backoff == NULL) {
-        vg_err("listen %s (%s): %s", li->addr, o->front == GW_FRONT_HTTP ? "http" : "socks5",
+        vg_err("listen %s (%s): %s", li->addr, o->front->name,
                strerror(errno));
         if (li->l)
             evconnlistener_free(li->l);
@@ -212,13 +211,13 @@ static void free_list(struct gw_listener *li)
 
 bool gw_listeners_open(struct gw *g, const struct vg_config *cfg)
 {
-    struct open_ctx o = {g, GW_FRONT_SOCKS5, NULL, true};
+    struct open_ctx o = {g, &gw_front_socks5, NULL, true};
     const char *lists[2] = {cfg->listen, cfg->listen_http};
     for (int i = 0; i < 2 && o.ok; i++) {
         if (lists[i] == NULL)
             continue;
         char *copy = vg_strdup(lists[i]);
-        o.front = i == 0 ? GW_FRONT_SOCKS5 : GW_FRONT_HTTP;
+        o.front = i == 0 ? &gw_front_socks5 : &gw_front_http;
         if (copy == NULL)
             o.ok = false;
         else
@@ -233,7 +232,7 @@ bool gw_listeners_open(struct gw *g, const struct vg_config *cfg)
     g->listeners = o.list;
     for (struct gw_listener *li = o.list; li; li = li->next) {
         evconnlistener_enable(li->l);
-        vg_notice("listening on %s (%s)", li->addr, li->front == GW_FRONT_HTTP ? "http" : "socks5");
+        vg_notice("listening on %s (%s)", li->addr, li->front->name);
     }
     return true;
 }

@@ -247,7 +247,7 @@ static void on_guest_preamble(struct vg_mux_stream *s, void *arg)
         guest_deny(s, VG_OUT_INTERNAL, "no resources");
         return;
     }
-    gw_conn_start_guest(ss->g, sp[1], ss->vm, name, rq.port);
+    ss->g->guest_stream(ss->g, sp[1], ss->vm, name, rq.port);
 }
 
 static void on_guest_event(struct vg_mux_stream *s, short what, void *arg)
