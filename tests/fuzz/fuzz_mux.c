@@ -6,7 +6,8 @@
  * agent in one of several ways chosen by the first four input octets (see struct cfg): it accepts
  * streams and drains, holds, echoes or half-closes them, refuses them, frees streams or the whole
  * session from inside callbacks, opens streams of its own, pings, sends GoAway, runs with tiny
- * output limits.  The rest of the input is the peer's byte stream.
+ * output limits.  The rest of the input is the peer's byte stream — or, in headers mode, only the
+ * frame headers of it, the Data payloads made up by the harness (to reach flow control).
  *
  * Checked besides memory safety, leaks (every stream and the session are freed at the end) and UB:
  *   - bounded memory: stream count <= max_streams, every stream's buffered input <= its 256 KiB
@@ -67,6 +68,7 @@ struct cfg {
     bool open_in_accept; /* open a stream of our own from inside on_accept */
     bool goaway_after;   /* vg_mux_goaway() once the input is written */
     bool ping_chunks;    /* vg_mux_ping() after every chunk */
+    bool headers;        /* the input is headers only: Data payloads are made up (see below) */
 };
 
 struct hs {
@@ -370,6 +372,37 @@ static void parse_cfg(const uint8_t c[4])
     cfg.open_in_accept = c[3] & 0x08;
     cfg.goaway_after = c[3] & 0x10;
     cfg.ping_chunks = c[3] & 0x20;
+    cfg.headers = c[3] & 0x40;
+}
+
+/* Headers mode: the input is a sequence of 12-octet headers, and every Data header that decodes
+ * is followed by the payload it announces, made up here (up to PAYLOAD_BUDGET octets in all).
+ * So a small input can fill and exceed windows, send a stream's worth of bytes, and race window
+ * updates against data — what raw mode would need megabytes of input for. */
+#define PAYLOAD_BUDGET (3u * WINDOW)
+
+static uint8_t *expand_headers(const uint8_t *in, size_t n, size_t *outlen)
+{
+    size_t budget = PAYLOAD_BUDGET, len = 0;
+    uint8_t *out = malloc(n + PAYLOAD_BUDGET + 1);
+    FUZZ_CHECK(out != NULL);
+    for (size_t off = 0; off < n; off += VG_YAMUX_HDR_LEN) {
+        size_t k = n - off < VG_YAMUX_HDR_LEN ? n - off : VG_YAMUX_HDR_LEN;
+        memcpy(out + len, in + off, k);
+        len += k;
+        struct vg_yamux_hdr h;
+        size_t used;
+        if (k < VG_YAMUX_HDR_LEN || vg_yamux_decode(in + off, k, &h, &used) != VG_YAMUX_OK ||
+            h.type != VG_YAMUX_DATA)
+            continue;
+        size_t p = h.length < budget ? h.length : budget;
+        for (size_t i = 0; i < p; i++)
+            out[len + i] = (uint8_t)("CONNECT 22\n"[i % 11]);
+        len += p;
+        budget -= p;
+    }
+    *outlen = len;
+    return out;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -385,6 +418,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_cfg(c);
     const uint8_t *peer = size > CFG_LEN ? data + CFG_LEN : data;
     size_t npeer = size > CFG_LEN ? size - CFG_LEN : 0;
+    uint8_t *expanded = NULL;
+    if (cfg.headers) {
+        expanded = expand_headers(peer, npeer, &npeer);
+        peer = expanded;
+        if (cfg.chunk)
+            cfg.chunk *= 256; /* hundreds of KiB: not a byte at a time */
+    }
 
     int sv[2];
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -508,5 +548,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(hs);
     hs = NULL;
     nhs = cap_hs = 0;
+    free(expanded);
     return 0;
 }

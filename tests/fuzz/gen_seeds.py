@@ -73,7 +73,12 @@ C2_LAZY, C2_REFUSE_RESET, C2_FREE_IN_CLOSE, C2_FREE_IN_RESET, C2_HALF_DRAIN = 0x
 
 
 C3_FREE_ON_ACKED, C3_RESET_ON_READ, C3_RESET_AGAIN, C3_OPEN_IN_ACCEPT = 0x01, 0x02, 0x04, 0x08
-C3_GOAWAY_AFTER, C3_PING_CHUNKS = 0x10, 0x20
+C3_GOAWAY_AFTER, C3_PING_CHUNKS, C3_HEADERS = 0x10, 0x20, 0x40
+
+
+def hdr(typ, flags, sid, length):
+    """A Data header in headers mode: fuzz_mux makes up the payload."""
+    return frame(typ, flags, sid, length)
 
 
 def mux(c0, c1, c2, *frames, maxs=C1_MAX64, c3=0):
@@ -163,6 +168,20 @@ def mux_seeds():
     s["agent-goaway-after-ping-chunks"] = mux(C0_PEER_EOF, 0, C2_CHUNK[12], conn,
                                               frame(PING, ACK, 0, 1), frame(PING, ACK, 0, 2), data(1, b"x"),
                                               c3=C3_GOAWAY_AFTER | C3_PING_CHUNKS)
+    # headers mode: Data payloads made up by the harness, to reach flow control
+    W = 262144
+    s["hdr-window-exceeded"] = mux(C0_HOLD, 0, 0, hdr(DATA, SYN, 1, W), hdr(DATA, 0, 1, 1), c3=C3_HEADERS)
+    s["hdr-window-full-then-update"] = mux(C0_HOLD, 0, C2_HALF_DRAIN, hdr(DATA, SYN, 1, W - 1),
+                                           hdr(DATA, 0, 1, 1), hdr(DATA, FIN, 1, 1000), c3=C3_HEADERS)
+    s["hdr-bulk-drain"] = mux(C0_PEER_EOF, 0, 0, hdr(DATA, SYN, 1, 200000), hdr(DATA, 0, 1, 200000),
+                              hdr(DATA, 0, 1, 200000), hdr(WU, FIN, 1, 0), c3=C3_HEADERS)
+    s["hdr-echo-beyond-send-window"] = mux(C0_ECHO, 0, 0, hdr(DATA, SYN, 1, 200000), hdr(DATA, 0, 1, 150000),
+                                           hdr(WU, 0, 1, 100000), hdr(WU, FIN, 1, 0), c3=C3_HEADERS)
+    s["hdr-linger-bulk"] = mux(C0_LINGER, 0, C2_CHUNK[13], hdr(DATA, SYN, 1, 10), hdr(DATA, 0, 1, 250000),
+                               hdr(DATA, 0, 1, 250000), hdr(DATA, FIN, 1, 5), c3=C3_HEADERS)
+    s["hdr-two-streams-tiny-out"] = mux(C0_ECHO, C1_TINY_OUT, C2_LAZY, hdr(DATA, SYN, 1, 70000),
+                                        hdr(DATA, SYN, 3, 70000), hdr(WU, FIN, 1, 0), hdr(WU, FIN, 3, 0),
+                                        c3=C3_HEADERS)
     return s
 
 # ----------------------------------------------------------------------------- preamble / control
