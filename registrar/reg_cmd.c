@@ -1,5 +1,6 @@
 #include "reg_cmd.h"
 
+#include "reg_journal.h"
 #include "reg_store.h"
 #include "vg_alloc.h"
 #include "vg_log.h"
@@ -209,7 +210,7 @@ void reg_apply(struct reg_ctx *ctx, struct reg_req *reqs, size_t n, bool journal
     for (size_t k = 0; k < nops; k++)
         if (reqs[op_req[k]].result != REG_QUEUED)
             names[nd++] = reqs[op_req[k]].name;
-    if (nd && !reg_store_remove(ctx->journal_dir, names, nd, err, sizeof err))
+    if (nd && !reg_journal_drop(ctx->journal_dir, names, nd, err, sizeof err))
         vg_err("journal: %s", err);
 
     /* the outcome → VM table */
@@ -306,7 +307,7 @@ long reg_replay(struct reg_ctx *ctx)
         m++;
     }
     if (nbad)
-        reg_store_remove(ctx->journal_dir, bad, nbad, err, sizeof err);
+        reg_journal_drop(ctx->journal_dir, bad, nbad, err, sizeof err);
     vg_free(bad);
     ctx->eng.conn.down = false;
     reg_apply(ctx, reqs, m, true);
@@ -464,7 +465,7 @@ int reg_sync(struct reg_ctx *ctx, FILE *out, bool dry_run)
             note(&rs, ops[k].result);
             if (ops[k].result == REG_OK && st->action == REG_SYNC_DEL) {
                 const char *nm = st->name;
-                reg_store_remove(ctx->journal_dir, &nm, 1, err, sizeof err);
+                reg_journal_drop(ctx->journal_dir, &nm, 1, err, sizeof err);
             }
         }
         /* pending journal entries of this zone are superseded by the sync */
@@ -480,7 +481,7 @@ int reg_sync(struct reg_ctx *ctx, FILE *out, bool dry_run)
                     jn[nj++] = steps[s].name;
             }
             if (nj)
-                reg_store_remove(ctx->journal_dir, jn, nj, err, sizeof err);
+                reg_journal_drop(ctx->journal_dir, jn, nj, err, sizeof err);
             vg_free(jn);
         }
         vg_free(ops);

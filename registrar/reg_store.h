@@ -1,7 +1,6 @@
-/* reg_store — the registrar's files: the VM table (one entry per VM in [gateway] vm-dir, read by
- * the gateway; format and checks are common/vg_vmentry's) and the journal (one file per pending
- * change in [registrar] state-dir/journal, vg_kvfile syntax).  Writes are atomic and durable
- * (common/vg_file.h).
+/* reg_store — the VM table as vmgate-reg keeps it: one entry per VM in [gateway] vm-dir, read by
+ * the gateway (format and checks are common/vg_vmentry's), written atomically and durably
+ * (common/vg_file.h); and the directory scan the VM table and the journal (reg_journal.h) share.
  *
  * Rewriting a VM table entry changes only what vmgate-reg manages (name, channel, qmp, owner)
  * and the keys a request sets explicitly (struct reg_sets: ports, allow-out, …); every other
@@ -40,7 +39,7 @@ struct reg_rec {
     char *qmp;                  /* optional QMP socket path */
     char *owner;                /* VM table: the host that wrote it */
     struct reg_sets sets;       /* add: VM table keys to set */
-    /* journal only */
+    /* journal only (reg_journal.h) */
     bool del;                   /* pending withdrawal (else a pending add) */
     bool takeover;
     long long queued;           /* unix time of the request */
@@ -49,15 +48,14 @@ struct reg_rec {
 void reg_rec_clear(struct reg_rec *r); /* frees the strings */
 void reg_recs_free(struct reg_rec *r, size_t n);
 
-/* The journal: one file per name. */
-char *reg_journal_format(const struct reg_rec *r);
-bool reg_journal_parse(const char *text, size_t len, struct reg_rec *r, char *err, size_t errlen);
-bool reg_journal_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
-                       size_t errlen);
-/* Load every entry (dot files skipped; a missing dir is empty); bad files are logged and
- * skipped. */
-bool reg_journal_load(const char *dir, struct reg_rec **recs, size_t *n, char *err,
-                      size_t errlen);
+/* Parse dir/file (dfd: dir, open) into r; false with a message ("" to skip silently). */
+typedef bool (*reg_store_parse_fn)(const char *dir, int dfd, const char *file, struct reg_rec *r,
+                                   char *err, size_t errlen);
+/* Every regular file of dir whose name is not a dot file, parsed by fn, with the file name
+ * (normalized) as its name; files fn refuses, or not named like a VM, are logged and skipped.  A
+ * missing dir is empty. */
+bool reg_store_scan(const char *dir, reg_store_parse_fn fn, struct reg_rec **recs, size_t *n,
+                    char *err, size_t errlen);
 
 /* The VM table: load every entry (name, channel, qmp, owner; broken entries are logged and
  * skipped), or write entries for recs (existing entries updated in place, see above). */
@@ -65,7 +63,7 @@ bool reg_table_load(const char *dir, struct reg_rec **recs, size_t *n, char *err
 bool reg_table_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
                      size_t errlen);
 
-/* Remove the named files of dir (journal or VM table; missing ones are fine). */
+/* Remove the named VM table entries of dir (missing ones are fine). */
 bool reg_store_remove(const char *dir, const char *const *names, size_t n, char *err,
                       size_t errlen);
 

@@ -4,6 +4,7 @@
 #include "reg.h"
 #include "reg_cmd.h"
 #include "reg_hook.h"
+#include "reg_journal.h"
 #include "reg_key.h"
 #include "reg_msg.h"
 #include "reg_store.h"
