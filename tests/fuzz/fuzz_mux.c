@@ -44,7 +44,7 @@
 enum accept_mode { ACC_DRAIN, ACC_HOLD, ACC_ECHO, ACC_LINGER };
 
 struct cfg {
-    bool client;         /* the session is the yamux client (odd ids), i.e. the gateway */
+    bool client; /* the session is the yamux client (odd ids), i.e. the gateway */
     enum accept_mode acc;
     bool no_accept;      /* on_accept NULL: every stream refused by the library */
     bool goaway;         /* vg_mux_goaway() at the start */
@@ -56,7 +56,7 @@ struct cfg {
     bool ping;           /* vg_mux_ping() at the start */
     unsigned max_streams;
     bool tiny_out, tiny_frames;
-    size_t chunk; /* peer bytes written per loop round; 0 = as much as the socket takes */
+    size_t chunk;        /* peer bytes written per loop round; 0 = as much as the socket takes */
     bool lazy_reader;    /* read the session's output only when our writes block */
     bool refuse_reset;   /* refuse in on_accept with vg_mux_stream_reset + free */
     bool free_in_close;  /* vg_mux_free from on_close */

@@ -12,9 +12,9 @@
  * Every reply is passed in an exactly-sized heap copy, so reads past alen are caught.
  *
  * Checked: vg_rparse_ttls on each reply for each query type (TTLs at most 2^31 - 1 or
- * VG_TTL_NONE; the same answer twice), vg_rec_owner_parse on every TXT-sized slice (a normalized host
- * name of at most 63 octets), vg_rparse_status on any status, and vg_rparse_fold: the status is
- * one of the enum, OK has 1..8 addresses of either family, all with the SRV's port, IPv6 first
+ * VG_TTL_NONE; the same answer twice), vg_rec_owner_parse on every TXT-sized slice (a normalized
+ * host name of at most 63 octets), vg_rparse_status on any status, and vg_rparse_fold: the status
+ * is one of the enum, OK has 1..8 addresses of either family, all with the SRV's port, IPv6 first
  * when there are both, and cache_ttl = ttl; NXDOMAIN/NODATA have no address and cache_ttl <=
  * neg_ttl_max; failures cache nothing; owner and gateway are normalized names; folding again
  * gives the same result.

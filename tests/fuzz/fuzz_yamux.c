@@ -187,8 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         frames++;
         size_t avail = size - off < VG_YAMUX_HDR_LEN + 1 ? size - off : VG_YAMUX_HDR_LEN + 1;
         if (decode(data + off, avail, &h, &used) != VG_YAMUX_OK) {
-            if (size - off < VG_YAMUX_HDR_LEN && expected_decode(data + off, size - off) ==
-                                                     VG_YAMUX_NEED_MORE)
+            if (size - off < VG_YAMUX_HDR_LEN &&
+                expected_decode(data + off, size - off) == VG_YAMUX_NEED_MORE)
                 break; /* a partial header at the end */
             off++;     /* a session would end here: resynchronise to decode the rest */
             continue;
