@@ -1,5 +1,5 @@
 /* vmgate-reg — publish and withdraw VM names in DNS; see --help and docs/registrar.md. */
-#include "reg_cmd.h"
+#include "reg_cli.h"
 #include "reg_daemon.h"
 #include "reg_hook.h"
 #include "reg_store.h"
@@ -7,7 +7,6 @@
 #include "vg_file.h"
 #include "vg_log.h"
 #include "vg_version.h"
-#include "vg_vmentry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,131 +82,7 @@ static void usage(FILE *f)
     vg_config_describe(f);
 }
 
-static int verbosity = 1;
-
-static void report(const struct reg_req *r, size_t n, const char *verb)
-{
-    size_t ok = 0, queued = 0, failed = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (r[i].result == REG_OK) {
-            ok++;
-            if (verbosity >= 2)
-                printf("%s: %s%s%s\n", r[i].name, verb, r[i].detail[0] ? ": " : "", r[i].detail);
-        } else if (r[i].result == REG_QUEUED) {
-            queued++;
-            if (verbosity >= 1)
-                fprintf(stderr, "vmgate-reg: %s: queued: %s; the daemon will retry\n", r[i].name,
-                        r[i].detail);
-        } else {
-            failed++;
-            fprintf(stderr, "vmgate-reg: %s: %s: %s\n", r[i].name, reg_result_str(r[i].result),
-                    r[i].detail);
-        }
-    }
-    if (n > 1 && verbosity >= 1)
-        fprintf(stderr, "vmgate-reg: %zu request(s): %zu done, %zu queued, %zu failed\n", n, ok,
-                queued, failed);
-}
-
-static int results_code(const struct reg_req *r, size_t n)
-{
-    enum reg_result *res = vg_calloc(n ? n : 1, sizeof *res);
-    if (res == NULL)
-        return REG_EXIT_ERROR;
-    for (size_t i = 0; i < n; i++)
-        res[i] = r[i].result;
-    int code = reg_exit_code_of(res, n);
-    vg_free(res);
-    return code;
-}
-
-/* The daemon when it runs, else directly. */
-static int submit(const struct vg_config *cfg, struct reg_req *reqs, size_t n, bool direct,
-                  const char *verb)
-{
-    char err[1024];
-    int code;
-    if (n == 0)
-        return REG_EXIT_OK;
-    if (!direct && reg_daemon_submit(cfg, reqs, n)) {
-        vg_debug("handed %zu request(s) to the daemon", n);
-    } else {
-        struct reg_ctx ctx;
-        if (!reg_ctx_init(&ctx, cfg, err, sizeof err)) {
-            fprintf(stderr, "vmgate-reg: %s\n", err);
-            reg_ctx_close(&ctx);
-            return REG_EXIT_CONFIG;
-        }
-        reg_apply(&ctx, reqs, n, true);
-        vg_info("%lu UPDATE message(s)", ctx.eng.updates);
-        reg_ctx_close(&ctx);
-    }
-    report(reqs, n, verb);
-    code = results_code(reqs, n);
-    return code;
-}
-
-struct reqvec {
-    struct reg_req *v;
-    size_t n, cap;
-};
-
-static struct reg_req *req_push(struct reqvec *rv)
-{
-    if (rv->n == rv->cap) {
-        size_t cap = rv->cap ? rv->cap * 2 : 16;
-        struct reg_req *g = vg_realloc(rv->v, cap * sizeof *g);
-        if (g == NULL)
-            return NULL;
-        rv->v = g;
-        rv->cap = cap;
-    }
-    struct reg_req *r = &rv->v[rv->n++];
-    memset(r, 0, sizeof *r);
-    return r;
-}
-
-static void reqvec_free(struct reqvec *rv)
-{
-    reg_req_free(rv->v, rv->n);
-    vg_free(rv->v);
-}
-
-/* Fill an add request; false + message on a bad name / channel.  *sets moves into r. */
-static bool make_add(const struct vg_config *cfg, struct reg_req *r, const char *name,
-                     const char *channel, const char *qmp, bool takeover, struct reg_sets *sets)
-{
-    char err[512];
-    if (!reg_name_resolve(cfg, name, r->name, &r->zone, err, sizeof err)) {
-        fprintf(stderr, "vmgate-reg: %s\n", err);
-        return false;
-    }
-    if (!vg_vmentry_value_check("channel", channel, err, sizeof err) ||
-        (qmp && !vg_vmentry_value_check("qmp", qmp, err, sizeof err))) {
-        fprintf(stderr, "vmgate-reg: %s: %s\n", r->name, err);
-        return false;
-    }
-    r->channel = vg_strdup(channel);
-    r->qmp = qmp ? vg_strdup(qmp) : NULL;
-    r->takeover = takeover;
-    if (sets) {
-        r->sets = *sets;
-        memset(sets, 0, sizeof *sets);
-    }
-    return r->channel && (!qmp || r->qmp);
-}
-
-/* --ports LIST, --allow-out LIST, --set KEY=VALUE: VM table keys the add sets (an empty value
- * removes the key).  False + message on a bad key or value. */
-static bool entry_option(struct reg_sets *sets, int c, const char *arg)
-{
-    char err[600];
-    bool ok = c == 'S' ? reg_sets_add_word(sets, arg, err, sizeof err)
-                       : reg_sets_add(sets, c == 'P' ? "ports" : "allow-out", arg, err, sizeof err);
-    if (!ok)
-        fprintf(stderr, "vmgate-reg: %s\n", err);
-    return ok;
-}
+/* ---- add, del ---------------------------------------------------------------------------- */
 
 static FILE *open_batch(const char *path)
 {
@@ -215,8 +90,41 @@ static FILE *open_batch(const char *path)
         return stdin;
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        fprintf(stderr, "vmgate-reg: %s: %s\n", path, strerror(errno));
+        reg_cli_error("%s: %s", path, strerror(errno));
     return f;
+}
+
+/* Every line of an add --batch file as a change; false when a line was refused (each said why). */
+static bool read_add_batch(const struct vg_config *cfg, FILE *f, const char *path, bool takeover,
+                           struct reg_changes *cs)
+{
+    char line[2048];
+    unsigned lineno = 0;
+    bool good = true;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        struct reg_change *c = reg_changes_push(cs);
+        if (c == NULL) {
+            reg_cli_error("%s:%u: entry rejected", path, lineno);
+            good = false;
+            continue;
+        }
+        switch (reg_change_batch_add(c, cfg, line, takeover)) {
+        case REG_LINE_OK: continue;
+        case REG_LINE_BLANK: break;
+        case REG_LINE_MALFORMED:
+            reg_cli_error("%s:%u: %s", path, lineno, c->detail);
+            good = false;
+            break;
+        case REG_LINE_REJECTED:
+            reg_cli_rejected(c);
+            reg_cli_error("%s:%u: entry rejected", path, lineno);
+            good = false;
+            break;
+        }
+        reg_changes_pop(cs);
+    }
+    return good;
 }
 
 static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool direct)
@@ -225,103 +133,67 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
                                          {"qmp", required_argument, NULL, 'Q'},
                                          {"takeover", no_argument, NULL, 'T'},
                                          {"batch", required_argument, NULL, 'B'},
-                                         {"ports", required_argument, NULL, 'P'},
-                                         {"allow-out", required_argument, NULL, 'O'},
+                                         {"ports", required_argument, NULL, 'S'},
+                                         {"allow-out", required_argument, NULL, 'S'},
                                          {"set", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     const char *channel = NULL, *qmp = NULL, *batch = NULL;
     bool takeover = false;
     struct reg_sets sets = {0};
-    int c;
+    struct reg_changes cs = {0};
+    char err[600];
+    int c, li, code = REG_EXIT_DATAERR;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'C': channel = optarg; break;
         case 'Q': qmp = optarg; break;
         case 'T': takeover = true; break;
         case 'B': batch = optarg; break;
-        case 'P':
-        case 'O':
         case 'S':
-            if (!entry_option(&sets, c, optarg)) {
-                reg_sets_clear(&sets);
-                return REG_EXIT_DATAERR;
+            if (!reg_sets_add_option(&sets, opts[li].name, optarg, err, sizeof err)) {
+                reg_cli_error("%s", err);
+                goto done;
             }
             break;
-        default: reg_sets_clear(&sets); return REG_EXIT_USAGE;
+        default: code = REG_EXIT_USAGE; goto done;
         }
     }
-    struct reqvec rv = {0};
-    int code = REG_EXIT_DATAERR;
     if (batch) {
         if (optind != argc || channel || qmp || sets.n) {
-            fprintf(stderr, "vmgate-reg: add --batch takes no NAME, --channel, --qmp or VM table "
-                            "keys (give them per line)\n");
-            reg_sets_clear(&sets);
-            return REG_EXIT_USAGE;
+            reg_cli_error("add --batch takes no NAME, --channel, --qmp or VM table keys (give "
+                          "them per line)");
+            code = REG_EXIT_USAGE;
+            goto done;
         }
         FILE *f = open_batch(batch);
         if (f == NULL)
-            return REG_EXIT_DATAERR;
-        char line[2048];
-        unsigned lineno = 0;
-        bool bad = false;
-        while (fgets(line, sizeof line, f)) {
-            lineno++;
-            char *save = NULL, *nm = strtok_r(line, " \t\r\n", &save);
-            if (nm == NULL || nm[0] == '#')
-                continue;
-            char *spec = strtok_r(NULL, " \t\r\n", &save), *w;
-            const char *qp = NULL;
-            struct reg_sets ls = {0};
-            char why[600];
-            bool line_ok = true;
-            while (line_ok && (w = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
-                if (strncmp(w, "qmp=", 4) == 0) {
-                    qp = w + 4;
-                } else if (!reg_sets_add_word(&ls, w, why, sizeof why)) {
-                    fprintf(stderr, "vmgate-reg: %s:%u: %s\n", batch, lineno, why);
-                    line_ok = false;
-                }
-            }
-            if (!line_ok) {
-                reg_sets_clear(&ls);
-                bad = true;
-                continue;
-            }
-            struct reg_req *r = req_push(&rv);
-            if (spec == NULL) {
-                fprintf(stderr, "vmgate-reg: %s:%u: expected 'NAME SPEC [qmp=PATH] [KEY=VALUE…]'\n",
-                        batch, lineno);
-                reg_sets_clear(&ls);
-                bad = true;
-                continue;
-            }
-            if (r == NULL || !make_add(cfg, r, nm, spec, qp, takeover, &ls)) {
-                fprintf(stderr, "vmgate-reg: %s:%u: entry rejected\n", batch, lineno);
-                bad = true;
-            }
-            reg_sets_clear(&ls);
-        }
+            goto done;
+        bool good = read_add_batch(cfg, f, batch, takeover, &cs);
         if (f != stdin)
             fclose(f);
-        if (bad)
+        if (!good)
             goto done;
     } else {
         if (optind + 1 != argc || channel == NULL) {
-            fprintf(stderr, "vmgate-reg: usage: add NAME --channel SPEC [--qmp PATH] "
-                            "[--ports LIST] [--allow-out LIST] [--set KEY=VALUE] [--takeover]\n");
-            reg_sets_clear(&sets);
-            return REG_EXIT_USAGE;
-        }
-        struct reg_req *r = req_push(&rv);
-        if (r == NULL || !make_add(cfg, r, argv[optind], channel, qmp, takeover, &sets))
+            reg_cli_error("usage: add NAME --channel SPEC [--qmp PATH] [--ports LIST] "
+                          "[--allow-out LIST] [--set KEY=VALUE] [--takeover]");
+            code = REG_EXIT_USAGE;
             goto done;
+        }
+        struct reg_change *ch = reg_changes_push(&cs);
+        if (ch == NULL)
+            goto done;
+        if (!reg_change_add(ch, cfg, argv[optind], channel, qmp, takeover, &sets)) {
+            reg_cli_rejected(ch);
+            goto done;
+        }
     }
-    code = submit(cfg, rv.v, rv.n, direct, takeover ? "taken over" : "published");
+    code = reg_cli_submit(cfg, cs.v, cs.n, direct,
+                          takeover ? "taken over" : "published");
 done:
     reg_sets_clear(&sets);
-    reqvec_free(&rv);
+    reg_changes_free(&cs);
     return code;
 }
 
@@ -330,79 +202,98 @@ static int cmd_del(const struct vg_config *cfg, int argc, char **argv, bool dire
     static const struct option opts[] = {{"batch", required_argument, NULL, 'B'},
                                          {NULL, 0, NULL, 0}};
     const char *batch = NULL;
-    int c;
+    struct reg_changes cs = {0};
+    char line[1024];
+    FILE *f = NULL;
+    int c, code = REG_EXIT_DATAERR;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'B')
             return REG_EXIT_USAGE;
         batch = optarg;
     }
-    struct reqvec rv = {0};
-    char err[512];
-    int code = REG_EXIT_DATAERR;
-    char line[1024];
-    FILE *f = NULL;
     if (batch && (f = open_batch(batch)) == NULL)
         return REG_EXIT_DATAERR;
     if (!batch && optind >= argc) {
-        fprintf(stderr, "vmgate-reg: usage: del NAME... | del --batch FILE\n");
+        reg_cli_error("usage: del NAME... | del --batch FILE");
         return REG_EXIT_USAGE;
     }
     for (int i = optind;; i++) {
-        const char *nm;
-        if (batch) {
-            if (!fgets(line, sizeof line, f))
-                break;
-            char *save = NULL;
-            nm = strtok_r(line, " \t\r\n", &save);
-            if (nm == NULL || nm[0] == '#')
-                continue;
-        } else {
-            if (i >= argc)
-                break;
-            nm = argv[i];
-        }
-        struct reg_req *r = req_push(&rv);
-        if (r == NULL)
+        struct reg_change *ch;
+        enum reg_line st;
+        if (batch ? fgets(line, sizeof line, f) == NULL : i >= argc)
+            break;
+        if ((ch = reg_changes_push(&cs)) == NULL)
             goto done;
-        r->del = true;
-        if (!reg_name_resolve(cfg, nm, r->name, &r->zone, err, sizeof err)) {
-            fprintf(stderr, "vmgate-reg: %s\n", err);
+        if (batch)
+            st = reg_change_batch_del(ch, cfg, line);
+        else
+            st = reg_change_del(ch, cfg, argv[i]) ? REG_LINE_OK : REG_LINE_REJECTED;
+        if (st == REG_LINE_BLANK) {
+            reg_changes_pop(&cs);
+        } else if (st != REG_LINE_OK) {
+            reg_cli_rejected(ch);
             goto done;
         }
     }
-    code = submit(cfg, rv.v, rv.n, direct, "withdrawn");
+    code = reg_cli_submit(cfg, cs.v, cs.n, direct, "withdrawn");
 done:
     if (f && f != stdin)
         fclose(f);
-    reqvec_free(&rv);
+    reg_changes_free(&cs);
     return code;
 }
 
-static int with_ctx(const struct vg_config *cfg, int (*fn)(struct reg_ctx *, FILE *, bool),
-                    bool flag)
+static int run_list(struct reg_ctx *ctx, bool all)
+{
+    struct reg_listing l = {0};
+    int code = reg_list(ctx, &l);
+    reg_cli_listing(&l, all);
+    reg_listing_free(&l);
+    return code;
+}
+
+static int run_sync(struct reg_ctx *ctx, bool dry_run)
+{
+    struct reg_outcomes o = {0};
+    int code = reg_sync(ctx, dry_run, &o);
+    reg_cli_outcomes(&o);
+    reg_outcomes_free(&o);
+    return code;
+}
+
+static int run_gc(struct reg_ctx *ctx, bool dry_run)
+{
+    struct reg_outcomes o = {0};
+    int code = reg_gc(ctx, dry_run, &o);
+    reg_cli_outcomes(&o);
+    reg_outcomes_free(&o);
+    return code;
+}
+
+static int with_ctx(const struct vg_config *cfg, int (*fn)(struct reg_ctx *, bool), bool flag)
 {
     struct reg_ctx ctx;
     char err[1024];
     if (!reg_ctx_init(&ctx, cfg, err, sizeof err)) {
-        fprintf(stderr, "vmgate-reg: %s\n", err);
+        reg_cli_error("%s", err);
         reg_ctx_close(&ctx);
         return REG_EXIT_CONFIG;
     }
-    int code = fn(&ctx, stdout, flag);
+    int code = fn(&ctx, flag);
     reg_ctx_close(&ctx);
     return code;
 }
 
 static int flag_cmd(const struct vg_config *cfg, int argc, char **argv, const char *flag,
-                    int (*fn)(struct reg_ctx *, FILE *, bool))
+                    int (*fn)(struct reg_ctx *, bool))
 {
     bool set = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], flag) == 0)
             set = true;
         else {
-            fprintf(stderr, "vmgate-reg: %s: unknown argument '%s'\n", argv[0], argv[i]);
+            reg_cli_error("%s: unknown argument '%s'", argv[0], argv[i]);
             return REG_EXIT_USAGE;
         }
     }
@@ -415,7 +306,7 @@ static int cmd_simple(const struct vg_config *cfg, const char *what)
     char err[1024];
     int code = REG_EXIT_OK;
     if (!reg_ctx_init(&ctx, cfg, err, sizeof err)) {
-        fprintf(stderr, "vmgate-reg: %s\n", err);
+        reg_cli_error("%s", err);
         reg_ctx_close(&ctx);
         return REG_EXIT_CONFIG;
     }
@@ -424,17 +315,15 @@ static int cmd_simple(const struct vg_config *cfg, const char *what)
     } else if (strcmp(what, "heartbeat") == 0) {
         enum reg_result r = reg_heartbeat(&ctx, err, sizeof err);
         if (r != REG_OK)
-            fprintf(stderr, "vmgate-reg: heartbeat: %s\n", err);
+            reg_cli_error("heartbeat: %s", err);
         code = reg_result_exit(r);
     } else if (strcmp(what, "replay") == 0) {
         long left = reg_replay(&ctx);
         if (left > 0)
-            fprintf(stderr, "vmgate-reg: %ld change(s) still queued\n", left);
+            reg_cli_error("%ld change(s) still queued", left);
         code = left < 0 ? REG_EXIT_ERROR : left > 0 ? REG_EXIT_QUEUED : REG_EXIT_OK;
     } else if (strcmp(what, "check-config") == 0) {
-        if (verbosity >= 1)
-            printf("configuration and key %s OK; host %s, %zu zone(s)\n", ctx.eng.key.name,
-                   ctx.eng.id.host, cfg->nzones);
+        reg_cli_config_ok(&ctx);
     }
     reg_ctx_close(&ctx);
     return code;
@@ -493,21 +382,20 @@ static bool migrating_marker(const struct vg_config *cfg, const char *domain, bo
 static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, bool direct)
 {
     if (argc < 5 || strcmp(argv[1], "qemu") != 0) {
-        fprintf(stderr, "vmgate-reg: usage: libvirt-hook qemu DOMAIN OPERATION SUBOPERATION "
-                        "[EXTRA]\n");
+        reg_cli_error("usage: libvirt-hook qemu DOMAIN OPERATION SUBOPERATION [EXTRA]");
         return REG_EXIT_USAGE;
     }
     const char *domain = argv[2], *op = argv[3];
     size_t len = 0;
     char *xml = read_stdin(&len); /* always drain what libvirt writes */
     int code = REG_EXIT_OK;
-    struct reqvec rv = {0};
+    struct reg_change c = {0};
     struct reg_vmspec spec;
     char err[512];
 
     memset(&spec, 0, sizeof spec);
     if (strchr(domain, '/') != NULL || domain[0] == '.' || domain[0] == '\0') {
-        fprintf(stderr, "vmgate-reg: libvirt-hook: bad domain name '%s'\n", domain);
+        reg_cli_error("libvirt-hook: bad domain name '%s'", domain);
         code = REG_EXIT_DATAERR;
         goto done;
     }
@@ -521,32 +409,23 @@ static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, 
     bool stop = strcmp(op, "stopped") == 0 || strcmp(op, "release") == 0;
     if (!start && !stop)
         goto done;
-    struct reg_req *r = req_push(&rv);
-    if (r == NULL) {
-        code = REG_EXIT_ERROR;
-        goto done;
-    }
-    if (!reg_name_resolve(cfg, domain, r->name, &r->zone, err, sizeof err)) {
-        fprintf(stderr, "vmgate-reg: libvirt-hook: domain %s cannot be a VM name: %s\n", domain,
-                err);
+    if (!reg_change_name(&c, cfg, domain)) {
+        reg_cli_error("libvirt-hook: domain %s cannot be a VM name: %s", domain, c.detail);
         code = start ? REG_EXIT_DATAERR : REG_EXIT_OK;
         goto done;
     }
     if (stop) {
         migrating_marker(cfg, domain, false, true);
-        char path[4500];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", cfg->vm_dir, r->name);
-        if (stat(path, &st) < 0) {
+        if (!reg_table_has(cfg->vm_dir, c.name)) {
             vg_info("libvirt-hook: %s %s: not registered by this host", domain, op);
             goto done;
         }
-        r->del = true;
-        code = submit(cfg, rv.v, rv.n, direct, "withdrawn");
+        c.kind = REG_CHANGE_DEL;
+        code = reg_cli_submit(cfg, &c, 1, direct, "withdrawn");
         goto done;
     }
     if (xml == NULL || !reg_libvirt_parse(xml, len, &spec, err, sizeof err)) {
-        fprintf(stderr, "vmgate-reg: libvirt-hook: %s: %s\n", domain, xml ? err : "no XML");
+        reg_cli_error("libvirt-hook: %s: %s", domain, xml ? err : "no XML");
         code = REG_EXIT_DATAERR;
         goto done;
     }
@@ -558,15 +437,16 @@ static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, 
         goto done;
     }
     bool takeover = migrating_marker(cfg, domain, false, true);
-    if (!make_add(cfg, r, domain, spec.channel, NULL, takeover, &spec.sets)) {
+    if (!reg_change_set_add(&c, spec.channel, NULL, takeover, &spec.sets)) {
+        reg_cli_rejected(&c);
         code = REG_EXIT_DATAERR;
         goto done;
     }
-    code = submit(cfg, rv.v, rv.n, direct, takeover ? "taken over" : "published");
+    code = reg_cli_submit(cfg, &c, 1, direct, takeover ? "taken over" : "published");
 done:
     reg_sets_clear(&spec.sets);
+    reg_change_clear(&c);
     vg_free(xml);
-    reqvec_free(&rv);
     return code;
 }
 
@@ -583,24 +463,24 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
     static const struct option opts[] = {{"takeover", no_argument, NULL, 'T'},
                                          {"name", required_argument, NULL, 'N'},
                                          {"channel", required_argument, NULL, 'C'},
-                                         {"ports", required_argument, NULL, 'P'},
-                                         {"allow-out", required_argument, NULL, 'O'},
+                                         {"ports", required_argument, NULL, 'S'},
+                                         {"allow-out", required_argument, NULL, 'S'},
                                          {"set", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     const char *name = NULL, *channel = NULL;
     bool takeover = false;
     struct reg_sets sets = {0};
-    int c;
+    char err[600];
+    int c, li;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+", opts, &li)) != -1) {
         switch (c) {
         case 'T': takeover = true; break;
         case 'N': name = optarg; break;
         case 'C': channel = optarg; break;
-        case 'P':
-        case 'O':
         case 'S':
-            if (!entry_option(&sets, c, optarg)) {
+            if (!reg_sets_add_option(&sets, opts[li].name, optarg, err, sizeof err)) {
+                reg_cli_error("%s", err);
                 reg_sets_clear(&sets);
                 return REG_EXIT_DATAERR;
             }
@@ -609,17 +489,16 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "vmgate-reg: usage: qemu [--takeover] [--name NAME] [--channel SPEC] "
-                        "[--ports LIST] [--allow-out LIST] [--set KEY=VALUE] -- QEMU-COMMAND...\n");
+        reg_cli_error("usage: qemu [--takeover] [--name NAME] [--channel SPEC] [--ports LIST] "
+                      "[--allow-out LIST] [--set KEY=VALUE] -- QEMU-COMMAND...");
         reg_sets_clear(&sets);
         return REG_EXIT_USAGE;
     }
     char **qargv = argv + optind;
     int qargc = argc - optind;
     struct reg_vmspec spec;
-    char err[512];
     if (!reg_qemu_parse(qargc, qargv, &spec, err, sizeof err) && name == NULL) {
-        fprintf(stderr, "vmgate-reg: qemu: %s\n", err);
+        reg_cli_error("qemu: %s", err);
         reg_sets_clear(&sets);
         return REG_EXIT_DATAERR;
     }
@@ -628,28 +507,26 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
     if (channel)
         snprintf(spec.channel, sizeof spec.channel, "%s", channel);
     if (spec.channel[0] == '\0') {
-        fprintf(stderr, "vmgate-reg: qemu: no channel on the command line (-device "
-                        "virtserialport,name=" REG_VMGATE_PORT_NAME ".*,chardev=… with -chardev "
-                        "socket,path=…, or vhost-vsock guest-cid=…) and no --channel\n");
+        reg_cli_error("qemu: no channel on the command line (-device virtserialport,name="
+                      REG_VMGATE_PORT_NAME ".*,chardev=… with -chardev socket,path=…, or "
+                      "vhost-vsock guest-cid=…) and no --channel");
         reg_sets_clear(&sets);
         return REG_EXIT_DATAERR;
     }
-    struct reqvec rv = {0};
-    struct reg_req *r = req_push(&rv);
-    bool made = r && make_add(cfg, r, spec.name, spec.channel, spec.qmp[0] ? spec.qmp : NULL,
-                              takeover, &sets);
-    reg_sets_clear(&sets);
-    if (!made) {
-        reqvec_free(&rv);
+    struct reg_change add = {0}, del = {0};
+    if (!reg_change_add(&add, cfg, spec.name, spec.channel, spec.qmp[0] ? spec.qmp : NULL,
+                        takeover, &sets)) {
+        reg_cli_rejected(&add);
+        reg_change_clear(&add);
         return REG_EXIT_DATAERR;
     }
 
     /* published before QEMU starts, so the name exists for the whole time QEMU runs (a client
      * that comes too early finds the channel not yet up, as with any booting VM) */
-    int rc = submit(cfg, rv.v, rv.n, direct, "published");
+    int rc = reg_cli_submit(cfg, &add, 1, direct, "published");
     bool registered = rc == REG_EXIT_OK || rc == REG_EXIT_QUEUED;
     if (!registered)
-        fprintf(stderr, "vmgate-reg: qemu: %s runs unregistered\n", r->name);
+        reg_cli_error("qemu: %s runs unregistered", add.name);
 
     struct sigaction sa = {.sa_handler = forward_signal};
     sigemptyset(&sa.sa_mask);
@@ -660,7 +537,7 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
     pid_t pid = fork();
     int status = 0;
     if (pid < 0) {
-        fprintf(stderr, "vmgate-reg: fork: %s\n", strerror(errno));
+        reg_cli_error("fork: %s", strerror(errno));
         status = REG_EXIT_ERROR << 8;
         goto withdraw;
     }
@@ -669,7 +546,7 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         execvp(qargv[0], qargv);
-        fprintf(stderr, "vmgate-reg: %s: %s\n", qargv[0], strerror(errno));
+        reg_cli_error("%s: %s", qargv[0], strerror(errno));
         _exit(127);
     }
     child_pid = pid;
@@ -677,18 +554,10 @@ static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool dir
         ;
     child_pid = 0;
 withdraw:
-    if (registered) {
-        struct reqvec dv = {0};
-        struct reg_req *d = req_push(&dv);
-        if (d) {
-            d->del = true;
-            snprintf(d->name, sizeof d->name, "%s", r->name);
-            d->zone = r->zone;
-            submit(cfg, dv.v, dv.n, direct, "withdrawn");
-        }
-        reqvec_free(&dv);
-    }
-    reqvec_free(&rv);
+    if (registered && reg_change_del(&del, cfg, add.name))
+        reg_cli_submit(cfg, &del, 1, direct, "withdrawn");
+    reg_change_clear(&add);
+    reg_change_clear(&del);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))
@@ -706,13 +575,13 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *config = getenv("VMGATE_CONFIG");
-    bool direct = false;
     int c;
+    bool direct = false;
     while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
-        case 'v': verbosity++; break;
-        case 'q': verbosity = 0; break;
+        case 'v': reg_cli_verbosity++; break;
+        case 'q': reg_cli_verbosity = 0; break;
         case 'D': direct = true; break;
         case 'h': usage(stdout); return REG_EXIT_OK;
         case 'V': puts("vmgate-reg " VMGATE_VERSION); return REG_EXIT_OK;
@@ -738,23 +607,24 @@ int main(int argc, char **argv)
             return REG_EXIT_OK;
         }
     }
-    int level = verbosity == 0 ? VG_LOG_ERR : verbosity == 1 ? VG_LOG_NOTICE
-                                          : verbosity == 2   ? VG_LOG_INFO
-                                                             : VG_LOG_DEBUG;
+    int level = reg_cli_verbosity == 0   ? VG_LOG_ERR
+                : reg_cli_verbosity == 1 ? VG_LOG_NOTICE
+                : reg_cli_verbosity == 2 ? VG_LOG_INFO
+                                         : VG_LOG_DEBUG;
     vg_log_open("vmgate-reg", level, false);
 
     char err[1024];
     struct vg_config *cfg = vg_config_load(config ? config : DEFAULT_CONFIG, err, sizeof err);
     if (cfg == NULL) {
-        fprintf(stderr, "vmgate-reg: %s\n", err);
+        reg_cli_error("%s", err);
         return REG_EXIT_CONFIG;
     }
     if (!reg_config_check(cfg, err, sizeof err)) {
-        fprintf(stderr, "vmgate-reg: %s: %s\n", config ? config : DEFAULT_CONFIG, err);
+        reg_cli_error("%s: %s", config ? config : DEFAULT_CONFIG, err);
         vg_config_free(cfg);
         return REG_EXIT_CONFIG;
     }
-    if (cfg->log_level && verbosity == 1 && strcmp(cmd, "daemon") == 0)
+    if (cfg->log_level && reg_cli_verbosity == 1 && strcmp(cmd, "daemon") == 0)
         vg_log_max = vg_log_level_parse(cfg->log_level);
 
     int code;
@@ -763,11 +633,11 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "del") == 0)
         code = cmd_del(cfg, cargc, cargv, direct);
     else if (strcmp(cmd, "list") == 0)
-        code = flag_cmd(cfg, cargc, cargv, "--all", reg_list);
+        code = flag_cmd(cfg, cargc, cargv, "--all", run_list);
     else if (strcmp(cmd, "sync") == 0)
-        code = flag_cmd(cfg, cargc, cargv, "--dry-run", reg_sync);
+        code = flag_cmd(cfg, cargc, cargv, "--dry-run", run_sync);
     else if (strcmp(cmd, "gc") == 0)
-        code = flag_cmd(cfg, cargc, cargv, "--dry-run", reg_gc);
+        code = flag_cmd(cfg, cargc, cargv, "--dry-run", run_gc);
     else if (strcmp(cmd, "libvirt-hook") == 0)
         code = cmd_libvirt_hook(cfg, cargc, cargv, direct);
     else if (strcmp(cmd, "qemu") == 0)
@@ -775,13 +645,13 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "daemon") == 0 || strcmp(cmd, "heartbeat") == 0 ||
              strcmp(cmd, "replay") == 0 || strcmp(cmd, "check-config") == 0) {
         if (cargc != 1) {
-            fprintf(stderr, "vmgate-reg: %s takes no arguments\n", cmd);
+            reg_cli_error("%s takes no arguments", cmd);
             code = REG_EXIT_USAGE;
         } else {
             code = cmd_simple(cfg, cmd);
         }
     } else {
-        fprintf(stderr, "vmgate-reg: unknown command '%s' (see --help)\n", cmd);
+        reg_cli_error("unknown command '%s' (see --help)", cmd);
         code = REG_EXIT_USAGE;
     }
     vg_config_free(cfg);

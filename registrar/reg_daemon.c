@@ -1,11 +1,9 @@
 #include "reg_daemon.h"
 
-#include "reg_store.h"
 #include "vg_alloc.h"
 #include "vg_file.h"
 #include "vg_log.h"
 #include "vg_time.h"
-#include "vg_vmentry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +57,7 @@ static bool write_all(int fd, const char *buf, size_t len)
     return true;
 }
 
-bool reg_daemon_submit(const struct vg_config *cfg, struct reg_req *reqs, size_t n)
+bool reg_daemon_submit(const struct vg_config *cfg, struct reg_change *c, size_t n)
 {
     struct sockaddr_un sun;
     socklen_t slen;
@@ -72,37 +70,28 @@ bool reg_daemon_submit(const struct vg_config *cfg, struct reg_req *reqs, size_t
         return false;
     if (connect(fd, (struct sockaddr *)&sun, slen) < 0)
         goto done;
-    size_t cap = n * (VG_NAME_MAX + 700) + 1, len = 0;
-    if ((out = vg_malloc(cap)) == NULL)
-        goto done;
+    size_t cap = 0, len = 0;
     for (size_t i = 0; i < n; i++) {
-        int w;
-        if (reqs[i].del)
-            w = snprintf(out + len, cap - len, "del %s\n", reqs[i].name);
-        else
-            w = snprintf(out + len, cap - len, "add %s %s %s %d", reqs[i].name,
-                         reqs[i].channel, reqs[i].qmp ? reqs[i].qmp : "-", reqs[i].takeover);
-        for (unsigned k = 0; !reqs[i].del && k < reqs[i].sets.n && w >= 0; k++) {
-            /* canonical values are one word; the extra words are KEY=VALUE */
-            size_t at = len + (size_t)w;
-            const char *v = reqs[i].sets.v[k].value;
-            size_t need = strlen(reqs[i].sets.v[k].key) + strlen(v) + 3;
-            if (at + need + 2 > cap) {
-                char *g = vg_realloc(out, cap * 2 + need);
-                if (g == NULL)
-                    goto done;
+        char *line = reg_change_request(&c[i]);
+        size_t ll = line ? strlen(line) : 0;
+        if (line && len + ll + 1 > cap) {
+            size_t nc = (cap ? cap * 2 : n * 128 + 1) + ll;
+            char *g = vg_realloc(out, nc);
+            if (g == NULL) {
+                vg_free(line);
+                line = NULL;
+            } else {
                 out = g;
-                cap = cap * 2 + need;
+                cap = nc;
             }
-            int x = snprintf(out + at, cap - at, " %s=%s", reqs[i].sets.v[k].key, v);
-            w = x < 0 ? -1 : w + x;
         }
-        if (w < 0 || (size_t)w + 1 >= cap - len)
+        if (line == NULL)
             goto done;
-        len += (size_t)w;
-        out[len++] = '\n';
+        memcpy(out + len, line, ll);
+        len += ll;
+        vg_free(line);
     }
-    if (!write_all(fd, out, len) || shutdown(fd, SHUT_WR) < 0)
+    if (!write_all(fd, out ? out : "", len) || shutdown(fd, SHUT_WR) < 0)
         goto done;
     /* the daemon may wait for the DNS server: allow for its timeouts */
     size_t icap = n * 1400 + 1024, ilen = 0;
@@ -128,18 +117,9 @@ bool reg_daemon_submit(const struct vg_config *cfg, struct reg_req *reqs, size_t
     }
     in[ilen] = '\0';
     char *save = NULL, *line = strtok_r(in, "\n", &save);
-    for (size_t i = 0; i < n; i++, line = strtok_r(NULL, "\n", &save)) {
-        if (line == NULL)
+    for (size_t i = 0; i < n; i++, line = strtok_r(NULL, "\n", &save))
+        if (line == NULL || !reg_change_parse_reply(&c[i], line))
             goto done;
-        char *sp1 = strchr(line, ' ');
-        if (sp1 == NULL)
-            goto done;
-        *sp1 = '\0';
-        char *sp2 = strchr(sp1 + 1, ' ');
-        if (!reg_result_parse(line, &reqs[i].result))
-            goto done;
-        snprintf(reqs[i].detail, sizeof reqs[i].detail, "%s", sp2 ? sp2 + 1 : "");
-    }
     ok = true;
 done:
     vg_free(out);
@@ -198,54 +178,6 @@ static bool client_read(struct client *c)
     }
 }
 
-/* Parse one request line into r; false (with r->detail) if malformed. */
-static bool parse_line(const struct vg_config *cfg, char *line, struct reg_req *r)
-{
-    char *f[5 + REG_MAX_SETS + 1] = {0};
-    size_t nf = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(line, " ", &save); t && nf < sizeof f / sizeof f[0];
-         t = strtok_r(NULL, " ", &save))
-        f[nf++] = t;
-    char err[512];
-    r->result = REG_BADNAME;
-    if (nf < 2 || (strcmp(f[0], "add") != 0 && strcmp(f[0], "del") != 0)) {
-        snprintf(r->detail, sizeof r->detail, "malformed request");
-        return false;
-    }
-    r->del = f[0][0] == 'd';
-    if (!reg_name_resolve(cfg, f[1], r->name, &r->zone, err, sizeof err)) {
-        snprintf(r->name, sizeof r->name, "%.*s", VG_NAME_MAX, f[1]);
-        snprintf(r->detail, sizeof r->detail, "%s", err);
-        return false;
-    }
-    if (r->del)
-        return nf == 2 || (snprintf(r->detail, sizeof r->detail, "malformed request"), false);
-    if (nf < 5 || nf > 5 + REG_MAX_SETS || !vg_vmentry_value_check("channel", f[2], err, sizeof err)) {
-        snprintf(r->detail, sizeof r->detail, "%s", nf < 5 || nf > 5 + REG_MAX_SETS ? "malformed request" : err);
-        return false;
-    }
-    if (strcmp(f[3], "-") != 0 && !vg_vmentry_value_check("qmp", f[3], err, sizeof err)) {
-        snprintf(r->detail, sizeof r->detail, "%s", err);
-        return false;
-    }
-    for (size_t k = 5; k < nf; k++) {
-        if (!reg_sets_add_word(&r->sets, f[k], err, sizeof err)) {
-            snprintf(r->detail, sizeof r->detail, "%s", err);
-            return false;
-        }
-    }
-    r->channel = vg_strdup(f[2]);
-    r->qmp = strcmp(f[3], "-") != 0 ? vg_strdup(f[3]) : NULL;
-    r->takeover = strcmp(f[4], "1") == 0;
-    if (r->channel == NULL || (strcmp(f[3], "-") != 0 && r->qmp == NULL)) {
-        r->result = REG_ERROR;
-        snprintf(r->detail, sizeof r->detail, "out of memory");
-        return false;
-    }
-    return true;
-}
-
 /* Carry out the requests of every ready client together, answer each, drop them. */
 static bool serve_ready(struct reg_ctx *ctx, struct client *cl, size_t ncl)
 {
@@ -258,13 +190,13 @@ static bool serve_ready(struct reg_ctx *ctx, struct client *cl, size_t ncl)
             total += cl[i].buf[k] == '\n';
         total++;
     }
-    struct reg_req *reqs = vg_calloc(total + 1, sizeof *reqs);
-    bool *valid = vg_calloc(total + 1, sizeof *valid);
+    struct reg_change *ch = vg_calloc(total + 1, sizeof *ch);
+    struct reg_change **run = vg_calloc(total + 1, sizeof *run);
     size_t *owner = vg_calloc(total + 1, sizeof *owner);
-    size_t n = 0;
-    if (reqs == NULL || valid == NULL || owner == NULL) {
-        vg_free(reqs);
-        vg_free(valid);
+    size_t n = 0, m = 0;
+    if (ch == NULL || run == NULL || owner == NULL) {
+        vg_free(ch);
+        vg_free(run);
         vg_free(owner);
         return false;
     }
@@ -275,24 +207,15 @@ static bool serve_ready(struct reg_ctx *ctx, struct client *cl, size_t ncl)
         for (char *l = strtok_r(cl[i].buf ? cl[i].buf : (char[]){""}, "\n", &save); l;
              l = strtok_r(NULL, "\n", &save)) {
             owner[n] = i;
-            valid[n] = parse_line(ctx->cfg, l, &reqs[n]);
+            if (reg_change_parse_request(&ch[n], ctx->cfg, l))
+                run[m++] = &ch[n];
             n++;
         }
     }
     /* the valid ones, as one run */
-    struct reg_req *run = vg_calloc(n + 1, sizeof *run);
-    size_t m = 0;
-    if (run) {
-        for (size_t k = 0; k < n; k++)
-            if (valid[k])
-                run[m++] = reqs[k];
-        reg_conn_reset(&ctx->eng.conn);
-        reg_apply(ctx, run, m, true);
-        reg_conn_close(&ctx->eng.conn);
-        for (size_t k = 0, j = 0; k < n; k++)
-            if (valid[k])
-                reqs[k] = run[j++];
-    }
+    reg_conn_reset(&ctx->eng.conn);
+    reg_apply(ctx, run, m, true);
+    reg_conn_close(&ctx->eng.conn);
     vg_info("daemon: served %zu request(s) from the socket", n);
     for (size_t i = 0; i < ncl; i++) {
         if (cl[i].fd < 0 || !cl[i].eof)
@@ -305,23 +228,18 @@ static bool serve_ready(struct reg_ctx *ctx, struct client *cl, size_t ncl)
         for (size_t k = 0; k < n; k++) {
             if (owner[k] != i)
                 continue;
-            if (!run && valid[k]) {
-                reqs[k].result = REG_ERROR;
-                snprintf(reqs[k].detail, sizeof reqs[k].detail, "out of memory");
-            }
-            queued |= reqs[k].result == REG_QUEUED;
+            queued |= ch[k].result == REG_QUEUED;
             char line[VG_NAME_MAX + 1300];
-            int w = snprintf(line, sizeof line, "%s %s %s\n", reg_result_str(reqs[k].result),
-                             reqs[k].name[0] ? reqs[k].name : "-", reqs[k].detail);
-            if (w > 0 && !write_all(cl[i].fd, line, strlen(line)))
+            if (reg_change_reply(&ch[k], line, sizeof line) &&
+                !write_all(cl[i].fd, line, strlen(line)))
                 break;
         }
         client_drop(&cl[i]);
     }
-    reg_req_free(reqs, n);
-    vg_free(reqs);
+    for (size_t k = 0; k < n; k++)
+        reg_change_clear(&ch[k]);
+    vg_free(ch);
     vg_free(run);
-    vg_free(valid);
     vg_free(owner);
     return queued;
 }
@@ -415,14 +333,12 @@ int reg_daemon_run(struct reg_ctx *ctx)
             }
         }
         if (next_gc >= 0 && now >= next_gc) {
-            FILE *devnull = fopen("/dev/null", "w");
+            struct reg_outcomes gc = {0};
             reg_conn_reset(&ctx->eng.conn);
-            if (devnull) {
-                int rc = reg_gc(ctx, devnull, false);
-                if (rc != 0)
-                    vg_warn("daemon: gc ended with code %d", rc);
-                fclose(devnull);
-            }
+            int rc = reg_gc(ctx, false, &gc);
+            if (rc != 0)
+                vg_warn("daemon: gc ended with code %d", rc);
+            reg_outcomes_free(&gc);
             reg_conn_close(&ctx->eng.conn);
             next_gc = now + (long long)cfg->gc_interval * 1000;
         }

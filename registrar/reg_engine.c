@@ -101,25 +101,34 @@ done:
     return res;
 }
 
-static void set_result(struct reg_op *op, enum reg_result r, const char *detail)
+/* What the engine keeps per change while it runs: the change itself, and the message layer's
+ * view of it (item.mode changes as the fallbacks are tried; item.name and item.arg point into the
+ * change or at this host's name). */
+struct op {
+    struct reg_change *c;
+    struct reg_item item;
+};
+
+static void set_result(struct op *op, enum reg_result r, const char *detail)
 {
-    op->result = r;
-    snprintf(op->detail, sizeof op->detail, "%s", detail ? detail : "");
+    op->c->result = r;
+    snprintf(op->c->detail, sizeof op->c->detail, "%s", detail ? detail : "");
 }
 
-static enum reg_mode initial_mode(const struct reg_op *op)
+static enum reg_mode initial_mode(const struct reg_change *c)
 {
-    switch (op->kind) {
-    case REG_OP_ADD: return op->takeover ? REG_M_TAKEOVER : op->own_hint ? REG_M_OWN : REG_M_FRESH;
-    case REG_OP_DEL:
-    case REG_OP_GCDEL: return REG_M_DEL;
-    case REG_OP_HOSTDEL: return REG_M_HOSTDEL;
+    switch (c->kind) {
+    case REG_CHANGE_ADD:
+        return c->takeover ? REG_M_TAKEOVER : c->republish ? REG_M_OWN : REG_M_FRESH;
+    case REG_CHANGE_DEL:
+    case REG_CHANGE_GC_VM: return REG_M_DEL;
+    case REG_CHANGE_GC_HOST: return REG_M_HOSTDEL;
     }
     return REG_M_FRESH;
 }
 
 /* Send one UPDATE with ops[0..n); returns the result, rcode and message of the exchange. */
-static enum reg_result send_ops(struct reg_engine *e, const char *zone, struct reg_op *const *ops,
+static enum reg_result send_ops(struct reg_engine *e, const char *zone, struct op *const *ops,
                                 size_t n, bool host_record, bool *too_big, int *rcode, char *err,
                                 size_t errlen)
 {
@@ -130,7 +139,7 @@ static enum reg_result send_ops(struct reg_engine *e, const char *zone, struct r
     }
     for (size_t i = 0; i < n; i++) {
         items[i] = &ops[i]->item;
-        host_record |= ops[i]->kind == REG_OP_ADD;
+        host_record |= ops[i]->c->kind == REG_CHANGE_ADD;
     }
     ldns_pkt *pkt = reg_msg_update(&e->id, zone, items, n, host_record, (long long)time(NULL));
     vg_free(items);
@@ -181,37 +190,39 @@ static enum reg_result query_owner(struct reg_engine *e, const char *name, char 
 }
 
 /* Explain a final conflict of an ADD: who has the name. */
-static void explain_inuse(struct reg_engine *e, struct reg_op *op)
+static void explain_inuse(struct reg_engine *e, struct op *op)
 {
+    const struct reg_change *c = op->c;
     char owner[VG_NAME_MAX + 1], err[200], msg[1200];
     bool exists;
-    if (query_owner(e, op->name, owner, sizeof owner, &exists, err, sizeof err) != REG_OK)
-        snprintf(msg, sizeof msg, "YXDOMAIN: %s is in use (owner unknown: %s)", op->name, err);
+    if (query_owner(e, c->name, owner, sizeof owner, &exists, err, sizeof err) != REG_OK)
+        snprintf(msg, sizeof msg, "YXDOMAIN: %s is in use (owner unknown: %s)", c->name, err);
     else if (owner[0])
-        snprintf(msg, sizeof msg, "YXDOMAIN: %s is owned by host %s%s", op->name, owner,
-                 op->takeover ? "" : "; use --takeover to move it here");
+        snprintf(msg, sizeof msg, "YXDOMAIN: %s is owned by host %s%s", c->name, owner,
+                 c->takeover ? "" : "; use --takeover to move it here");
     else
         snprintf(msg, sizeof msg, "YXDOMAIN: %s is in use by records not managed by vmgate",
-                 op->name);
+                 c->name);
     set_result(op, REG_INUSE, msg);
 }
 
-/* A single op whose prerequisite failed: try the other way it can legitimately succeed. */
-static void resolve_single(struct reg_engine *e, const char *zone, struct reg_op *op, int rcode)
+/* A single change whose prerequisite failed: try the other way it can legitimately succeed. */
+static void resolve_single(struct reg_engine *e, const char *zone, struct op *op, int rcode)
 {
+    const struct reg_change *c = op->c;
     char err[256], owner[VG_NAME_MAX + 1], msg[1200];
     bool exists, too_big;
     int rc;
     enum reg_result r;
 
-    switch (op->kind) {
-    case REG_OP_ADD:
+    switch (c->kind) {
+    case REG_CHANGE_ADD:
         if (op->item.mode == REG_M_FRESH || op->item.mode == REG_M_TAKEOVER) {
             /* FRESH: the name is in use — perhaps by us (a re-add).  TAKEOVER: there was no TXT —
              * perhaps the name is free after all. */
             enum reg_mode next = op->item.mode == REG_M_FRESH ? REG_M_OWN : REG_M_FRESH;
             op->item.mode = next;
-            struct reg_op *one[1] = {op};
+            struct op *one[1] = {op};
             r = send_ops(e, zone, one, 1, false, &too_big, &rc, err, sizeof err);
             if (r == REG_OK) {
                 set_result(op, REG_OK, next == REG_M_OWN ? "already ours: records refreshed"
@@ -228,7 +239,7 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct reg_op
         /* OWN failed: not (or no longer) ours; maybe free */
         op->item.mode = REG_M_FRESH;
         {
-            struct reg_op *one[1] = {op};
+            struct op *one[1] = {op};
             r = send_ops(e, zone, one, 1, false, &too_big, &rc, err, sizeof err);
         }
         if (r == REG_OK) {
@@ -241,30 +252,30 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct reg_op
         }
         explain_inuse(e, op);
         return;
-    case REG_OP_DEL:
-    case REG_OP_GCDEL:
-        r = query_owner(e, op->name, owner, sizeof owner, &exists, err, sizeof err);
+    case REG_CHANGE_DEL:
+    case REG_CHANGE_GC_VM:
+        r = query_owner(e, c->name, owner, sizeof owner, &exists, err, sizeof err);
         if (r != REG_OK) {
             snprintf(msg, sizeof msg, "NXRRSET: %s is not owned by %s (owner unknown: %s)",
-                     op->name, op->kind == REG_OP_DEL ? e->id.host : op->arg, err);
+                     c->name, op->item.arg, err);
             set_result(op, REG_NOTOWNER, msg);
             return;
         }
-        if (op->kind == REG_OP_DEL && owner[0] == '\0') {
+        if (c->kind == REG_CHANGE_DEL && owner[0] == '\0') {
             set_result(op, REG_OK, exists ? "not registered (name has no vmgate owner)"
                                           : "already absent");
             return;
         }
-        if (op->kind == REG_OP_GCDEL)
+        if (c->kind == REG_CHANGE_GC_VM)
             snprintf(msg, sizeof msg, "NXRRSET: %s changed since the transfer (owner now %s); "
                                       "left alone",
-                     op->name, owner[0] ? owner : "none");
+                     c->name, owner[0] ? owner : "none");
         else
             snprintf(msg, sizeof msg, "NXRRSET: %s is owned by host %s, not %s; nothing deleted",
-                     op->name, owner, e->id.host);
+                     c->name, owner, e->id.host);
         set_result(op, REG_NOTOWNER, msg);
         return;
-    case REG_OP_HOSTDEL:
+    case REG_CHANGE_GC_HOST:
         set_result(op, REG_NOTOWNER, "host record changed since the transfer (heartbeat "
                                      "refreshed); left alone");
         return;
@@ -272,7 +283,7 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct reg_op
     (void)rcode;
 }
 
-static void run_range(struct reg_engine *e, const char *zone, struct reg_op *const *ops, size_t n)
+static void run_range(struct reg_engine *e, const char *zone, struct op *const *ops, size_t n)
 {
     char err[256];
     bool too_big;
@@ -314,31 +325,35 @@ static void run_range(struct reg_engine *e, const char *zone, struct reg_op *con
         set_result(ops[i], r, err);
 }
 
-void reg_engine_run(struct reg_engine *e, struct reg_op *const *ops, size_t n)
+void reg_engine_run(struct reg_engine *e, struct reg_change *const *c, size_t n)
 {
-    struct reg_op **group = vg_calloc(n ? n : 1, sizeof *group);
+    struct op *ops = vg_calloc(n ? n : 1, sizeof *ops);
+    struct op **group = vg_calloc(n ? n : 1, sizeof *group);
     bool *done = vg_calloc(n ? n : 1, sizeof *done);
-    if (group == NULL || done == NULL) {
-        for (size_t i = 0; i < n; i++)
-            set_result(ops[i], REG_ERROR, "out of memory");
+    if (ops == NULL || group == NULL || done == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            c[i]->result = REG_ERROR;
+            snprintf(c[i]->detail, sizeof c[i]->detail, "out of memory");
+        }
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        ops[i]->item.mode = initial_mode(ops[i]);
-        ops[i]->item.name = ops[i]->name;
-        ops[i]->item.arg = ops[i]->kind == REG_OP_DEL ? e->id.host : ops[i]->arg;
-        if (ops[i]->takeover)
-            vg_notice("%s: taking over from whichever host has it", ops[i]->name);
+        ops[i].c = c[i];
+        ops[i].item.mode = initial_mode(c[i]);
+        ops[i].item.name = c[i]->name;
+        ops[i].item.arg = c[i]->kind == REG_CHANGE_DEL ? e->id.host : c[i]->gc_arg;
+        if (c[i]->kind == REG_CHANGE_ADD && c[i]->takeover)
+            vg_notice("%s: taking over from whichever host has it", c[i]->name);
     }
     /* one zone at a time, batch_max changes per UPDATE */
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
-        const char *zone = ops[i]->zone;
+        const char *zone = c[i]->zone;
         size_t g = 0;
         for (size_t j = i; j < n; j++) {
-            if (!done[j] && strcmp(ops[j]->zone, zone) == 0) {
-                group[g++] = ops[j];
+            if (!done[j] && strcmp(c[j]->zone, zone) == 0) {
+                group[g++] = &ops[j];
                 done[j] = true;
             }
         }
@@ -358,6 +373,7 @@ void reg_engine_run(struct reg_engine *e, struct reg_op *const *ops, size_t n)
         }
     }
 out:
+    vg_free(ops);
     vg_free(group);
     vg_free(done);
 }

@@ -17,7 +17,7 @@
 #ifndef REG_HOOK_H
 #define REG_HOOK_H
 
-#include "reg_store.h"
+#include "reg_change.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -16,23 +16,24 @@
 #ifndef REG_JOURNAL_H
 #define REG_JOURNAL_H
 
-#include "reg_store.h"
+#include "reg_change.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* One entry's text for r (a pending add or del); vg_free.  NULL when memory ran out. */
-char *reg_journal_format(const struct reg_rec *r);
-/* An entry's text into r (zeroed).  False with a message. */
-bool reg_journal_parse(const char *text, size_t len, struct reg_rec *r, char *err, size_t errlen);
+/* One entry's text for c (an ADD or DEL); vg_free.  NULL when memory ran out. */
+char *reg_journal_format(const struct reg_change *c);
+/* An entry's text into c (zeroed): kind, name, channel, qmp, takeover, sets, queued, and
+ * from_journal set.  False with a message. */
+bool reg_journal_parse(const char *text, size_t len, struct reg_change *c, char *err,
+                       size_t errlen);
 
-/* Write an entry for each of recs[0..n) into dir (created when missing). */
-bool reg_journal_write(const char *dir, const struct reg_rec *const *recs, size_t n, char *err,
+/* Write an entry for each of c[0..n) into dir (created when missing). */
+bool reg_journal_write(const char *dir, struct reg_change *const *c, size_t n, char *err,
                        size_t errlen);
 /* Every entry of dir (dot files skipped; a missing dir is empty; broken files are logged and
- * skipped). */
-bool reg_journal_load(const char *dir, struct reg_rec **recs, size_t *n, char *err,
-                      size_t errlen);
+ * skipped) appended to out; zone is left NULL (the caller knows the configuration). */
+bool reg_journal_load(const char *dir, struct reg_changes *out, char *err, size_t errlen);
 /* Drop the entries of names[0..n) (missing ones are fine). */
 bool reg_journal_drop(const char *dir, const char *const *names, size_t n, char *err,
                       size_t errlen);

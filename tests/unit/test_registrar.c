@@ -1,7 +1,9 @@
 /* Unit tests of the registrar core: UPDATE building and reply checks (TSIG), key files, names,
- * config, the zone model and the sync/gc plans, VM table / journal files, hook parsing.
+ * config, the change type and its checks (command line, batch lines, daemon protocol), the zone
+ * model and the sync/gc plans, VM table / journal files, hook parsing.
  * No sockets, no servers. */
 #include "reg.h"
+#include "reg_change.h"
 #include "reg_cmd.h"
 #include "reg_hook.h"
 #include "reg_journal.h"
@@ -497,6 +499,202 @@ Test(names, rejected)
     vg_config_free(cfg);
 }
 
+/* ---- changes: one check for every way a request arrives --------------------------------- */
+
+Test(change, add_and_del_checks)
+{
+    struct vg_config *cfg = load_cfg(FULLCFG);
+    struct reg_change c = {0};
+    struct reg_sets sets = {0};
+    char err[256];
+    cr_assert(reg_sets_add_option(&sets, "ports", "22 80", err, sizeof err), "%s", err);
+    cr_assert(reg_sets_add_option(&sets, "set", "allow-out=", err, sizeof err), "%s", err);
+    cr_assert(!reg_sets_add_option(&sets, "set", "channel=vsock:3", err, sizeof err));
+    cr_assert(reg_change_add(&c, cfg, "Web1", "vsock:3", "/run/w.qmp", true, &sets),
+              "%s", c.detail);
+    cr_assert_eq(sets.n, 0, "the sets moved into the change");
+    cr_assert(c.kind == REG_CHANGE_ADD && c.takeover && c.result == REG_OK);
+    cr_assert_str_eq(c.name, "web1.vm.test");
+    cr_assert_str_eq(c.zone, "vm.test");
+    cr_assert_str_eq(c.channel, "vsock:3");
+    cr_assert_str_eq(c.qmp, "/run/w.qmp");
+    cr_assert_eq(c.sets.n, 2);
+    cr_assert_str_eq(c.sets.v[0].value, "22,80");
+    reg_change_clear(&c);
+
+    /* a bad name: the zone stays NULL, the name is what was given */
+    cr_assert(!reg_change_add(&c, cfg, "bad_name", "vsock:3", NULL, false, NULL));
+    cr_assert(c.result == REG_BADNAME && c.zone == NULL);
+    cr_assert_str_eq(c.name, "bad_name");
+    cr_assert(strstr(c.detail, "'bad_name'"), "%s", c.detail);
+    reg_change_clear(&c);
+    /* a bad channel or qmp: the name is resolved, the detail does not repeat it */
+    cr_assert(!reg_change_add(&c, cfg, "web1", "tcp:1.2.3.4:22", NULL, false, NULL));
+    cr_assert(c.result == REG_BADNAME && c.zone != NULL);
+    cr_assert(strncmp(c.detail, "channel 'tcp:1.2.3.4:22'", 24) == 0, "%s", c.detail);
+    reg_change_clear(&c);
+    cr_assert(!reg_change_add(&c, cfg, "web1", "vsock:3", "rel.qmp", false, NULL));
+    cr_assert(strncmp(c.detail, "qmp:", 4) == 0, "%s", c.detail);
+    reg_change_clear(&c);
+
+    cr_assert(reg_change_del(&c, cfg, "db.lab.example."), "%s", c.detail);
+    cr_assert(c.kind == REG_CHANGE_DEL && c.channel == NULL);
+    cr_assert_str_eq(c.zone, "lab.example");
+    reg_change_clear(&c);
+    cr_assert(!reg_change_del(&c, cfg, "web1.other."));
+    cr_assert(c.zone == NULL && strstr(c.detail, "not under the zones"), "%s", c.detail);
+    reg_change_clear(&c);
+    vg_config_free(cfg);
+}
+
+Test(change, batch_lines)
+{
+    struct vg_config *cfg = load_cfg(FULLCFG);
+    struct reg_change c = {0};
+    char line[256];
+    const char *blank[] = {"", "   \n", "# web1 vsock:3\n"};
+    for (size_t i = 0; i < sizeof blank / sizeof blank[0]; i++) {
+        snprintf(line, sizeof line, "%s", blank[i]);
+        cr_assert_eq(reg_change_batch_add(&c, cfg, line, false), REG_LINE_BLANK);
+        snprintf(line, sizeof line, "%s", blank[i]);
+        cr_assert_eq(reg_change_batch_del(&c, cfg, line), REG_LINE_BLANK);
+    }
+    snprintf(line, sizeof line, "web1\tvsock:3 ports=22 qmp=/run/a.qmp allow-out=web2.vm.test:80\r\n");
+    cr_assert_eq(reg_change_batch_add(&c, cfg, line, true), REG_LINE_OK, "%s", c.detail);
+    cr_assert_str_eq(c.name, "web1.vm.test");
+    cr_assert_str_eq(c.qmp, "/run/a.qmp");
+    cr_assert(c.takeover && c.sets.n == 2);
+    reg_change_clear(&c);
+    snprintf(line, sizeof line, "web1\n");
+    cr_assert_eq(reg_change_batch_add(&c, cfg, line, false), REG_LINE_MALFORMED);
+    cr_assert(strstr(c.detail, "expected 'NAME SPEC"), "%s", c.detail);
+    reg_change_clear(&c);
+    snprintf(line, sizeof line, "web1 vsock:3 prots=22\n");
+    cr_assert_eq(reg_change_batch_add(&c, cfg, line, false), REG_LINE_MALFORMED);
+    cr_assert(strstr(c.detail, "'prots'"), "%s", c.detail);
+    reg_change_clear(&c);
+    snprintf(line, sizeof line, "web1 ftp:x\n");
+    cr_assert_eq(reg_change_batch_add(&c, cfg, line, false), REG_LINE_REJECTED);
+    cr_assert(c.zone != NULL, "the name passed, the channel did not");
+    reg_change_clear(&c);
+    snprintf(line, sizeof line, "web1 extra words\n");
+    cr_assert_eq(reg_change_batch_del(&c, cfg, line), REG_LINE_OK);
+    cr_assert(c.kind == REG_CHANGE_DEL);
+    reg_change_clear(&c);
+    snprintf(line, sizeof line, "_x\n");
+    cr_assert_eq(reg_change_batch_del(&c, cfg, line), REG_LINE_REJECTED);
+    reg_change_clear(&c);
+    vg_config_free(cfg);
+}
+
+/* What the command line builds travels through the daemon protocol unchanged. */
+Test(change, protocol_round_trip)
+{
+    struct vg_config *cfg = load_cfg(FULLCFG);
+    struct reg_change a = {0}, back = {0};
+    struct reg_sets sets = {0};
+    char err[256];
+    cr_assert(reg_sets_add(&sets, "ports", "22,8000-8100", err, sizeof err), "%s", err);
+    cr_assert(reg_sets_add(&sets, "allow-out", "", err, sizeof err), "%s", err);
+    cr_assert(reg_change_add(&a, cfg, "web1", "serial:/run/w.sock", "/run/w.qmp", true, &sets));
+    char *line = reg_change_request(&a);
+    cr_assert_str_eq(line, "add web1.vm.test serial:/run/w.sock /run/w.qmp 1 ports=22,8000-8100 "
+                           "allow-out=\n");
+    line[strlen(line) - 1] = '\0';
+    cr_assert(reg_change_parse_request(&back, cfg, line), "%s", back.detail);
+    cr_assert(back.kind == REG_CHANGE_ADD && back.takeover);
+    cr_assert_str_eq(back.name, a.name);
+    cr_assert_str_eq(back.zone, a.zone);
+    cr_assert_str_eq(back.channel, a.channel);
+    cr_assert_str_eq(back.qmp, a.qmp);
+    cr_assert_eq(back.sets.n, 2);
+    cr_assert_str_eq(back.sets.v[1].key, "allow-out");
+    cr_assert_str_eq(back.sets.v[1].value, "");
+    vg_free(line);
+    reg_change_clear(&a);
+    reg_change_clear(&back);
+
+    cr_assert(reg_change_add(&a, cfg, "db.lab.example", "vsock:9", NULL, false, NULL));
+    line = reg_change_request(&a);
+    cr_assert_str_eq(line, "add db.lab.example vsock:9 - 0\n");
+    vg_free(line);
+    reg_change_clear(&a);
+    cr_assert(reg_change_del(&a, cfg, "web1"));
+    line = reg_change_request(&a);
+    cr_assert_str_eq(line, "del web1.vm.test\n");
+    vg_free(line);
+    reg_change_clear(&a);
+
+    /* refused lines: the answer's name and detail */
+    static const struct {
+        const char *line, *name, *detail;
+    } bad[] = {
+        {"frob x", "", "malformed request"},
+        {"add", "", "malformed request"},
+        {"del bad_name", "bad_name", "'bad_name': character other than letter, digit or hyphen"},
+        {"add bad_name x", "bad_name", "'bad_name': character other than letter, digit or hyphen"},
+        {"add p3 vsock:3", "p3.vm.test", "malformed request"},
+        {"del p3 extra", "p3.vm.test", "malformed request"},
+        {"add p3 ftp:x - 0", "p3.vm.test", "channel 'ftp:x': unknown channel type"},
+        {"add p3 vsock:3 rel 0", "p3.vm.test", "qmp: 'rel'"},
+        {"add p3 vsock:3 - 0 prots=22", "p3.vm.test", "'prots' is not a VM table key"},
+        {"add p4 vsock:3 - 0 a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9", "p4.vm.test",
+         "malformed request"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char buf[256], reply[1600];
+        snprintf(buf, sizeof buf, "%s", bad[i].line);
+        cr_assert(!reg_change_parse_request(&back, cfg, buf), "accepted %s", bad[i].line);
+        cr_assert_eq(back.result, REG_BADNAME, "%s", bad[i].line);
+        cr_assert_str_eq(back.name, bad[i].name, "%s", bad[i].line);
+        cr_assert(strncmp(back.detail, bad[i].detail, strlen(bad[i].detail)) == 0, "%s: %s",
+                  bad[i].line, back.detail);
+        cr_assert(reg_change_reply(&back, reply, sizeof reply));
+        cr_assert(strncmp(reply, "bad-name ", 9) == 0, "%s", reply);
+        reg_change_clear(&back);
+    }
+    vg_config_free(cfg);
+}
+
+Test(change, reply_round_trip)
+{
+    struct reg_change c = {.result = REG_INUSE}, back = {0};
+    char line[1600];
+    snprintf(c.name, sizeof c.name, "web1.vm.test");
+    snprintf(c.detail, sizeof c.detail, "YXDOMAIN: web1.vm.test is owned by host hv2");
+    cr_assert(reg_change_reply(&c, line, sizeof line));
+    cr_assert_str_eq(line, "in-use web1.vm.test YXDOMAIN: web1.vm.test is owned by host hv2\n");
+    line[strlen(line) - 1] = '\0';
+    cr_assert(reg_change_parse_reply(&back, line));
+    cr_assert_eq(back.result, REG_INUSE);
+    cr_assert_str_eq(back.detail, c.detail);
+    snprintf(line, sizeof line, "ok web1.vm.test");
+    cr_assert(reg_change_parse_reply(&back, line));
+    cr_assert(back.result == REG_OK && back.detail[0] == '\0');
+    snprintf(line, sizeof line, "splendid web1.vm.test fine");
+    cr_assert(!reg_change_parse_reply(&back, line));
+    snprintf(line, sizeof line, "ok");
+    cr_assert(!reg_change_parse_reply(&back, line));
+}
+
+Test(change, exit_code_of_changes)
+{
+    struct reg_changes cs = {0};
+    for (int i = 0; i < 40; i++)
+        cr_assert_not_null(reg_changes_push(&cs));
+    cs.v[7].result = REG_QUEUED;
+    cr_assert_eq(reg_changes_exit(cs.v, cs.n), REG_EXIT_QUEUED);
+    cs.v[30].result = REG_NOTOWNER;
+    cr_assert_eq(reg_changes_exit(cs.v, cs.n), REG_EXIT_NOTOWNER);
+    reg_changes_pop(&cs);
+    cr_assert_eq(cs.n, 39);
+    struct reg_change **p = reg_change_ptrs(cs.v, cs.n);
+    cr_assert(p[38] == &cs.v[38]);
+    vg_free(p);
+    reg_changes_free(&cs);
+    cr_assert(cs.v == NULL && cs.n == 0);
+}
+
 Test(config, registrar_keys_required)
 {
     char err[512];
@@ -681,27 +879,36 @@ Test(zone, gc_plan)
 
 Test(store, journal_round_trip)
 {
-    struct reg_rec r = {.channel = "serial:/run/a.sock", .qmp = "/run/a.qmp", .del = false,
-                        .takeover = true, .queued = 1234};
+    struct reg_change r = {.kind = REG_CHANGE_ADD, .channel = "serial:/run/a.sock",
+                           .qmp = "/run/a.qmp", .takeover = true, .queued = 1234};
     char err[256];
     snprintf(r.name, sizeof r.name, "web1.vm.test");
     cr_assert(reg_sets_add(&r.sets, "ports", "22, 80 8000-8100", err, sizeof err), "%s", err);
     cr_assert(reg_sets_add(&r.sets, "allow-out", "", err, sizeof err), "%s", err);
     char *text = reg_journal_format(&r);
-    struct reg_rec back = {0};
+    struct reg_change back = {0};
     cr_assert(reg_journal_parse(text, strlen(text), &back, err, sizeof err), "%s", err);
     cr_assert_str_eq(back.name, "web1.vm.test");
     cr_assert_str_eq(back.channel, "serial:/run/a.sock");
     cr_assert_str_eq(back.qmp, "/run/a.qmp");
-    cr_assert(back.takeover && !back.del);
+    cr_assert(back.takeover && back.kind == REG_CHANGE_ADD);
+    cr_assert(back.from_journal);
     cr_assert_eq(back.queued, 1234);
     cr_assert_eq(back.sets.n, 2);
     cr_assert_str_eq(back.sets.v[0].key, "ports");
     cr_assert_str_eq(back.sets.v[0].value, "22,80,8000-8100");
     cr_assert_str_eq(back.sets.v[1].key, "allow-out");
     cr_assert_str_eq(back.sets.v[1].value, "");
-    reg_rec_clear(&back);
+    reg_change_clear(&back);
     reg_sets_clear(&r.sets);
+    vg_free(text);
+    struct reg_change del = {.kind = REG_CHANGE_DEL, .queued = 99};
+    snprintf(del.name, sizeof del.name, "gone.vm.test");
+    text = reg_journal_format(&del);
+    cr_assert(reg_journal_parse(text, strlen(text), &back, err, sizeof err), "%s", err);
+    cr_assert(back.kind == REG_CHANGE_DEL && back.channel == NULL && back.queued == 99);
+    cr_assert_null(strstr(text, "channel"), "%s", text);
+    reg_change_clear(&back);
     vg_free(text);
     const char *bad[] = {"name = a.vm.test\nop = add\n", /* a pending add needs a channel */
                          "op = frobnicate\n", "name = a.vm.test\n",
@@ -711,7 +918,7 @@ Test(store, journal_round_trip)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert(!reg_journal_parse(bad[i], strlen(bad[i]), &back, err, sizeof err),
                   "accepted %s", bad[i]);
-        reg_rec_clear(&back);
+        reg_change_clear(&back);
     }
 }
 
@@ -743,31 +950,40 @@ Test(store, table_write_load_remove)
 {
     char dir[] = "/tmp/vmgate-ut-dir-XXXXXX", err[256];
     cr_assert_not_null(mkdtemp(dir));
-    struct reg_rec recs[8] = {0};
-    const struct reg_rec *p[8];
+    struct reg_change recs[8] = {0};
+    struct reg_change *p[8];
     const char *names[8];
     for (int i = 0; i < 8; i++) {
         snprintf(recs[i].name, sizeof recs[i].name, "vm%d.vm.test", i);
         recs[i].channel = "vsock:9";
-        recs[i].owner = "hv1";
+        recs[i].qmp = i == 3 ? "/run/vm3.qmp" : NULL;
         p[i] = &recs[i];
         names[i] = recs[i].name;
     }
-    cr_assert(reg_table_write(dir, p, 8, err, sizeof err), "%s", err); /* syncfs path */
-    cr_assert(reg_table_write(dir, p, 2, err, sizeof err), "%s", err); /* fsync path */
-    struct reg_rec *loaded;
-    size_t n;
-    cr_assert(reg_table_load(dir, &loaded, &n, err, sizeof err));
-    cr_assert_eq(n, 8);
-    for (size_t i = 0; i < n; i++) {
-        cr_assert_str_eq(loaded[i].channel, "vsock:9");
-        cr_assert_str_eq(loaded[i].owner, "hv1");
+    cr_assert(reg_table_write(dir, p, 8, "hv1", err, sizeof err), "%s", err); /* syncfs path */
+    cr_assert(reg_table_write(dir, p, 2, "hv1", err, sizeof err), "%s", err); /* fsync path */
+    struct reg_changes loaded = {0};
+    cr_assert(reg_table_load(dir, &loaded, err, sizeof err));
+    cr_assert_eq(loaded.n, 8);
+    for (size_t i = 0; i < loaded.n; i++) {
+        const struct reg_change *c = &loaded.v[i];
+        cr_assert(c->kind == REG_CHANGE_ADD);
+        cr_assert_str_eq(c->channel, "vsock:9");
+        if (strcmp(c->name, "vm3.vm.test") == 0)
+            cr_assert_str_eq(c->qmp, "/run/vm3.qmp");
+        else
+            cr_assert_null(c->qmp, "%s", c->name);
+        cr_assert(reg_table_has(dir, c->name));
     }
-    reg_recs_free(loaded, n);
-    cr_assert(reg_store_remove(dir, names, 8, err, sizeof err));
-    cr_assert(reg_table_load(dir, &loaded, &n, err, sizeof err));
-    cr_assert_eq(n, 0);
-    reg_recs_free(loaded, n);
+    char *text = read_text(dir, "vm5.vm.test");
+    cr_assert(strstr(text, "\nowner = hv1\n"), "%s", text);
+    vg_free(text);
+    reg_changes_free(&loaded);
+    cr_assert(reg_table_remove(dir, names, 8, err, sizeof err));
+    cr_assert(!reg_table_has(dir, "vm5.vm.test"));
+    cr_assert(reg_table_load(dir, &loaded, err, sizeof err));
+    cr_assert_eq(loaded.n, 0);
+    reg_changes_free(&loaded);
     rmdir(dir);
 }
 
@@ -781,10 +997,10 @@ Test(store, table_rewrite_keeps_what_it_does_not_manage)
     fputs("# the operator's note\nchannel = tcp:198.18.1.2\nports = 22   # ssh only\n"
           "allow-out = db.vm.test:5432\nx-team = blue\nqmp = /run/old.qmp\n", f);
     fclose(f);
-    struct reg_rec r = {.channel = "tcp:[fd00::2]", .owner = "hv2"};
-    const struct reg_rec *p = &r;
+    struct reg_change r = {.channel = "tcp:[fd00::2]"};
+    struct reg_change *p = &r;
     snprintf(r.name, sizeof r.name, "web1.vm.test");
-    cr_assert(reg_table_write(dir, &p, 1, err, sizeof err), "%s", err);
+    cr_assert(reg_table_write(dir, &p, 1, "hv2", err, sizeof err), "%s", err);
     char *text = read_text(dir, "web1.vm.test");
     cr_assert_str_eq(text, "# the operator's note\nchannel = tcp:[fd00::2]\nports = 22   # ssh only\n"
                            "allow-out = db.vm.test:5432\nx-team = blue\nname = web1.vm.test\n"
@@ -793,7 +1009,7 @@ Test(store, table_rewrite_keeps_what_it_does_not_manage)
     /* a set changes its key in place; "" removes it */
     cr_assert(reg_sets_add(&r.sets, "ports", "22,80", err, sizeof err));
     cr_assert(reg_sets_add(&r.sets, "allow-out", "", err, sizeof err));
-    cr_assert(reg_table_write(dir, &p, 1, err, sizeof err), "%s", err);
+    cr_assert(reg_table_write(dir, &p, 1, "hv2", err, sizeof err), "%s", err);
     text = read_text(dir, "web1.vm.test");
     cr_assert(strstr(text, "ports = 22,80   # ssh only\n"), "%s", text);
     cr_assert_null(strstr(text, "allow-out"), "%s", text);
@@ -804,7 +1020,7 @@ Test(store, table_rewrite_keeps_what_it_does_not_manage)
     f = fopen(path, "w");
     fputs("channel = tcp:1.2.3.4:22\nports = 22\n", f);
     fclose(f);
-    cr_assert(reg_table_write(dir, &p, 1, err, sizeof err), "%s", err);
+    cr_assert(reg_table_write(dir, &p, 1, "hv2", err, sizeof err), "%s", err);
     text = read_text(dir, "web1.vm.test");
     cr_assert(strstr(text, "# channel = tcp:1.2.3.4:22\n# ports = 22\n"), "%s", text);
     cr_assert(strstr(text, "\nchannel = tcp:[fd00::2]\n"), "%s", text);
