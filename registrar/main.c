@@ -1,23 +1,16 @@
 /* vmgate-reg — publish and withdraw VM names in DNS; see --help and docs/registrar.md. */
 #include "reg_cli.h"
 #include "reg_daemon.h"
-#include "reg_hook.h"
-#include "reg_store.h"
-#include "vg_alloc.h"
-#include "vg_file.h"
+#include "reg_libvirt.h"
+#include "reg_qemu.h"
 #include "vg_log.h"
 #include "vg_version.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/vmgate/vmgate.conf"
 
@@ -329,242 +322,6 @@ static int cmd_simple(const struct vg_config *cfg, const char *what)
     return code;
 }
 
-/* ---- hooks ------------------------------------------------------------------------------- */
-
-static char *read_stdin(size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = vg_malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            if (cap >= 16u << 20)
-                break;
-            char *g = vg_realloc(buf, cap * 2);
-            if (g == NULL)
-                break;
-            buf = g;
-            cap *= 2;
-        }
-        ssize_t r = read(0, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    if (buf)
-        buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static bool migrating_marker(const struct vg_config *cfg, const char *domain, bool create,
-                             bool remove)
-{
-    char dir[4200], path[4500], err[256];
-    snprintf(dir, sizeof dir, "%s/migrating", cfg->state_dir);
-    snprintf(path, sizeof path, "%s/%s", dir, domain);
-    if (create) {
-        if (!vg_file_mkdirs(dir, err, sizeof err))
-            return false;
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-        if (fd >= 0)
-            close(fd);
-        return fd >= 0;
-    }
-    struct stat st;
-    bool exists = stat(path, &st) == 0;
-    if (remove)
-        unlink(path);
-    return exists;
-}
-
-static int cmd_libvirt_hook(const struct vg_config *cfg, int argc, char **argv, bool direct)
-{
-    if (argc < 5 || strcmp(argv[1], "qemu") != 0) {
-        reg_cli_error("usage: libvirt-hook qemu DOMAIN OPERATION SUBOPERATION [EXTRA]");
-        return REG_EXIT_USAGE;
-    }
-    const char *domain = argv[2], *op = argv[3];
-    size_t len = 0;
-    char *xml = read_stdin(&len); /* always drain what libvirt writes */
-    int code = REG_EXIT_OK;
-    struct reg_change c = {0};
-    struct reg_vmspec spec;
-    char err[512];
-
-    memset(&spec, 0, sizeof spec);
-    if (strchr(domain, '/') != NULL || domain[0] == '.' || domain[0] == '\0') {
-        reg_cli_error("libvirt-hook: bad domain name '%s'", domain);
-        code = REG_EXIT_DATAERR;
-        goto done;
-    }
-    if (strcmp(op, "migrate") == 0) {
-        /* the incoming side of a migration: the VM will start here while the source still owns
-         * its name; "started" then takes it over */
-        migrating_marker(cfg, domain, true, false);
-        goto done;
-    }
-    bool start = strcmp(op, "started") == 0 || strcmp(op, "reconnect") == 0;
-    bool stop = strcmp(op, "stopped") == 0 || strcmp(op, "release") == 0;
-    if (!start && !stop)
-        goto done;
-    if (!reg_change_name(&c, cfg, domain)) {
-        reg_cli_error("libvirt-hook: domain %s cannot be a VM name: %s", domain, c.detail);
-        code = start ? REG_EXIT_DATAERR : REG_EXIT_OK;
-        goto done;
-    }
-    if (stop) {
-        migrating_marker(cfg, domain, false, true);
-        if (!reg_table_has(cfg->vm_dir, c.name)) {
-            vg_info("libvirt-hook: %s %s: not registered by this host", domain, op);
-            goto done;
-        }
-        c.kind = REG_CHANGE_DEL;
-        code = reg_cli_submit(cfg, &c, 1, direct, "withdrawn");
-        goto done;
-    }
-    if (xml == NULL || !reg_libvirt_parse(xml, len, &spec, err, sizeof err)) {
-        reg_cli_error("libvirt-hook: %s: %s", domain, xml ? err : "no XML");
-        code = REG_EXIT_DATAERR;
-        goto done;
-    }
-    if (strcmp(spec.name, domain) != 0)
-        vg_warn("libvirt-hook: argument %s but XML names %s; using %s", domain, spec.name, domain);
-    if (spec.channel[0] == '\0') {
-        vg_info("libvirt-hook: %s has no vmgate channel (<channel type='unix'> with target name "
-                REG_VMGATE_PORT_NAME "*) and no <vsock>: not registered", domain);
-        goto done;
-    }
-    bool takeover = migrating_marker(cfg, domain, false, true);
-    if (!reg_change_set_add(&c, spec.channel, NULL, takeover, &spec.sets)) {
-        reg_cli_rejected(&c);
-        code = REG_EXIT_DATAERR;
-        goto done;
-    }
-    code = reg_cli_submit(cfg, &c, 1, direct, takeover ? "taken over" : "published");
-done:
-    reg_sets_clear(&spec.sets);
-    reg_change_clear(&c);
-    vg_free(xml);
-    return code;
-}
-
-static volatile sig_atomic_t child_pid;
-
-static void forward_signal(int sig)
-{
-    if (child_pid > 0)
-        kill((pid_t)child_pid, sig);
-}
-
-static int cmd_qemu(const struct vg_config *cfg, int argc, char **argv, bool direct)
-{
-    static const struct option opts[] = {{"takeover", no_argument, NULL, 'T'},
-                                         {"name", required_argument, NULL, 'N'},
-                                         {"channel", required_argument, NULL, 'C'},
-                                         {"ports", required_argument, NULL, 'S'},
-                                         {"allow-out", required_argument, NULL, 'S'},
-                                         {"set", required_argument, NULL, 'S'},
-                                         {NULL, 0, NULL, 0}};
-    const char *name = NULL, *channel = NULL;
-    bool takeover = false;
-    struct reg_sets sets = {0};
-    char err[600];
-    int c, li;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "+", opts, &li)) != -1) {
-        switch (c) {
-        case 'T': takeover = true; break;
-        case 'N': name = optarg; break;
-        case 'C': channel = optarg; break;
-        case 'S':
-            if (!reg_sets_add_option(&sets, opts[li].name, optarg, err, sizeof err)) {
-                reg_cli_error("%s", err);
-                reg_sets_clear(&sets);
-                return REG_EXIT_DATAERR;
-            }
-            break;
-        default: reg_sets_clear(&sets); return REG_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        reg_cli_error("usage: qemu [--takeover] [--name NAME] [--channel SPEC] [--ports LIST] "
-                      "[--allow-out LIST] [--set KEY=VALUE] -- QEMU-COMMAND...");
-        reg_sets_clear(&sets);
-        return REG_EXIT_USAGE;
-    }
-    char **qargv = argv + optind;
-    int qargc = argc - optind;
-    struct reg_vmspec spec;
-    if (!reg_qemu_parse(qargc, qargv, &spec, err, sizeof err) && name == NULL) {
-        reg_cli_error("qemu: %s", err);
-        reg_sets_clear(&sets);
-        return REG_EXIT_DATAERR;
-    }
-    if (name)
-        snprintf(spec.name, sizeof spec.name, "%s", name);
-    if (channel)
-        snprintf(spec.channel, sizeof spec.channel, "%s", channel);
-    if (spec.channel[0] == '\0') {
-        reg_cli_error("qemu: no channel on the command line (-device virtserialport,name="
-                      REG_VMGATE_PORT_NAME ".*,chardev=… with -chardev socket,path=…, or "
-                      "vhost-vsock guest-cid=…) and no --channel");
-        reg_sets_clear(&sets);
-        return REG_EXIT_DATAERR;
-    }
-    struct reg_change add = {0}, del = {0};
-    if (!reg_change_add(&add, cfg, spec.name, spec.channel, spec.qmp[0] ? spec.qmp : NULL,
-                        takeover, &sets)) {
-        reg_cli_rejected(&add);
-        reg_change_clear(&add);
-        return REG_EXIT_DATAERR;
-    }
-
-    /* published before QEMU starts, so the name exists for the whole time QEMU runs (a client
-     * that comes too early finds the channel not yet up, as with any booting VM) */
-    int rc = reg_cli_submit(cfg, &add, 1, direct, "published");
-    bool registered = rc == REG_EXIT_OK || rc == REG_EXIT_QUEUED;
-    if (!registered)
-        reg_cli_error("qemu: %s runs unregistered", add.name);
-
-    struct sigaction sa = {.sa_handler = forward_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    fflush(NULL);
-    pid_t pid = fork();
-    int status = 0;
-    if (pid < 0) {
-        reg_cli_error("fork: %s", strerror(errno));
-        status = REG_EXIT_ERROR << 8;
-        goto withdraw;
-    }
-    if (pid == 0) {
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        execvp(qargv[0], qargv);
-        reg_cli_error("%s: %s", qargv[0], strerror(errno));
-        _exit(127);
-    }
-    child_pid = pid;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    child_pid = 0;
-withdraw:
-    if (registered && reg_change_del(&del, cfg, add.name))
-        reg_cli_submit(cfg, &del, 1, direct, "withdrawn");
-    reg_change_clear(&add);
-    reg_change_clear(&del);
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return REG_EXIT_ERROR;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -639,9 +396,9 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "gc") == 0)
         code = flag_cmd(cfg, cargc, cargv, "--dry-run", run_gc);
     else if (strcmp(cmd, "libvirt-hook") == 0)
-        code = cmd_libvirt_hook(cfg, cargc, cargv, direct);
+        code = reg_libvirt_hook(&(struct reg_cli_call){cfg, cargc, cargv, direct});
     else if (strcmp(cmd, "qemu") == 0)
-        code = cmd_qemu(cfg, cargc, cargv, direct);
+        code = reg_qemu_command(&(struct reg_cli_call){cfg, cargc, cargv, direct});
     else if (strcmp(cmd, "daemon") == 0 || strcmp(cmd, "heartbeat") == 0 ||
              strcmp(cmd, "replay") == 0 || strcmp(cmd, "check-config") == 0) {
         if (cargc != 1) {

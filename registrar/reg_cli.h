@@ -1,5 +1,6 @@
-/* reg_cli — the command-line side of vmgate-reg (main.c): carrying out a command's changes, and
- * every line vmgate-reg writes on stdout and stderr.
+/* reg_cli — the command-line side of vmgate-reg (main.c and the hook commands in reg_libvirt.c
+ * and reg_qemu.c): what a command is run with, carrying out a command's changes, and every line
+ * vmgate-reg writes on stdout and stderr.
  *
  * This is the one place that prints (besides vg_log's diagnostics, the messages getopt writes
  * itself and --help): the core (reg_cmd, reg_engine, reg_daemon, …) returns results, and the
@@ -23,6 +24,14 @@
 
 /* 0 with -q, 1 by default, 2 with -v (also report what succeeded), 3 with -vv (debug log). */
 extern int reg_cli_verbosity;
+
+/* What a command is run with. */
+struct reg_cli_call {
+    const struct vg_config *cfg;
+    int argc;
+    char **argv; /* argv[0] is the command's name */
+    bool direct; /* --direct: never hand changes to the daemon */
+};
 
 /* ---- carrying out changes ------------------------------------------------------------------- */
 

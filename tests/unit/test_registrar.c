@@ -1,6 +1,6 @@
 /* Unit tests of the registrar core: UPDATE building and reply checks (TSIG), key files, names,
  * config, the change type and its checks (command line, batch lines, daemon protocol), the zone
- * model and the sync/gc plans, VM table / journal files, hook parsing.
+ * model and the sync/gc plans, VM table / journal files, hook parsing and the libvirt policy.
  * No sockets, no servers. */
 #include "reg.h"
 #include "reg_change.h"
@@ -8,6 +8,7 @@
 #include "reg_hook.h"
 #include "reg_journal.h"
 #include "reg_key.h"
+#include "reg_libvirt.h"
 #include "reg_msg.h"
 #include "reg_store.h"
 #include "vg_file.h"
@@ -1105,6 +1106,18 @@ Test(hook, qemu_command_lines)
                   "-chardev", "socket,id=c,path=/run/ga"};
     cr_assert(reg_qemu_parse(7, a5, &s, err, sizeof err));
     cr_assert_str_eq(s.channel, "", "only org.vmgate ports are vmgate channels");
+}
+
+Test(hook, libvirt_policy)
+{
+    cr_assert_eq(reg_libvirt_action("started"), REG_LIBVIRT_REGISTER);
+    cr_assert_eq(reg_libvirt_action("reconnect"), REG_LIBVIRT_REGISTER);
+    cr_assert_eq(reg_libvirt_action("migrate"), REG_LIBVIRT_MIGRATE_IN);
+    cr_assert_eq(reg_libvirt_action("stopped"), REG_LIBVIRT_WITHDRAW);
+    cr_assert_eq(reg_libvirt_action("release"), REG_LIBVIRT_WITHDRAW);
+    const char *nothing[] = {"prepare", "start", "restore", "attach", "", "Started"};
+    for (size_t i = 0; i < sizeof nothing / sizeof nothing[0]; i++)
+        cr_assert_eq(reg_libvirt_action(nothing[i]), REG_LIBVIRT_NOTHING, "%s", nothing[i]);
 }
 
 /* ---- results ----------------------------------------------------------------------------- */
