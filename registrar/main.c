@@ -1,4 +1,9 @@
-/* vmgate-reg — publish and withdraw VM names in DNS; see --help and docs/registrar.md. */
+/* vmgate-reg — publish and withdraw VM names in DNS; see --help and docs/registrar.md.
+ *
+ * main() reads the global options, finds the command in the table below, loads what the command
+ * needs (the configuration, the registrar context) and runs it.  Commands turn their arguments
+ * into changes (reg_change.h) or call the core (reg_cmd.h), and print through reg_cli.h.
+ */
 #include "reg_cli.h"
 #include "reg_daemon.h"
 #include "reg_libvirt.h"
@@ -13,67 +18,6 @@
 #include <string.h>
 
 #define DEFAULT_CONFIG "/etc/vmgate/vmgate.conf"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-"usage: vmgate-reg [-c FILE] [-v|-q] [--direct] COMMAND [ARGS]\n"
-"\n"
-"Publishes this host's VMs in DNS (RFC 2136 UPDATE, TSIG) and keeps its VM table.\n"
-"\n"
-"commands:\n"
-"  add NAME --channel SPEC [--qmp PATH] [--ports LIST] [--allow-out LIST]\n"
-"      [--set KEY=VALUE] [--takeover]\n"
-"                        VM table entry + DNS records (A/AAAA, owner TXT, SRV, heartbeat); an\n"
-"                        existing entry keeps every key and comment the add does not set\n"
-"  add --batch FILE [--takeover]\n"
-"                        many at once; FILE ('-' = stdin) has lines\n"
-"                        'NAME SPEC [qmp=PATH] [KEY=VALUE...]'\n"
-"  del NAME...           withdraw (only this host's VMs are ever deleted)\n"
-"  del --batch FILE      names one per line\n"
-"  list [--all]          this host's VM table with each VM's DNS state (--all: whole zone)\n"
-"  sync [--dry-run]      reconcile the VM table and the zone (AXFR) in both directions\n"
-"  gc [--dry-run]        withdraw VMs of hosts whose heartbeat is older than gc-after\n"
-"  heartbeat             refresh this host's record now\n"
-"  replay                retry the journal once\n"
-"  daemon                serve add/del over STATE-DIR/reg.sock (batching), replay the journal\n"
-"                        with back-off, heartbeat, gc; runs in the foreground\n"
-"  libvirt-hook qemu DOMAIN OP SUBOP [EXTRA]\n"
-"                        libvirt qemu hook (domain XML on stdin): registers at 'started' and\n"
-"                        'reconnect', withdraws at 'stopped' and 'release'; an incoming\n"
-"                        migration ('migrate' first) registers with --takeover\n"
-"  qemu [--takeover] [--name NAME] [--channel SPEC] [--ports LIST] [--allow-out LIST]\n"
-"      [--set KEY=VALUE] -- QEMU-COMMAND...\n"
-"                        run QEMU, registered while it runs (name and channel from -name,\n"
-"                        virtserialport name=org.vmgate.*, vhost-vsock guest-cid, -qmp)\n"
-"  check-config          load the configuration and the key, then exit\n"
-"\n"
-"NAME: short (web1) or fully qualified (web1.vm.test.); letters, digits, hyphens.\n"
-"SPEC: tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH\n"
-"--ports 22,80,8000-8100: guest ports clients may reach; --allow-out NAME:PORTS,...: what the VM\n"
-"may reach; --set KEY=VALUE: any such VM table key; an empty value removes the key.\n"
-"\n"
-"options:\n"
-"  -c, --config FILE     configuration (default $VMGATE_CONFIG or " DEFAULT_CONFIG ")\n"
-"  -v, --verbose         also report what succeeded (twice: debug log)\n"
-"  -q, --quiet           errors only\n"
-"      --direct          do not hand add/del to a running daemon\n"
-"  -V, --version         print the version and exit\n"
-"  -h, --help\n"
-"\n"
-"exit codes:\n"
-"   0 done                          14 NOTAUTH (BADTIME, not authoritative)\n"
-"   1 local error                   15 REFUSED by the server's update policy\n"
-"  10 YXDOMAIN: name in use          16 NOTZONE\n"
-"     (another host's VM)           17 SERVFAIL or another server error\n"
-"  11 NXRRSET: not this host's VM    18 no server answered (commands that do not queue)\n"
-"  12 BADSIG: wrong key secret       19 reply failed verification (TSIG, id)\n"
-"  13 BADKEY: key unknown to server  64 usage   65 bad name/channel/XML   78 configuration\n"
-"  75 queued: no server answered; the change is journaled and the daemon retries it\n"
-"\n"
-"configuration keys:\n");
-    vg_config_describe(f);
-}
 
 /* ---- add, del ---------------------------------------------------------------------------- */
 
@@ -120,7 +64,7 @@ static bool read_add_batch(const struct vg_config *cfg, FILE *f, const char *pat
     return good;
 }
 
-static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool direct)
+static int cmd_add(const struct reg_cli_call *call)
 {
     static const struct option opts[] = {{"channel", required_argument, NULL, 'C'},
                                          {"qmp", required_argument, NULL, 'Q'},
@@ -137,7 +81,7 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
     char err[600];
     int c, li, code = REG_EXIT_DATAERR;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+    while ((c = getopt_long(call->argc, call->argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'C': channel = optarg; break;
         case 'Q': qmp = optarg; break;
@@ -153,7 +97,7 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
         }
     }
     if (batch) {
-        if (optind != argc || channel || qmp || sets.n) {
+        if (optind != call->argc || channel || qmp || sets.n) {
             reg_cli_error("add --batch takes no NAME, --channel, --qmp or VM table keys (give "
                           "them per line)");
             code = REG_EXIT_USAGE;
@@ -162,13 +106,13 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
         FILE *f = open_batch(batch);
         if (f == NULL)
             goto done;
-        bool good = read_add_batch(cfg, f, batch, takeover, &cs);
+        bool good = read_add_batch(call->cfg, f, batch, takeover, &cs);
         if (f != stdin)
             fclose(f);
         if (!good)
             goto done;
     } else {
-        if (optind + 1 != argc || channel == NULL) {
+        if (optind + 1 != call->argc || channel == NULL) {
             reg_cli_error("usage: add NAME --channel SPEC [--qmp PATH] [--ports LIST] "
                           "[--allow-out LIST] [--set KEY=VALUE] [--takeover]");
             code = REG_EXIT_USAGE;
@@ -177,12 +121,12 @@ static int cmd_add(const struct vg_config *cfg, int argc, char **argv, bool dire
         struct reg_change *ch = reg_changes_push(&cs);
         if (ch == NULL)
             goto done;
-        if (!reg_change_add(ch, cfg, argv[optind], channel, qmp, takeover, &sets)) {
+        if (!reg_change_add(ch, call->cfg, call->argv[optind], channel, qmp, takeover, &sets)) {
             reg_cli_rejected(ch);
             goto done;
         }
     }
-    code = reg_cli_submit(cfg, cs.v, cs.n, direct,
+    code = reg_cli_submit(call->cfg, cs.v, cs.n, call->direct,
                           takeover ? "taken over" : "published");
 done:
     reg_sets_clear(&sets);
@@ -190,7 +134,7 @@ done:
     return code;
 }
 
-static int cmd_del(const struct vg_config *cfg, int argc, char **argv, bool direct)
+static int cmd_del(const struct reg_cli_call *call)
 {
     static const struct option opts[] = {{"batch", required_argument, NULL, 'B'},
                                          {NULL, 0, NULL, 0}};
@@ -200,28 +144,28 @@ static int cmd_del(const struct vg_config *cfg, int argc, char **argv, bool dire
     FILE *f = NULL;
     int c, code = REG_EXIT_DATAERR;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(call->argc, call->argv, "", opts, NULL)) != -1) {
         if (c != 'B')
             return REG_EXIT_USAGE;
         batch = optarg;
     }
     if (batch && (f = open_batch(batch)) == NULL)
         return REG_EXIT_DATAERR;
-    if (!batch && optind >= argc) {
+    if (!batch && optind >= call->argc) {
         reg_cli_error("usage: del NAME... | del --batch FILE");
         return REG_EXIT_USAGE;
     }
     for (int i = optind;; i++) {
         struct reg_change *ch;
         enum reg_line st;
-        if (batch ? fgets(line, sizeof line, f) == NULL : i >= argc)
+        if (batch ? fgets(line, sizeof line, f) == NULL : i >= call->argc)
             break;
         if ((ch = reg_changes_push(&cs)) == NULL)
             goto done;
         if (batch)
-            st = reg_change_batch_del(ch, cfg, line);
+            st = reg_change_batch_del(ch, call->cfg, line);
         else
-            st = reg_change_del(ch, cfg, argv[i]) ? REG_LINE_OK : REG_LINE_REJECTED;
+            st = reg_change_del(ch, call->cfg, call->argv[i]) ? REG_LINE_OK : REG_LINE_REJECTED;
         if (st == REG_LINE_BLANK) {
             reg_changes_pop(&cs);
         } else if (st != REG_LINE_OK) {
@@ -229,7 +173,7 @@ static int cmd_del(const struct vg_config *cfg, int argc, char **argv, bool dire
             goto done;
         }
     }
-    code = reg_cli_submit(cfg, cs.v, cs.n, direct, "withdrawn");
+    code = reg_cli_submit(call->cfg, cs.v, cs.n, call->direct, "withdrawn");
 done:
     if (f && f != stdin)
         fclose(f);
@@ -237,87 +181,164 @@ done:
     return code;
 }
 
-static int run_list(struct reg_ctx *ctx, bool all)
+/* ---- the commands on the registrar context ------------------------------------------------ */
+
+static int cmd_list(const struct reg_cli_call *call)
 {
     struct reg_listing l = {0};
-    int code = reg_list(ctx, &l);
-    reg_cli_listing(&l, all);
+    int code = reg_list(call->ctx, &l);
+    reg_cli_listing(&l, call->flag);
     reg_listing_free(&l);
     return code;
 }
 
-static int run_sync(struct reg_ctx *ctx, bool dry_run)
+static int cmd_sync(const struct reg_cli_call *call)
 {
     struct reg_outcomes o = {0};
-    int code = reg_sync(ctx, dry_run, &o);
+    int code = reg_sync(call->ctx, call->flag, &o);
     reg_cli_outcomes(&o);
     reg_outcomes_free(&o);
     return code;
 }
 
-static int run_gc(struct reg_ctx *ctx, bool dry_run)
+static int cmd_gc(const struct reg_cli_call *call)
 {
     struct reg_outcomes o = {0};
-    int code = reg_gc(ctx, dry_run, &o);
+    int code = reg_gc(call->ctx, call->flag, &o);
     reg_cli_outcomes(&o);
     reg_outcomes_free(&o);
     return code;
 }
 
-static int with_ctx(const struct vg_config *cfg, int (*fn)(struct reg_ctx *, bool), bool flag)
+static int cmd_heartbeat(const struct reg_cli_call *call)
 {
-    struct reg_ctx ctx;
     char err[1024];
-    if (!reg_ctx_init(&ctx, cfg, err, sizeof err)) {
-        reg_cli_error("%s", err);
-        reg_ctx_close(&ctx);
-        return REG_EXIT_CONFIG;
-    }
-    int code = fn(&ctx, flag);
-    reg_ctx_close(&ctx);
-    return code;
+    enum reg_result r = reg_heartbeat(call->ctx, err, sizeof err);
+    if (r != REG_OK)
+        reg_cli_error("heartbeat: %s", err);
+    return reg_result_exit(r);
 }
 
-static int flag_cmd(const struct vg_config *cfg, int argc, char **argv, const char *flag,
-                    int (*fn)(struct reg_ctx *, bool))
+static int cmd_replay(const struct reg_cli_call *call)
 {
-    bool set = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], flag) == 0)
-            set = true;
-        else {
-            reg_cli_error("%s: unknown argument '%s'", argv[0], argv[i]);
-            return REG_EXIT_USAGE;
+    long left = reg_replay(call->ctx);
+    if (left > 0)
+        reg_cli_error("%ld change(s) still queued", left);
+    return left < 0 ? REG_EXIT_ERROR : left > 0 ? REG_EXIT_QUEUED : REG_EXIT_OK;
+}
+
+static int cmd_daemon(const struct reg_cli_call *call)
+{
+    /* [gateway] log-level applies to the daemon unless -v or -q said otherwise */
+    if (call->cfg->log_level && reg_cli_verbosity == 1)
+        vg_log_max = vg_log_level_parse(call->cfg->log_level);
+    return reg_daemon_run(call->ctx);
+}
+
+static int cmd_check_config(const struct reg_cli_call *call)
+{
+    reg_cli_config_ok(call->ctx);
+    return REG_EXIT_OK;
+}
+
+static int cmd_help(const struct reg_cli_call *call);
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+static const struct reg_cli_command commands[] = {
+    {"add", cmd_add, REG_CLI_CONFIG, NULL,
+     {{"add NAME --channel SPEC [--qmp PATH] [--ports LIST] [--allow-out LIST]\n"
+       "[--set KEY=VALUE] [--takeover]",
+       "VM table entry + DNS records (A/AAAA, owner TXT, SRV, heartbeat); an\n"
+       "existing entry keeps every key and comment the add does not set"},
+      {"add --batch FILE [--takeover]",
+       "many at once; FILE ('-' = stdin) has lines\n"
+       "'NAME SPEC [qmp=PATH] [KEY=VALUE...]'"}}},
+    {"del", cmd_del, REG_CLI_CONFIG, NULL,
+     {{"del NAME...", "withdraw (only this host's VMs are ever deleted)"},
+      {"del --batch FILE", "names one per line"}}},
+    {"list", cmd_list, REG_CLI_CTX, "--all",
+     {{"list [--all]", "this host's VM table with each VM's DNS state (--all: whole zone)"}}},
+    {"sync", cmd_sync, REG_CLI_CTX, "--dry-run",
+     {{"sync [--dry-run]", "reconcile the VM table and the zone (AXFR) in both directions"}}},
+    {"gc", cmd_gc, REG_CLI_CTX, "--dry-run",
+     {{"gc [--dry-run]", "withdraw VMs of hosts whose heartbeat is older than gc-after"}}},
+    {"heartbeat", cmd_heartbeat, REG_CLI_CTX, NULL,
+     {{"heartbeat", "refresh this host's record now"}}},
+    {"replay", cmd_replay, REG_CLI_CTX, NULL, {{"replay", "retry the journal once"}}},
+    {"daemon", cmd_daemon, REG_CLI_CTX, NULL,
+     {{"daemon", "serve add/del over STATE-DIR/reg.sock (batching), replay the journal\n"
+                 "with back-off, heartbeat, gc; runs in the foreground"}}},
+    {"libvirt-hook", reg_libvirt_hook, REG_CLI_CONFIG, NULL,
+     {{"libvirt-hook qemu DOMAIN OP SUBOP [EXTRA]",
+       "libvirt qemu hook (domain XML on stdin): registers at 'started' and\n"
+       "'reconnect', withdraws at 'stopped' and 'release'; an incoming\n"
+       "migration ('migrate' first) registers with --takeover"}}},
+    {"qemu", reg_qemu_command, REG_CLI_CONFIG, NULL,
+     {{"qemu [--takeover] [--name NAME] [--channel SPEC] [--ports LIST] [--allow-out LIST]\n"
+       "[--set KEY=VALUE] -- QEMU-COMMAND...",
+       "run QEMU, registered while it runs (name and channel from -name,\n"
+       "virtserialport name=org.vmgate.*, vhost-vsock guest-cid, -qmp)"}}},
+    {"check-config", cmd_check_config, REG_CLI_CTX, NULL,
+     {{"check-config", "load the configuration and the key, then exit"}}},
+    {"help", cmd_help, REG_CLI_NOTHING, NULL, {{NULL, NULL}}},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    reg_cli_usage(f, commands, NCOMMANDS, DEFAULT_CONFIG);
+}
+
+static int cmd_help(const struct reg_cli_call *call)
+{
+    (void)call;
+    usage(stdout);
+    return REG_EXIT_OK;
+}
+
+static const struct reg_cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* A REG_CLI_CTX command's arguments: its one flag, or nothing. */
+static bool ctx_arguments(const struct reg_cli_command *cmd, struct reg_cli_call *call)
+{
+    for (int i = 1; i < call->argc; i++) {
+        if (cmd->flag && strcmp(call->argv[i], cmd->flag) == 0) {
+            call->flag = true;
+        } else {
+            if (cmd->flag)
+                reg_cli_error("%s: unknown argument '%s'", cmd->name, call->argv[i]);
+            else
+                reg_cli_error("%s takes no arguments", cmd->name);
+            return false;
         }
     }
-    return with_ctx(cfg, fn, set);
+    return true;
 }
 
-static int cmd_simple(const struct vg_config *cfg, const char *what)
+static int run_command(const struct reg_cli_command *cmd, struct reg_cli_call *call)
 {
     struct reg_ctx ctx;
     char err[1024];
-    int code = REG_EXIT_OK;
-    if (!reg_ctx_init(&ctx, cfg, err, sizeof err)) {
+    int code;
+    if (cmd->needs != REG_CLI_CTX)
+        return cmd->run(call);
+    if (!ctx_arguments(cmd, call))
+        return REG_EXIT_USAGE;
+    if (!reg_ctx_init(&ctx, call->cfg, err, sizeof err)) {
         reg_cli_error("%s", err);
         reg_ctx_close(&ctx);
         return REG_EXIT_CONFIG;
     }
-    if (strcmp(what, "daemon") == 0) {
-        code = reg_daemon_run(&ctx);
-    } else if (strcmp(what, "heartbeat") == 0) {
-        enum reg_result r = reg_heartbeat(&ctx, err, sizeof err);
-        if (r != REG_OK)
-            reg_cli_error("heartbeat: %s", err);
-        code = reg_result_exit(r);
-    } else if (strcmp(what, "replay") == 0) {
-        long left = reg_replay(&ctx);
-        if (left > 0)
-            reg_cli_error("%ld change(s) still queued", left);
-        code = left < 0 ? REG_EXIT_ERROR : left > 0 ? REG_EXIT_QUEUED : REG_EXIT_OK;
-    } else if (strcmp(what, "check-config") == 0) {
-        reg_cli_config_ok(&ctx);
-    }
+    call->ctx = &ctx;
+    code = cmd->run(call);
+    call->ctx = NULL;
     reg_ctx_close(&ctx);
     return code;
 }
@@ -332,14 +353,14 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *config = getenv("VMGATE_CONFIG");
+    struct reg_cli_call call = {0};
     int c;
-    bool direct = false;
     while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'v': reg_cli_verbosity++; break;
         case 'q': reg_cli_verbosity = 0; break;
-        case 'D': direct = true; break;
+        case 'D': call.direct = true; break;
         case 'h': usage(stdout); return REG_EXIT_OK;
         case 'V': puts("vmgate-reg " VMGATE_VERSION); return REG_EXIT_OK;
         default: usage(stderr); return REG_EXIT_USAGE;
@@ -349,26 +370,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return REG_EXIT_USAGE;
     }
-    int cargc = argc - optind;
-    char **cargv = argv + optind;
-    const char *cmd = cargv[0];
-    if (strcmp(cmd, "help") == 0) {
-        usage(stdout);
-        return REG_EXIT_OK;
-    }
-    for (int i = 1; i < cargc; i++) {
-        if (strcmp(cargv[i], "--") == 0)
+    call.argc = argc - optind;
+    call.argv = argv + optind;
+    const struct reg_cli_command *cmd = find_command(call.argv[0]);
+    if (cmd && cmd->needs == REG_CLI_NOTHING)
+        return cmd->run(&call);
+    for (int i = 1; i < call.argc; i++) {
+        if (strcmp(call.argv[i], "--") == 0)
             break;
-        if (strcmp(cargv[i], "--help") == 0 || strcmp(cargv[i], "-h") == 0) {
+        if (strcmp(call.argv[i], "--help") == 0 || strcmp(call.argv[i], "-h") == 0) {
             usage(stdout);
             return REG_EXIT_OK;
         }
     }
-    int level = reg_cli_verbosity == 0   ? VG_LOG_ERR
-                : reg_cli_verbosity == 1 ? VG_LOG_NOTICE
-                : reg_cli_verbosity == 2 ? VG_LOG_INFO
-                                         : VG_LOG_DEBUG;
-    vg_log_open("vmgate-reg", level, false);
+    int v = reg_cli_verbosity;
+    vg_log_open("vmgate-reg", v == 0 ? VG_LOG_ERR : v == 1 ? VG_LOG_NOTICE
+                                                  : v == 2 ? VG_LOG_INFO
+                                                           : VG_LOG_DEBUG, false);
 
     char err[1024];
     struct vg_config *cfg = vg_config_load(config ? config : DEFAULT_CONFIG, err, sizeof err);
@@ -376,40 +394,16 @@ int main(int argc, char **argv)
         reg_cli_error("%s", err);
         return REG_EXIT_CONFIG;
     }
+    int code;
     if (!reg_config_check(cfg, err, sizeof err)) {
         reg_cli_error("%s: %s", config ? config : DEFAULT_CONFIG, err);
-        vg_config_free(cfg);
-        return REG_EXIT_CONFIG;
-    }
-    if (cfg->log_level && reg_cli_verbosity == 1 && strcmp(cmd, "daemon") == 0)
-        vg_log_max = vg_log_level_parse(cfg->log_level);
-
-    int code;
-    if (strcmp(cmd, "add") == 0)
-        code = cmd_add(cfg, cargc, cargv, direct);
-    else if (strcmp(cmd, "del") == 0)
-        code = cmd_del(cfg, cargc, cargv, direct);
-    else if (strcmp(cmd, "list") == 0)
-        code = flag_cmd(cfg, cargc, cargv, "--all", run_list);
-    else if (strcmp(cmd, "sync") == 0)
-        code = flag_cmd(cfg, cargc, cargv, "--dry-run", run_sync);
-    else if (strcmp(cmd, "gc") == 0)
-        code = flag_cmd(cfg, cargc, cargv, "--dry-run", run_gc);
-    else if (strcmp(cmd, "libvirt-hook") == 0)
-        code = reg_libvirt_hook(&(struct reg_cli_call){cfg, cargc, cargv, direct});
-    else if (strcmp(cmd, "qemu") == 0)
-        code = reg_qemu_command(&(struct reg_cli_call){cfg, cargc, cargv, direct});
-    else if (strcmp(cmd, "daemon") == 0 || strcmp(cmd, "heartbeat") == 0 ||
-             strcmp(cmd, "replay") == 0 || strcmp(cmd, "check-config") == 0) {
-        if (cargc != 1) {
-            reg_cli_error("%s takes no arguments", cmd);
-            code = REG_EXIT_USAGE;
-        } else {
-            code = cmd_simple(cfg, cmd);
-        }
-    } else {
-        reg_cli_error("unknown command '%s' (see --help)", cmd);
+        code = REG_EXIT_CONFIG;
+    } else if (cmd == NULL) {
+        reg_cli_error("unknown command '%s' (see --help)", call.argv[0]);
         code = REG_EXIT_USAGE;
+    } else {
+        call.cfg = cfg;
+        code = run_command(cmd, &call);
     }
     vg_config_free(cfg);
     return code;

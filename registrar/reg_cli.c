@@ -9,6 +9,73 @@
 
 int reg_cli_verbosity = 1;
 
+/* ---- --help ------------------------------------------------------------------------------- */
+
+#define HELP_COLUMN 24 /* where the text of a command starts */
+
+void reg_cli_usage(FILE *f, const struct reg_cli_command *cmds, size_t n, const char *config)
+{
+    fprintf(f, "usage: vmgate-reg [-c FILE] [-v|-q] [--direct] COMMAND [ARGS]\n"
+               "\n"
+               "Publishes this host's VMs in DNS (RFC 2136 UPDATE, TSIG) and keeps its VM table.\n"
+               "\n"
+               "commands:\n");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t h = 0; h < sizeof cmds[i].help / sizeof cmds[i].help[0]; h++) {
+            const char *syn = cmds[i].help[h].synopsis, *t = cmds[i].help[h].text;
+            if (syn == NULL)
+                continue;
+            /* the synopsis at column 2, its continuation lines at 6; a short one-line synopsis
+             * shares its line with the text's first line */
+            size_t len = strcspn(syn, "\n");
+            int col = 2 + (int)len;
+            fprintf(f, "  %.*s", (int)len, syn);
+            for (syn += len; *syn == '\n'; syn += len) {
+                len = strcspn(++syn, "\n");
+                fprintf(f, "\n      %.*s", (int)len, syn);
+                col = HELP_COLUMN;
+            }
+            if (col >= HELP_COLUMN) {
+                fputc('\n', f);
+                col = 0;
+            }
+            while (*t) {
+                len = strcspn(t, "\n");
+                fprintf(f, "%*s%.*s\n", HELP_COLUMN - col, "", (int)len, t);
+                col = 0;
+                t += len + (t[len] == '\n');
+            }
+        }
+    }
+    fprintf(f,
+"\n"
+"NAME: short (web1) or fully qualified (web1.vm.test.); letters, digits, hyphens.\n"
+"SPEC: tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH\n"
+"--ports 22,80,8000-8100: guest ports clients may reach; --allow-out NAME:PORTS,...: what the VM\n"
+"may reach; --set KEY=VALUE: any such VM table key; an empty value removes the key.\n"
+"\n"
+"options:\n"
+"  -c, --config FILE     configuration (default $VMGATE_CONFIG or %s)\n"
+"  -v, --verbose         also report what succeeded (twice: debug log)\n"
+"  -q, --quiet           errors only\n"
+"      --direct          do not hand add/del to a running daemon\n"
+"  -V, --version         print the version and exit\n"
+"  -h, --help\n"
+"\n"
+"exit codes:\n"
+"   0 done                          14 NOTAUTH (BADTIME, not authoritative)\n"
+"   1 local error                   15 REFUSED by the server's update policy\n"
+"  10 YXDOMAIN: name in use          16 NOTZONE\n"
+"     (another host's VM)           17 SERVFAIL or another server error\n"
+"  11 NXRRSET: not this host's VM    18 no server answered (commands that do not queue)\n"
+"  12 BADSIG: wrong key secret       19 reply failed verification (TSIG, id)\n"
+"  13 BADKEY: key unknown to server  64 usage   65 bad name/channel/XML   78 configuration\n"
+"  75 queued: no server answered; the change is journaled and the daemon retries it\n"
+"\n"
+"configuration keys:\n", config);
+    vg_config_describe(f);
+}
+
 /* ---- carrying out changes ------------------------------------------------------------------- */
 
 int reg_cli_submit(const struct vg_config *cfg, struct reg_change *c, size_t n, bool direct,
