@@ -1,4 +1,4 @@
-/* Fuzz target: the resolver's reply parser (resolver/vg_rparse.[ch]) — the four DNS replies of a
+/* Fuzz target: the resolver's reply parser (common/vg_rparse.[ch]) — the four DNS replies of a
  * lookup (A, AAAA, TXT, SRV) as a DNS server, or anyone who can spoof one, sends them.
  *
  * Input layout (see gen_seeds.py):
