@@ -229,7 +229,7 @@ static enum vg_res_status parse_txt(const struct vg_rpart *p, char owner[64])
 }
 
 /* SRV: the usable record with the lowest priority, then the highest weight (a host publishes one
- * record; the choice only needs to be deterministic).  Target "." or port 0 = not offered. */
+ * record; the choice only needs to be deterministic).  Target "." (or not a host name) or port 0 = not offered. */
 static enum vg_res_status parse_srv(const struct vg_rpart *p, char gateway[254], uint16_t *port)
 {
     struct ares_srv_reply *srv = NULL;
@@ -241,17 +241,19 @@ static enum vg_res_status parse_srv(const struct vg_rpart *p, char gateway[254],
     if (st != ARES_SUCCESS)
         return vg_rparse_status(st) == VG_RES_NOMEM ? VG_RES_NOMEM : VG_RES_BADRESP;
     const struct ares_srv_reply *best = NULL;
+    char norm[VG_NAME_MAX + 1];
     for (const struct ares_srv_reply *s = srv; s != NULL; s = s->next) {
-        if (s->port == 0 || s->host == NULL || s->host[0] == '\0' || strcmp(s->host, ".") == 0)
+        /* a target that is not a host name makes the record unusable, port and all */
+        if (s->port == 0 || s->host == NULL || s->host[0] == '\0' || strcmp(s->host, ".") == 0 ||
+            vg_name_normalize(s->host, strlen(s->host), norm) != VG_NAME_OK)
             continue;
         if (best == NULL || s->priority < best->priority ||
             (s->priority == best->priority && s->weight > best->weight))
             best = s;
     }
     if (best != NULL) {
-        char norm[VG_NAME_MAX + 1];
-        if (vg_name_normalize(best->host, strlen(best->host), norm) == VG_NAME_OK)
-            memcpy(gateway, norm, strlen(norm) + 1);
+        vg_name_normalize(best->host, strlen(best->host), norm);
+        memcpy(gateway, norm, strlen(norm) + 1);
         *port = best->port;
     }
     ares_free_data(srv);

@@ -371,6 +371,8 @@ Test(fold, srv_selection)
     rr_srv(m, "_vmgate._tcp.web1.vm.test", 30, 0, 5, 1090, "heavy.vmgate-hosts.vm.test");
     rr_srv(m, "_vmgate._tcp.web1.vm.test", 30, 0, 1, 1091, "light.vmgate-hosts.vm.test");
     rr_srv(m, "_vmgate._tcp.web1.vm.test", 30, 0, 9, 1092, "");
+    /* the heaviest, but its target is no host name: unusable, its port is not taken */
+    rr_srv(m, "_vmgate._tcp.web1.vm.test", 30, 0, 50, 6666, "bad_label!.vmgate-hosts.vm.test");
     m_end(m);
     ps.p[VG_RQ_SRV].alen = (int)m->n;
     cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_OK);
