@@ -253,7 +253,8 @@ static void handle_request(struct gw_conn *c, const struct gw_request *rq)
     c->port = rq->port;
 
     if (vg_name_is_ip_literal(rq->target, strlen(rq->target))) {
-        snprintf(c->name, sizeof c->name, "%s", rq->target);
+        /* kept for the refusal's log line; target[] is longer than name[] */
+        snprintf(c->name, sizeof c->name, "%.*s", (int)(sizeof c->name - 1), rq->target);
         refuse(c, VG_OUT_NOT_ALLOWED, "IP literal: only VM names are served");
         return;
     }
