@@ -278,7 +278,14 @@ for c in "${sel[@]}"; do
     ((rc == 0)) || status=1
     extra=''
     if [[ $n == test ]]; then
-        extra=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$lf" | sed -E 's/.*(tests passed.*)/\1/' | tr '\n' ';' | sed 's/;$//; s/;/; /g')
+        # per build: "normal 40/40 passed", and the names of failed tests
+        extra=$(awk '/^=== [a-z]+ build/ { b = $2 }
+            /tests passed, [0-9]+ tests? failed out of [0-9]+/ {
+                for (i = 1; i <= NF; i++) { if ($i == "failed") f = $(i - 2); if ($i == "of") t = $(i + 1) }
+                printf "%s%s %d/%d passed", sep, b, t - f, t; sep = "; " }
+            /^The following tests FAILED:/ { inf = 1; next }
+            inf && /^[ \t]+[0-9]+ - / { printf " (failed: %s)", $3; next }
+            { inf = 0 }' "$lf")
         grep -q 'tool check: no test called' "$lf" && extra+="; tool check passed"
         grep -q 'FAIL: tests called programs' "$lf" && extra+="; tool check FAILED"
     fi
