@@ -151,7 +151,7 @@ bool vg_cidr_parse(const char *s, struct vg_cidr *out)
     out->prefix = (unsigned)bits;
     /* clear host bits so "198.18.0.1/15" means the network */
     for (unsigned i = out->prefix; i < maxbits; i++)
-        out->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+        out->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
     return true;
 }
 
@@ -170,7 +170,8 @@ bool vg_cidr_match(const struct vg_cidr *c, const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-        return c->family == AF_INET && prefix_eq(c->addr, (const uint8_t *)&sin->sin_addr, c->prefix);
+        return c->family == AF_INET &&
+               prefix_eq(c->addr, (const uint8_t *)&sin->sin_addr, c->prefix);
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;

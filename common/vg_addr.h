@@ -27,7 +27,7 @@ uint16_t vg_sockaddr_port(const struct sockaddr *sa);
 
 /* A CIDR prefix: "198.18.0.0/15", "fd00::/8", or a bare address (full length). */
 struct vg_cidr {
-    int family;      /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     uint8_t addr[16];
     unsigned prefix; /* bits */
 };

@@ -40,9 +40,10 @@ bool vg_sock_path_ok(const char *path)
 static bool parse_path(const char *p, struct vg_chan *out, char *err, size_t errlen)
 {
     if (!vg_sock_path_ok(p)) {
-        snprintf(err, errlen, "%s channel wants an absolute socket path without white space, "
-                              "at most %zu octets", vg_chan_kind_name(out->kind),
-                 VG_SOCK_PATH_MAX);
+        snprintf(err, errlen,
+                 "%s channel wants an absolute socket path without white space, "
+                 "at most %zu octets",
+                 vg_chan_kind_name(out->kind), VG_SOCK_PATH_MAX);
         return false;
     }
     memcpy(out->path, p, strlen(p) + 1);
@@ -87,7 +88,8 @@ bool vg_chan_parse(const char *spec, struct vg_chan *out, char *err, size_t errl
         out->kind = kinds[i].kind;
         const char *v = colon + 1;
         switch (out->kind) {
-        case VG_CHAN_TCP: return parse_tcp(v, out, err, errlen);
+        case VG_CHAN_TCP:
+            return parse_tcp(v, out, err, errlen);
         case VG_CHAN_VSOCK: {
             unsigned long cid;
             /* CIDs 0-2 are the hypervisor, local and host: never a guest */
@@ -99,11 +101,13 @@ bool vg_chan_parse(const char *spec, struct vg_chan *out, char *err, size_t errl
             return true;
         }
         case VG_CHAN_VSOCK_MUX:
-        case VG_CHAN_SERIAL: return parse_path(v, out, err, errlen);
+        case VG_CHAN_SERIAL:
+            return parse_path(v, out, err, errlen);
         }
     }
-    snprintf(err, errlen, "unknown channel type (tcp:ADDR, vsock:CID, vsock-mux:PATH, "
-                          "serial:PATH)");
+    snprintf(err, errlen,
+             "unknown channel type (tcp:ADDR, vsock:CID, vsock-mux:PATH, "
+             "serial:PATH)");
     return false;
 }
 
@@ -121,9 +125,13 @@ char *vg_chan_format(const struct vg_chan *c, char *buf, size_t len)
             w = snprintf(buf, len, "tcp:%s", a);
         }
         break;
-    case VG_CHAN_VSOCK: w = snprintf(buf, len, "vsock:%u", c->cid); break;
+    case VG_CHAN_VSOCK:
+        w = snprintf(buf, len, "vsock:%u", c->cid);
+        break;
     case VG_CHAN_VSOCK_MUX:
-    case VG_CHAN_SERIAL: w = snprintf(buf, len, "%s:%s", vg_chan_kind_name(c->kind), c->path); break;
+    case VG_CHAN_SERIAL:
+        w = snprintf(buf, len, "%s:%s", vg_chan_kind_name(c->kind), c->path);
+        break;
     }
     return w >= 0 && (size_t)w < len ? buf : NULL;
 }

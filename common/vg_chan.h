@@ -26,9 +26,9 @@ enum vg_chan_kind { VG_CHAN_TCP, VG_CHAN_VSOCK, VG_CHAN_VSOCK_MUX, VG_CHAN_SERIA
 
 struct vg_chan {
     enum vg_chan_kind kind;
-    struct sockaddr_storage addr;       /* TCP: address, port 0 */
-    uint32_t cid;                       /* VSOCK */
-    char path[VG_SOCK_PATH_MAX + 1];    /* VSOCK_MUX, SERIAL */
+    struct sockaddr_storage addr;    /* TCP: address, port 0 */
+    uint32_t cid;                    /* VSOCK */
+    char path[VG_SOCK_PATH_MAX + 1]; /* VSOCK_MUX, SERIAL */
 };
 
 /* Parse a spec; on error false and a message in err (the same message for every program). */

@@ -25,7 +25,8 @@ struct key_def {
 static const struct key_def keys[] = {
     {"dns", "zone", K_STR, OFF(zone), 0, 0, NULL, "zone(s) whose names this host serves"},
     {"dns", "server", K_STR, OFF(server), 0, 0, NULL, "DNS server(s), ADDR:PORT list"},
-    {"dns", "tsig-key-file", K_STR, OFF(tsig_key_file), 0, 0, NULL, "TSIG key (tsig-keygen format)"},
+    {"dns", "tsig-key-file", K_STR, OFF(tsig_key_file), 0, 0, NULL,
+     "TSIG key (tsig-keygen format)"},
     {"dns", "ttl", K_UINT, OFF(ttl), 1, 86400, "30", "TTL of published records"},
     {"dns", "ttl-min", K_UINT, OFF(ttl_min), 1, 86400, "5", "lowest TTL accepted"},
     {"dns", "ttl-max", K_UINT, OFF(ttl_max), 1, 86400, "3600", "highest TTL accepted"},
@@ -114,8 +115,8 @@ static char *read_line(char *buf, int size, void *stream)
     return buf;
 }
 
-static bool set_value(struct vg_config *cfg, const struct key_def *k, const char *value,
-                      char *msg, size_t msglen)
+static bool set_value(struct vg_config *cfg, const struct key_def *k, const char *value, char *msg,
+                      size_t msglen)
 {
     char *base = (char *)cfg;
     switch (k->type) {
@@ -248,8 +249,7 @@ struct vg_config *vg_config_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     if (rc != 0) {
-        snprintf(err, errlen, "%s:%d: %s", path, rc,
-                 ctx.err_line == rc ? ctx.msg : "syntax error");
+        snprintf(err, errlen, "%s:%d: %s", path, rc, ctx.err_line == rc ? ctx.msg : "syntax error");
         goto fail;
     }
     if (ctx.cfg->ttl_min > ctx.cfg->ttl_max || ctx.cfg->ttl < ctx.cfg->ttl_min ||
@@ -329,8 +329,9 @@ static bool check_common(const struct vg_config *cfg, char *err, size_t errlen)
         !check_list("allow-anonymous-from", cfg->allow_anonymous_from, check_cidr, err, errlen))
         return false;
     if (cfg->users_file == NULL && cfg->allow_anonymous_from == NULL) {
-        snprintf(err, errlen, "[gateway] neither users-file nor allow-anonymous-from is set: "
-                              "no client could ever connect");
+        snprintf(err, errlen,
+                 "[gateway] neither users-file nor allow-anonymous-from is set: "
+                 "no client could ever connect");
         return false;
     }
     if ((cfg->forward_user == NULL) != (cfg->forward_password == NULL)) {
@@ -356,8 +357,9 @@ bool vg_config_check_front(const struct vg_config *cfg, char *err, size_t errlen
     if (!check_common(cfg, err, errlen))
         return false;
     if (cfg->forward_user == NULL) {
-        snprintf(err, errlen, "[gateway] forward-user and forward-password are required with "
-                              "--front (the hosts' gateways authenticate it)");
+        snprintf(err, errlen,
+                 "[gateway] forward-user and forward-password are required with "
+                 "--front (the hosts' gateways authenticate it)");
         return false;
     }
     return true;

@@ -13,7 +13,7 @@
 
 struct vg_config {
     /* [dns] */
-    char *zone;          /* comma list; zones[] holds the normalized names */
+    char *zone; /* comma list; zones[] holds the normalized names */
     char **zones;
     size_t nzones;
     char *server;        /* comma list of ADDR:PORT (registrar, resolver) */
@@ -26,8 +26,8 @@ struct vg_config {
     char *host_address; /* comma list of addresses */
 
     /* [gateway] */
-    char *listen;               /* comma list of ADDR:PORT, SOCKS5 */
-    char *listen_http;          /* comma list of ADDR:PORT, HTTP CONNECT */
+    char *listen;      /* comma list of ADDR:PORT, SOCKS5 */
+    char *listen_http; /* comma list of ADDR:PORT, HTTP CONNECT */
     char *vm_dir;
     char *users_file;
     char *allow_anonymous_from; /* comma list of CIDR */
@@ -36,23 +36,23 @@ struct vg_config {
     unsigned connect_timeout;   /* seconds */
     unsigned drain_timeout;     /* seconds granted to relays on SIGTERM */
     unsigned agent_timeout;     /* seconds to wait for a guest agent's answer (serial:) */
-    char *forward_user;         /* RFC 1929 user gateways use towards each other (and the hop mark) */
+    char *forward_user; /* RFC 1929 user gateways use towards each other (and the hop mark) */
     char *forward_password;
     unsigned max_connections;
     unsigned max_per_client;
-    unsigned gateway_port;      /* published in SRV; 0 = first port of `listen` */
+    unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
 
     /* [registrar] */
-    char *state_dir;            /* journal and registrar state */
-    unsigned heartbeat_interval;/* seconds */
-    unsigned gc_after;          /* seconds of heartbeat silence before a host's VMs are withdrawn */
-    unsigned batch_max;         /* names per UPDATE message */
-    unsigned retry_max;         /* seconds: cap of the journal retry back-off */
-    unsigned gc_interval;       /* seconds between the daemon's gc runs; 0 = never */
+    char *state_dir;             /* journal and registrar state */
+    unsigned heartbeat_interval; /* seconds */
+    unsigned gc_after;    /* seconds of heartbeat silence before a host's VMs are withdrawn */
+    unsigned batch_max;   /* names per UPDATE message */
+    unsigned retry_max;   /* seconds: cap of the journal retry back-off */
+    unsigned gc_interval; /* seconds between the daemon's gc runs; 0 = never */
 
     /* [client] (vmgate-connect) */
-    char *client_user;          /* RFC 1929 user name */
+    char *client_user; /* RFC 1929 user name */
     char *client_password;
     char *client_password_file; /* first line is the password */
     char *client_server;        /* ADDR:PORT of a gateway to use instead of the owning host's */

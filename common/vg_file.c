@@ -124,8 +124,7 @@ done:
     return ok;
 }
 
-bool vg_file_remove(const char *dir, const char *const *names, size_t n, char *err,
-                    size_t errlen)
+bool vg_file_remove(const char *dir, const char *const *names, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
         return true;
@@ -194,7 +193,7 @@ char *vg_file_read(int dirfd, const char *path, size_t max, size_t *len)
     if (len)
         *len = n;
     return buf;
-fail: {
+fail : {
     int e = errno;
     vg_free(buf);
     close(fd);

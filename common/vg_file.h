@@ -20,8 +20,7 @@ bool vg_file_mkdirs(const char *path, char *err, size_t errlen);
 bool vg_file_write(const char *dir, const char *const *names, const char *const *texts, size_t n,
                    char *err, size_t errlen);
 /* Remove dir/names[i] (missing ones are fine), then flush the directory. */
-bool vg_file_remove(const char *dir, const char *const *names, size_t n, char *err,
-                    size_t errlen);
+bool vg_file_remove(const char *dir, const char *const *names, size_t n, char *err, size_t errlen);
 
 /* Read a regular file (never through a symlink, never blocking on a FIFO) of at most max bytes
  * into a new NUL-terminated buffer (vg_free).  dirfd as for openat(2).  NULL on failure with

@@ -89,8 +89,8 @@ static struct kvline *find(const struct vg_kvfile *f, const char *key)
 }
 
 /* Lex one line [s, e) into l; false with a message in err. */
-static bool lex_line(struct vg_kvfile *f, const char *s, const char *e, unsigned lineno,
-                     char *err, size_t errlen)
+static bool lex_line(struct vg_kvfile *f, const char *s, const char *e, unsigned lineno, char *err,
+                     size_t errlen)
 {
     struct kvline *l;
     const char *p = s;
@@ -254,8 +254,9 @@ char *vg_kvfile_format(const struct vg_kvfile *f, size_t *len)
     size_t total = 1;
     for (size_t i = 0; i < f->n; i++) {
         const struct kvline *l = &f->v[i];
-        total += l->key ? strlen(l->key) + 3 + strlen(l->value) + (l->comment ? strlen(l->comment) : 0)
-                        : strlen(l->text);
+        total += l->key
+                     ? strlen(l->key) + 3 + strlen(l->value) + (l->comment ? strlen(l->comment) : 0)
+                     : strlen(l->text);
         total++;
     }
     char *out = vg_malloc(total), *p = out;

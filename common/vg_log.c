@@ -24,7 +24,7 @@ int vg_log_level_parse(const char *s)
     static const struct {
         const char *name;
         int level;
-    } names[] = {{"err", VG_LOG_ERR},   {"error", VG_LOG_ERR}, {"warn", VG_LOG_WARN},
+    } names[] = {{"err", VG_LOG_ERR},      {"error", VG_LOG_ERR},     {"warn", VG_LOG_WARN},
                  {"warning", VG_LOG_WARN}, {"notice", VG_LOG_NOTICE}, {"info", VG_LOG_INFO},
                  {"debug", VG_LOG_DEBUG}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

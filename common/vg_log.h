@@ -9,7 +9,13 @@
 
 #include <stdbool.h>
 
-enum vg_log_level { VG_LOG_ERR = 3, VG_LOG_WARN = 4, VG_LOG_NOTICE = 5, VG_LOG_INFO = 6, VG_LOG_DEBUG = 7 };
+enum vg_log_level {
+    VG_LOG_ERR = 3,
+    VG_LOG_WARN = 4,
+    VG_LOG_NOTICE = 5,
+    VG_LOG_INFO = 6,
+    VG_LOG_DEBUG = 7
+};
 
 extern int vg_log_max; /* lines above this level are dropped */
 

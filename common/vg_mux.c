@@ -37,7 +37,7 @@
 #define MUX_BUCKETS 256
 #define MUX_READ_MAX 65536
 /* fds that are not sockets (a virtio-serial port in the guest): see out_write() and read_cb() */
-#define MUX_DEV_WRITE_MAX 32768     /* virtio_console takes at most 32 KiB per write() */
+#define MUX_DEV_WRITE_MAX 32768       /* virtio_console takes at most 32 KiB per write() */
 #define MUX_DEV_READ_MAX (256 * 1024) /* gathered per read event (each read() gives <= 4 KiB) */
 
 struct vg_mux_stream {

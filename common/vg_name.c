@@ -7,15 +7,24 @@
 const char *vg_name_strerror(enum vg_name_status st)
 {
     switch (st) {
-    case VG_NAME_OK: return "ok";
-    case VG_NAME_EMPTY: return "empty name";
-    case VG_NAME_TOO_LONG: return "name longer than 253 octets";
-    case VG_NAME_LABEL_EMPTY: return "empty label";
-    case VG_NAME_LABEL_LONG: return "label longer than 63 octets";
-    case VG_NAME_BAD_CHAR: return "character other than letter, digit or hyphen";
-    case VG_NAME_HYPHEN: return "label begins or ends with a hyphen";
-    case VG_NAME_RESERVED: return "label beginning with '_' is reserved";
-    case VG_NAME_NUMERIC: return "last label is numeric (an address, not a name)";
+    case VG_NAME_OK:
+        return "ok";
+    case VG_NAME_EMPTY:
+        return "empty name";
+    case VG_NAME_TOO_LONG:
+        return "name longer than 253 octets";
+    case VG_NAME_LABEL_EMPTY:
+        return "empty label";
+    case VG_NAME_LABEL_LONG:
+        return "label longer than 63 octets";
+    case VG_NAME_BAD_CHAR:
+        return "character other than letter, digit or hyphen";
+    case VG_NAME_HYPHEN:
+        return "label begins or ends with a hyphen";
+    case VG_NAME_RESERVED:
+        return "label beginning with '_' is reserved";
+    case VG_NAME_NUMERIC:
+        return "last label is numeric (an address, not a name)";
     }
     if ((int)st == VG_NAME_OUTSIDE)
         return "name is outside the zone";

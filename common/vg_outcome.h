@@ -53,10 +53,10 @@ enum vg_outcome {
     VG_OUT_DEADLINE,        /* vmgate-connect -t passed */
     /* the HTTP front's own refusals (a SOCKS5 client is closed on instead; the SOCKS5 column
      * says 0x01 only so that no row is without one) */
-    VG_OUT_HEAD_TOO_LARGE,     /* 431 */
-    VG_OUT_BAD_VERSION,        /* 505 */
-    VG_OUT_HANDSHAKE_TIMEOUT,  /* 408 */
-    VG_OUT_OVERLOADED,         /* 503: over max-connections or max-per-client */
+    VG_OUT_HEAD_TOO_LARGE,    /* 431 */
+    VG_OUT_BAD_VERSION,       /* 505 */
+    VG_OUT_HANDSHAKE_TIMEOUT, /* 408 */
+    VG_OUT_OVERLOADED,        /* 503: over max-connections or max-per-client */
     VG_OUT_COUNT
 };
 
@@ -86,7 +86,7 @@ uint8_t vg_outcome_socks(enum vg_outcome o);   /* SOCKS5 REP */
 int vg_outcome_http(enum vg_outcome o);        /* HTTP status */
 const char *vg_outcome_err(enum vg_outcome o); /* ERR word ("denied" …); NULL for VG_OUT_OK */
 enum vg_exit vg_outcome_exit(enum vg_outcome o);
-const char *vg_outcome_str(enum vg_outcome o); /* "port closed in the VM" */
+const char *vg_outcome_str(enum vg_outcome o);  /* "port closed in the VM" */
 const char *vg_outcome_name(enum vg_outcome o); /* "PORT_CLOSED" (tests, debugging) */
 
 /* Reverse mappings: the generic outcome of a SOCKS5 reply code (codes RFC 1928 does not assign:

@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct entry {
-    struct entry *hnext;            /* hash chain */
+    struct entry *hnext;               /* hash chain */
     struct entry *lru_prev, *lru_next; /* most recently used at the head */
     uint64_t expires_ms;
     uint32_t hash;
@@ -115,7 +115,7 @@ size_t vg_rcache_count(const struct vg_rcache *c)
 bool vg_rcache_put(struct vg_rcache *c, const char *name, enum vg_res_status st,
                    const struct vg_vm_location *loc, unsigned ttl_s, uint64_t now_ms)
 {
-    if (strlen(name) >= sizeof ((struct entry *)0)->name)
+    if (strlen(name) >= sizeof((struct entry *)0)->name)
         return true; /* cannot be a valid name: nothing to cache */
     uint32_t h = hash_name(name);
     struct entry **slot = find_slot(c, name, h);

@@ -21,14 +21,16 @@ bool vg_rec_vm_name_ok(const char *name, const char *zone, char *err, size_t err
 {
     char hosts[VG_NAME_MAX + 2];
     int w = snprintf(hosts, sizeof hosts, VG_REC_HOSTS_LABEL ".%s", zone);
-    if (w > 0 && (size_t)w < sizeof hosts && (strcmp(name, hosts) == 0 || vg_name_under(name, hosts))) {
+    if (w > 0 && (size_t)w < sizeof hosts &&
+        (strcmp(name, hosts) == 0 || vg_name_under(name, hosts))) {
         snprintf(err, errlen, "names under " VG_REC_HOSTS_LABEL ".%s are reserved for host records",
                  zone);
         return false;
     }
     char srv[VG_NAME_MAX + 1];
     if (!vg_rec_srv_name(name, srv)) {
-        snprintf(err, errlen, "too long: its SRV name " VG_REC_SRV_PREFIX "… would exceed %d octets",
+        snprintf(err, errlen,
+                 "too long: its SRV name " VG_REC_SRV_PREFIX "… would exceed %d octets",
                  VG_NAME_MAX);
         return false;
     }

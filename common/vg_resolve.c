@@ -155,12 +155,18 @@ enum vg_outcome vg_res_outcome(enum vg_res_status st)
 const char *vg_res_token(enum vg_res_status st)
 {
     static const char *const t[] = {
-        [VG_RES_OK] = "ok",           [VG_RES_NXDOMAIN] = "nxdomain",
-        [VG_RES_NODATA] = "nodata",   [VG_RES_TIMEOUT] = "timeout",
-        [VG_RES_UNREACHABLE] = "unreachable", [VG_RES_SERVFAIL] = "servfail",
-        [VG_RES_REFUSED] = "refused", [VG_RES_BADRESP] = "badresp",
-        [VG_RES_BADNAME] = "badname", [VG_RES_OUTSIDE] = "outside",
-        [VG_RES_NOMEM] = "nomem",     [VG_RES_CANCELLED] = "cancelled",
+        [VG_RES_OK] = "ok",
+        [VG_RES_NXDOMAIN] = "nxdomain",
+        [VG_RES_NODATA] = "nodata",
+        [VG_RES_TIMEOUT] = "timeout",
+        [VG_RES_UNREACHABLE] = "unreachable",
+        [VG_RES_SERVFAIL] = "servfail",
+        [VG_RES_REFUSED] = "refused",
+        [VG_RES_BADRESP] = "badresp",
+        [VG_RES_BADNAME] = "badname",
+        [VG_RES_OUTSIDE] = "outside",
+        [VG_RES_NOMEM] = "nomem",
+        [VG_RES_CANCELLED] = "cancelled",
         [VG_RES_ERROR] = "error",
     };
     if ((unsigned)st < sizeof t / sizeof t[0] && t[st])
@@ -435,8 +441,7 @@ struct vg_resolve_req *vg_resolve(struct vg_resolver *r, const char *name, vg_re
     r->stats.lookups++;
 
     char norm[254];
-    enum vg_res_status st =
-        vg_res_qualify(name, (const char *const *)r->zones, r->nzones, norm);
+    enum vg_res_status st = vg_res_qualify(name, (const char *const *)r->zones, r->nzones, norm);
     if (st != VG_RES_OK) {
         req_complete(q, st, NULL);
         return q;
@@ -507,8 +512,8 @@ static bool add_server(const char *item, void *arg)
     return true;
 }
 
-struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_config *cfg,
-                                    char *err, size_t errlen)
+struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_config *cfg, char *err,
+                                    size_t errlen)
 {
     struct vg_resolver *r = vg_calloc(1, sizeof *r), *ret = NULL;
     char csv[2048];
@@ -528,7 +533,8 @@ struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_con
             goto done;
         }
     }
-    if ((r->cache = vg_rcache_new(4096)) == NULL || (r->timer = evtimer_new(base, on_timer, r)) == NULL) {
+    if ((r->cache = vg_rcache_new(4096)) == NULL ||
+        (r->timer = evtimer_new(base, on_timer, r)) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }

@@ -33,14 +33,14 @@ struct vg_resolve_req;
 #define VG_RES_DEFAULT_PORT VG_REC_DEFAULT_PORT
 
 struct vg_vm_location {
-    char name[254];     /* the normalized, fully qualified VM name */
-    char owner[64];     /* host name from the TXT "vmgate-owner=HOST"; "" if none */
-    char gateway[254];  /* SRV target (the host record); "" if no usable SRV */
-    uint16_t port;      /* gateway port from the SRV; VG_RES_DEFAULT_PORT when absent */
+    char name[254];    /* the normalized, fully qualified VM name */
+    char owner[64];    /* host name from the TXT "vmgate-owner=HOST"; "" if none */
+    char gateway[254]; /* SRV target (the host record); "" if no usable SRV */
+    uint16_t port;     /* gateway port from the SRV; VG_RES_DEFAULT_PORT when absent */
     size_t naddrs;
     /* A and AAAA of the VM name with `port` filled in; IPv6 and IPv4 interleaved, IPv6 first */
     struct sockaddr_storage addrs[VG_RES_MAX_ADDRS];
-    unsigned ttl;       /* seconds this answer stays valid (what is left of it, from the cache) */
+    unsigned ttl; /* seconds this answer stays valid (what is left of it, from the cache) */
     bool from_cache;
 };
 
@@ -51,13 +51,13 @@ enum vg_res_status {
     VG_RES_TIMEOUT,     /* no answer in time */
     VG_RES_UNREACHABLE, /* every DNS server refused the connection */
     VG_RES_SERVFAIL,
-    VG_RES_REFUSED,     /* the DNS server refused the query (not authoritative, ACL) */
-    VG_RES_BADRESP,     /* malformed or unexpected DNS reply */
-    VG_RES_BADNAME,     /* not a valid VM name (vg_name rules) */
-    VG_RES_OUTSIDE,     /* a fully qualified name outside every configured zone */
+    VG_RES_REFUSED, /* the DNS server refused the query (not authoritative, ACL) */
+    VG_RES_BADRESP, /* malformed or unexpected DNS reply */
+    VG_RES_BADNAME, /* not a valid VM name (vg_name rules) */
+    VG_RES_OUTSIDE, /* a fully qualified name outside every configured zone */
     VG_RES_NOMEM,
-    VG_RES_CANCELLED,   /* the resolver was freed before the answer came */
-    VG_RES_ERROR,       /* any other c-ares failure */
+    VG_RES_CANCELLED, /* the resolver was freed before the answer came */
+    VG_RES_ERROR,     /* any other c-ares failure */
 };
 
 const char *vg_res_strerror(enum vg_res_status st);
@@ -79,8 +79,8 @@ typedef void (*vg_resolve_cb)(enum vg_res_status st, const struct vg_vm_location
 
 /* A resolver on `base`.  cfg may be NULL (resolv.conf, no search zone, default timeout); it is
  * only read during the call.  NULL + message in err on failure (bad server list, c-ares init). */
-struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_config *cfg,
-                                    char *err, size_t errlen);
+struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_config *cfg, char *err,
+                                    size_t errlen);
 /* Calls the callbacks of requests still pending with VG_RES_CANCELLED (from inside this call;
  * they must not use the resolver), then frees everything. */
 void vg_resolver_free(struct vg_resolver *r);
@@ -95,7 +95,7 @@ void vg_resolve_cancel(struct vg_resolve_req *q);
 
 /* Tuning and testing. */
 struct vg_resolver_stats {
-    unsigned long lookups;   /* vg_resolve calls */
+    unsigned long lookups; /* vg_resolve calls */
     unsigned long cache_hits;
     unsigned long coalesced; /* joined a lookup already in flight */
     unsigned long queries;   /* DNS queries sent (4 per lookup) */

@@ -153,8 +153,7 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 }
 
 /* Parse the address replies into v4[] / v6[]; returns a status (OK, NODATA or BADRESP). */
-static enum vg_res_status parse_a(const struct vg_rpart *p, struct sockaddr_storage *out,
-                                  size_t *n)
+static enum vg_res_status parse_a(const struct vg_rpart *p, struct sockaddr_storage *out, size_t *n)
 {
     struct ares_addrttl ttls[VG_RES_MAX_ADDRS];
     int cnt = VG_RES_MAX_ADDRS;
@@ -229,7 +228,8 @@ static enum vg_res_status parse_txt(const struct vg_rpart *p, char owner[64])
 }
 
 /* SRV: the usable record with the lowest priority, then the highest weight (a host publishes one
- * record; the choice only needs to be deterministic).  Target "." (or not a host name) or port 0 = not offered. */
+ * record; the choice only needs to be deterministic).  Target "." (or not a host name) or port 0 =
+ * not offered. */
 static enum vg_res_status parse_srv(const struct vg_rpart *p, char gateway[254], uint16_t *port)
 {
     struct ares_srv_reply *srv = NULL;
@@ -299,12 +299,11 @@ enum vg_res_status vg_rparse_fold(const struct vg_rpart parts[VG_RQ_N], unsigned
         if (!definitive(v[order[i]].st))
             return v[order[i]].st;
 
-    if (v[VG_RQ_A].st == VG_RES_NXDOMAIN || v[VG_RQ_AAAA].st == VG_RES_NXDOMAIN ||
-        n4 + n6 == 0) {
-        enum vg_res_status st = (v[VG_RQ_A].st == VG_RES_NXDOMAIN ||
-                                 v[VG_RQ_AAAA].st == VG_RES_NXDOMAIN)
-                                    ? VG_RES_NXDOMAIN
-                                    : VG_RES_NODATA;
+    if (v[VG_RQ_A].st == VG_RES_NXDOMAIN || v[VG_RQ_AAAA].st == VG_RES_NXDOMAIN || n4 + n6 == 0) {
+        enum vg_res_status st =
+            (v[VG_RQ_A].st == VG_RES_NXDOMAIN || v[VG_RQ_AAAA].st == VG_RES_NXDOMAIN)
+                ? VG_RES_NXDOMAIN
+                : VG_RES_NODATA;
         unsigned neg = umin(v[VG_RQ_A].neg_ttl, v[VG_RQ_AAAA].neg_ttl);
         *cache_ttl = neg == VG_TTL_NONE ? 0 : umin(neg, neg_ttl_max);
         return st;

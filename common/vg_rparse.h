@@ -28,7 +28,6 @@ struct vg_rpart {
 bool vg_rparse_ttls(const unsigned char *abuf, size_t alen, int qtype, unsigned *answer_ttl,
                     unsigned *neg_ttl);
 
-
 /* Map a c-ares status (ARES_*) to a resolver status. */
 enum vg_res_status vg_rparse_status(int ares_status);
 

@@ -141,9 +141,9 @@ void vg_s5_reply_bnd(const struct vg_s5_reply *r, struct sockaddr_storage *ss);
  * follows is the tunnel's data).  NEED_MORE: *need (may be NULL) as for vg_s5c_parse_reply.
  * ERROR: not SOCKS5 (a bad version octet, reserved octet or address type). */
 struct vg_s5c_answers {
-    uint8_t method;      /* the method the server chose */
-    int auth_status;     /* RFC 1929 status; -1 when not read (no auth, or method refused) */
-    bool replied;        /* reply is valid */
+    uint8_t method;  /* the method the server chose */
+    int auth_status; /* RFC 1929 status; -1 when not read (no auth, or method refused) */
+    bool replied;    /* reply is valid */
     struct vg_s5_reply reply;
 };
 enum vg_parse vg_s5c_parse_answers(const uint8_t *buf, size_t len, bool auth,

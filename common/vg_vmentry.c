@@ -103,8 +103,10 @@ static bool add_out_rule(const char *item, void *arg)
     vm->nout++;
     return canon_add(p, item);
 bad:
-    snprintf(p->err, p->errlen, "allow-out: '%s' is not NAME:PORTS (NAME may be *.ZONE, PORTS "
-                                "a port, LO-HI or *)", item);
+    snprintf(p->err, p->errlen,
+             "allow-out: '%s' is not NAME:PORTS (NAME may be *.ZONE, PORTS "
+             "a port, LO-HI or *)",
+             item);
     return false;
 }
 
@@ -145,8 +147,8 @@ static const struct {
     enum kind kind;
     bool settable; /* by an operator through vmgate-reg --set */
 } keys[] = {
-    {"name", K_NAME, false},   {"channel", K_CHANNEL, false}, {"qmp", K_PATH, false},
-    {"owner", K_HOST, false},  {"ports", K_LIST, true},       {"allow-out", K_LIST, true},
+    {"name", K_NAME, false},  {"channel", K_CHANNEL, false}, {"qmp", K_PATH, false},
+    {"owner", K_HOST, false}, {"ports", K_LIST, true},       {"allow-out", K_LIST, true},
 };
 
 static int key_index(const char *key)
@@ -190,8 +192,10 @@ static bool check(const char *key, const char *value, struct vg_vm *vm, char *ca
         break;
     case K_PATH:
         if (!vg_sock_path_ok(value)) {
-            snprintf(err, errlen, "%s: '%s' is not an absolute socket path without white space "
-                                  "of at most %zu octets", key, value, VG_SOCK_PATH_MAX);
+            snprintf(err, errlen,
+                     "%s: '%s' is not an absolute socket path without white space "
+                     "of at most %zu octets",
+                     key, value, VG_SOCK_PATH_MAX);
             return false;
         }
         break;
@@ -201,7 +205,8 @@ static bool check(const char *key, const char *value, struct vg_vm *vm, char *ca
             return false;
         }
         break;
-    case K_LIST: return parse_list(key, value, vm, canon, canonlen, err, errlen);
+    case K_LIST:
+        return parse_list(key, value, vm, canon, canonlen, err, errlen);
     }
 plain:
     if (canon && snprintf(canon, canonlen, "%s", value) >= (int)canonlen) {
@@ -218,8 +223,8 @@ bool vg_vmentry_value_check(const char *key, const char *value, char *err, size_
     return check(key, value, &scratch, NULL, 0, err, errlen);
 }
 
-bool vg_vmentry_value_canon(const char *key, const char *value, char *out, size_t outlen,
-                            char *err, size_t errlen)
+bool vg_vmentry_value_canon(const char *key, const char *value, char *out, size_t outlen, char *err,
+                            size_t errlen)
 {
     struct vg_vm scratch;
     memset(&scratch, 0, sizeof scratch);
@@ -310,8 +315,8 @@ struct vg_kvfile *vg_vmentry_load(const char *dir, const char *name, bool *missi
         } else if (errno == EFBIG) {
             snprintf(err, errlen, "%s: larger than %d bytes", path, VG_VMENTRY_MAX);
         } else {
-            snprintf(err, errlen, "%s: %s", path, errno == EINVAL ? "not a regular file"
-                                                                  : strerror(errno));
+            snprintf(err, errlen, "%s: %s", path,
+                     errno == EINVAL ? "not a regular file" : strerror(errno));
         }
         return NULL;
     }

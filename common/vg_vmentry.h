@@ -43,8 +43,8 @@ bool vg_vmentry_key_settable(const char *key);
 bool vg_vmentry_value_check(const char *key, const char *value, char *err, size_t errlen);
 /* The canonical form of a checked value into out: lists joined by "," without blanks (so it
  * travels as one word); other values unchanged.  False when bad or when out is too small. */
-bool vg_vmentry_value_canon(const char *key, const char *value, char *out, size_t outlen,
-                            char *err, size_t errlen);
+bool vg_vmentry_value_canon(const char *key, const char *value, char *out, size_t outlen, char *err,
+                            size_t errlen);
 /* Every known key of f has a good value and channel is present. */
 bool vg_vmentry_check(const struct vg_kvfile *f, char *err, size_t errlen);
 

@@ -47,8 +47,10 @@ static bool read_add_batch(const struct vg_config *cfg, FILE *f, const char *pat
             continue;
         }
         switch (reg_change_batch_add(c, cfg, line, takeover)) {
-        case REG_LINE_OK: continue;
-        case REG_LINE_BLANK: break;
+        case REG_LINE_OK:
+            continue;
+        case REG_LINE_BLANK:
+            break;
         case REG_LINE_MALFORMED:
             reg_cli_error("%s:%u: %s", path, lineno, c->detail);
             good = false;
@@ -66,14 +68,11 @@ static bool read_add_batch(const struct vg_config *cfg, FILE *f, const char *pat
 
 static int cmd_add(const struct reg_cli_call *call)
 {
-    static const struct option opts[] = {{"channel", required_argument, NULL, 'C'},
-                                         {"qmp", required_argument, NULL, 'Q'},
-                                         {"takeover", no_argument, NULL, 'T'},
-                                         {"batch", required_argument, NULL, 'B'},
-                                         {"ports", required_argument, NULL, 'S'},
-                                         {"allow-out", required_argument, NULL, 'S'},
-                                         {"set", required_argument, NULL, 'S'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"channel", required_argument, NULL, 'C'}, {"qmp", required_argument, NULL, 'Q'},
+        {"takeover", no_argument, NULL, 'T'},      {"batch", required_argument, NULL, 'B'},
+        {"ports", required_argument, NULL, 'S'},   {"allow-out", required_argument, NULL, 'S'},
+        {"set", required_argument, NULL, 'S'},     {NULL, 0, NULL, 0}};
     const char *channel = NULL, *qmp = NULL, *batch = NULL;
     bool takeover = false;
     struct reg_sets sets = {0};
@@ -83,17 +82,27 @@ static int cmd_add(const struct reg_cli_call *call)
     optind = 0;
     while ((c = getopt_long(call->argc, call->argv, "", opts, &li)) != -1) {
         switch (c) {
-        case 'C': channel = optarg; break;
-        case 'Q': qmp = optarg; break;
-        case 'T': takeover = true; break;
-        case 'B': batch = optarg; break;
+        case 'C':
+            channel = optarg;
+            break;
+        case 'Q':
+            qmp = optarg;
+            break;
+        case 'T':
+            takeover = true;
+            break;
+        case 'B':
+            batch = optarg;
+            break;
         case 'S':
             if (!reg_sets_add_option(&sets, opts[li].name, optarg, err, sizeof err)) {
                 reg_cli_error("%s", err);
                 goto done;
             }
             break;
-        default: code = REG_EXIT_USAGE; goto done;
+        default:
+            code = REG_EXIT_USAGE;
+            goto done;
         }
     }
     if (batch) {
@@ -126,8 +135,8 @@ static int cmd_add(const struct reg_cli_call *call)
             goto done;
         }
     }
-    code = reg_cli_submit(call->cfg, cs.v, cs.n, call->direct,
-                          takeover ? "taken over" : "published");
+    code =
+        reg_cli_submit(call->cfg, cs.v, cs.n, call->direct, takeover ? "taken over" : "published");
 done:
     reg_sets_clear(&sets);
     reg_changes_free(&cs);
@@ -246,40 +255,69 @@ static int cmd_help(const struct reg_cli_call *call);
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static const struct reg_cli_command commands[] = {
-    {"add", cmd_add, REG_CLI_CONFIG, NULL,
+    {"add",
+     cmd_add,
+     REG_CLI_CONFIG,
+     NULL,
      {{"add NAME --channel SPEC [--qmp PATH] [--ports LIST] [--allow-out LIST]\n"
        "[--set KEY=VALUE] [--takeover]",
        "VM table entry + DNS records (A/AAAA, owner TXT, SRV, heartbeat); an\n"
        "existing entry keeps every key and comment the add does not set"},
-      {"add --batch FILE [--takeover]",
-       "many at once; FILE ('-' = stdin) has lines\n"
-       "'NAME SPEC [qmp=PATH] [KEY=VALUE...]'"}}},
-    {"del", cmd_del, REG_CLI_CONFIG, NULL,
+      {"add --batch FILE [--takeover]", "many at once; FILE ('-' = stdin) has lines\n"
+                                        "'NAME SPEC [qmp=PATH] [KEY=VALUE...]'"}}},
+    {"del",
+     cmd_del,
+     REG_CLI_CONFIG,
+     NULL,
      {{"del NAME...", "withdraw (only this host's VMs are ever deleted)"},
       {"del --batch FILE", "names one per line"}}},
-    {"list", cmd_list, REG_CLI_CTX, "--all",
+    {"list",
+     cmd_list,
+     REG_CLI_CTX,
+     "--all",
      {{"list [--all]", "this host's VM table with each VM's DNS state (--all: whole zone)"}}},
-    {"sync", cmd_sync, REG_CLI_CTX, "--dry-run",
+    {"sync",
+     cmd_sync,
+     REG_CLI_CTX,
+     "--dry-run",
      {{"sync [--dry-run]", "reconcile the VM table and the zone (AXFR) in both directions"}}},
-    {"gc", cmd_gc, REG_CLI_CTX, "--dry-run",
+    {"gc",
+     cmd_gc,
+     REG_CLI_CTX,
+     "--dry-run",
      {{"gc [--dry-run]", "withdraw VMs of hosts whose heartbeat is older than gc-after"}}},
-    {"heartbeat", cmd_heartbeat, REG_CLI_CTX, NULL,
+    {"heartbeat",
+     cmd_heartbeat,
+     REG_CLI_CTX,
+     NULL,
      {{"heartbeat", "refresh this host's record now"}}},
     {"replay", cmd_replay, REG_CLI_CTX, NULL, {{"replay", "retry the journal once"}}},
-    {"daemon", cmd_daemon, REG_CLI_CTX, NULL,
+    {"daemon",
+     cmd_daemon,
+     REG_CLI_CTX,
+     NULL,
      {{"daemon", "serve add/del over STATE-DIR/reg.sock (batching), replay the journal\n"
                  "with back-off, heartbeat, gc; runs in the foreground"}}},
-    {"libvirt-hook", reg_libvirt_hook, REG_CLI_CONFIG, NULL,
+    {"libvirt-hook",
+     reg_libvirt_hook,
+     REG_CLI_CONFIG,
+     NULL,
      {{"libvirt-hook qemu DOMAIN OP SUBOP [EXTRA]",
        "libvirt qemu hook (domain XML on stdin): registers at 'started' and\n"
        "'reconnect', withdraws at 'stopped' and 'release'; an incoming\n"
        "migration ('migrate' first) registers with --takeover"}}},
-    {"qemu", reg_qemu_command, REG_CLI_CONFIG, NULL,
+    {"qemu",
+     reg_qemu_command,
+     REG_CLI_CONFIG,
+     NULL,
      {{"qemu [--takeover] [--name NAME] [--channel SPEC] [--ports LIST] [--allow-out LIST]\n"
        "[--set KEY=VALUE] -- QEMU-COMMAND...",
        "run QEMU, registered while it runs (name and channel from -name,\n"
        "virtserialport name=org.vmgate.*, vhost-vsock guest-cid, -qmp)"}}},
-    {"check-config", cmd_check_config, REG_CLI_CTX, NULL,
+    {"check-config",
+     cmd_check_config,
+     REG_CLI_CTX,
+     NULL,
      {{"check-config", "load the configuration and the key, then exit"}}},
     {"help", cmd_help, REG_CLI_NOTHING, NULL, {{NULL, NULL}}},
 };
@@ -357,13 +395,27 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
-        case 'v': reg_cli_verbosity++; break;
-        case 'q': reg_cli_verbosity = 0; break;
-        case 'D': call.direct = true; break;
-        case 'h': usage(stdout); return REG_EXIT_OK;
-        case 'V': puts("vmgate-reg " VMGATE_VERSION); return REG_EXIT_OK;
-        default: usage(stderr); return REG_EXIT_USAGE;
+        case 'c':
+            config = optarg;
+            break;
+        case 'v':
+            reg_cli_verbosity++;
+            break;
+        case 'q':
+            reg_cli_verbosity = 0;
+            break;
+        case 'D':
+            call.direct = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return REG_EXIT_OK;
+        case 'V':
+            puts("vmgate-reg " VMGATE_VERSION);
+            return REG_EXIT_OK;
+        default:
+            usage(stderr);
+            return REG_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
@@ -384,9 +436,12 @@ int main(int argc, char **argv)
         }
     }
     int v = reg_cli_verbosity;
-    vg_log_open("vmgate-reg", v == 0 ? VG_LOG_ERR : v == 1 ? VG_LOG_NOTICE
-                                                  : v == 2 ? VG_LOG_INFO
-                                                           : VG_LOG_DEBUG, false);
+    vg_log_open("vmgate-reg",
+                v == 0   ? VG_LOG_ERR
+                : v == 1 ? VG_LOG_NOTICE
+                : v == 2 ? VG_LOG_INFO
+                         : VG_LOG_DEBUG,
+                false);
 
     char err[1024];
     struct vg_config *cfg = vg_config_load(config ? config : DEFAULT_CONFIG, err, sizeof err);

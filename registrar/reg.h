@@ -11,20 +11,20 @@
 #include <stddef.h>
 
 enum reg_result {
-    REG_OK = 0,      /* done: the zone says what we asked for */
-    REG_QUEUED,      /* no server answered: journaled, the daemon retries */
-    REG_INUSE,       /* YXDOMAIN: the name is used by another host or by records not ours */
-    REG_NOTOWNER,    /* NXRRSET: the name is not owned by this host; nothing was changed */
-    REG_BADSIG,      /* NOTAUTH + TSIG BADSIG: the server has the key with another secret */
-    REG_BADKEY,      /* NOTAUTH + TSIG BADKEY: the server does not know the key name */
-    REG_NOTAUTH,     /* NOTAUTH otherwise (BADTIME, not authoritative for the zone) */
-    REG_REFUSED,     /* REFUSED: the server's policy does not allow this update */
-    REG_NOTZONE,     /* NOTZONE: a name is outside the zone the server holds */
-    REG_SERVFAIL,    /* SERVFAIL, FORMERR, NOTIMP or another unexpected RCODE */
-    REG_TIMEOUT,     /* no server answered (commands that do not journal) */
-    REG_BADREPLY,    /* the reply failed TSIG verification, had the wrong id, or was malformed */
-    REG_BADNAME,     /* the name or an argument is invalid (never sent) */
-    REG_ERROR,       /* local failure: memory, file system */
+    REG_OK = 0,   /* done: the zone says what we asked for */
+    REG_QUEUED,   /* no server answered: journaled, the daemon retries */
+    REG_INUSE,    /* YXDOMAIN: the name is used by another host or by records not ours */
+    REG_NOTOWNER, /* NXRRSET: the name is not owned by this host; nothing was changed */
+    REG_BADSIG,   /* NOTAUTH + TSIG BADSIG: the server has the key with another secret */
+    REG_BADKEY,   /* NOTAUTH + TSIG BADKEY: the server does not know the key name */
+    REG_NOTAUTH,  /* NOTAUTH otherwise (BADTIME, not authoritative for the zone) */
+    REG_REFUSED,  /* REFUSED: the server's policy does not allow this update */
+    REG_NOTZONE,  /* NOTZONE: a name is outside the zone the server holds */
+    REG_SERVFAIL, /* SERVFAIL, FORMERR, NOTIMP or another unexpected RCODE */
+    REG_TIMEOUT,  /* no server answered (commands that do not journal) */
+    REG_BADREPLY, /* the reply failed TSIG verification, had the wrong id, or was malformed */
+    REG_BADNAME,  /* the name or an argument is invalid (never sent) */
+    REG_ERROR,    /* local failure: memory, file system */
 };
 #define REG_NRESULTS (REG_ERROR + 1)
 

@@ -10,8 +10,7 @@
 
 /* ---- sets ---------------------------------------------------------------------------------- */
 
-bool reg_sets_add(struct reg_sets *s, const char *key, const char *value, char *err,
-                  size_t errlen)
+bool reg_sets_add(struct reg_sets *s, const char *key, const char *value, char *err, size_t errlen)
 {
     char canon[VG_VMENTRY_MAX];
     unsigned i;
@@ -97,8 +96,8 @@ bool reg_name_resolve(const struct vg_config *cfg, const char *in, char out[VG_N
             return false;
         }
         if ((*zone = vg_config_zone_of(cfg, out)) == NULL) {
-            snprintf(err, errlen, "'%s' is not under the zone%s %s", in,
-                     cfg->nzones > 1 ? "s" : "", cfg->zone);
+            snprintf(err, errlen, "'%s' is not under the zone%s %s", in, cfg->nzones > 1 ? "s" : "",
+                     cfg->zone);
             return false;
         }
     }
@@ -137,8 +136,8 @@ bool reg_change_name(struct reg_change *c, const struct vg_config *cfg, const ch
     return true;
 }
 
-bool reg_change_set_add(struct reg_change *c, const char *channel, const char *qmp,
-                        bool takeover, struct reg_sets *sets)
+bool reg_change_set_add(struct reg_change *c, const char *channel, const char *qmp, bool takeover,
+                        struct reg_sets *sets)
 {
     char err[sizeof c->detail];
     c->kind = REG_CHANGE_ADD;
@@ -241,8 +240,8 @@ bool reg_change_parse_request(struct reg_change *c, const struct vg_config *cfg,
         return false;
     if (nf < REQ_WORDS || nf > REQ_WORDS + REG_MAX_SETS)
         return refuse(c, REG_BADNAME, "malformed request");
-    if (!reg_change_set_add(c, f[2], strcmp(f[3], "-") != 0 ? f[3] : NULL,
-                            strcmp(f[4], "1") == 0, NULL))
+    if (!reg_change_set_add(c, f[2], strcmp(f[3], "-") != 0 ? f[3] : NULL, strcmp(f[4], "1") == 0,
+                            NULL))
         return false;
     for (size_t k = REQ_WORDS; k < nf; k++)
         if (!reg_sets_add_word(&c->sets, f[k], err, sizeof err))
@@ -269,8 +268,8 @@ char *reg_change_request(const struct reg_change *c)
     size_t len = (size_t)snprintf(out, cap, "add %s %s %s %d", c->name, c->channel,
                                   c->qmp ? c->qmp : "-", c->takeover);
     for (unsigned k = 0; k < c->sets.n && len < cap; k++)
-        len += (size_t)snprintf(out + len, cap - len, " %s=%s", c->sets.v[k].key,
-                                c->sets.v[k].value);
+        len +=
+            (size_t)snprintf(out + len, cap - len, " %s=%s", c->sets.v[k].key, c->sets.v[k].value);
     if (len + 1 >= cap) {
         vg_free(out);
         return NULL;

@@ -50,8 +50,7 @@ struct reg_sets {
 
 /* Add KEY=VALUE (a settable VM table key, checked and made canonical); a later set of the same
  * key replaces an earlier one.  False with a message. */
-bool reg_sets_add(struct reg_sets *s, const char *key, const char *value, char *err,
-                  size_t errlen);
+bool reg_sets_add(struct reg_sets *s, const char *key, const char *value, char *err, size_t errlen);
 /* "KEY=VALUE" as one word (the daemon protocol, batch files, --set). */
 bool reg_sets_add_word(struct reg_sets *s, const char *word, char *err, size_t errlen);
 /* A command-line option by its long name: "ports" LIST, "allow-out" LIST or "set" KEY=VALUE. */
@@ -73,16 +72,16 @@ struct reg_change {
     char name[VG_NAME_MAX + 1]; /* normalized FQDN: the VM table and journal file name */
     const char *zone;           /* the configured zone it is under; NULL until the name passed */
     /* ADD */
-    char *channel;              /* tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH */
-    char *qmp;                  /* QEMU's QMP socket, NULL when none */
-    bool takeover;              /* move the VM here from another host */
-    struct reg_sets sets;       /* VM table keys to set */
-    bool republish;             /* believed ours already: try the "add again" prerequisite first */
+    char *channel;        /* tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH */
+    char *qmp;            /* QEMU's QMP socket, NULL when none */
+    bool takeover;        /* move the VM here from another host */
+    struct reg_sets sets; /* VM table keys to set */
+    bool republish;       /* believed ours already: try the "add again" prerequisite first */
     /* GC_VM, GC_HOST */
     const char *gc_arg;
     /* the journal */
-    bool from_journal;          /* read from the journal: it is there as it is */
-    long long queued;           /* unix time it was journaled */
+    bool from_journal; /* read from the journal: it is there as it is */
+    long long queued;  /* unix time it was journaled */
     /* outcome (reg_apply, reg_engine_run, the daemon's answer, or a failed check) */
     enum reg_result result;
     char detail[1200];
@@ -99,8 +98,8 @@ bool reg_change_name(struct reg_change *c, const struct vg_config *cfg, const ch
 /* Make the named change an add of channel (qmp: NULL for none); *sets (may be NULL) moves into
  * c and is left empty, whatever the outcome.  False: a bad channel or qmp (REG_BADNAME, detail
  * without the name). */
-bool reg_change_set_add(struct reg_change *c, const char *channel, const char *qmp,
-                        bool takeover, struct reg_sets *sets);
+bool reg_change_set_add(struct reg_change *c, const char *channel, const char *qmp, bool takeover,
+                        struct reg_sets *sets);
 /* reg_change_name + reg_change_set_add (*sets is left empty whatever the outcome). */
 bool reg_change_add(struct reg_change *c, const struct vg_config *cfg, const char *name,
                     const char *channel, const char *qmp, bool takeover, struct reg_sets *sets);

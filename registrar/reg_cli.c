@@ -47,32 +47,36 @@ void reg_cli_usage(FILE *f, const struct reg_cli_command *cmds, size_t n, const 
             }
         }
     }
-    fprintf(f,
-"\n"
-"NAME: short (web1) or fully qualified (web1.vm.test.); letters, digits, hyphens.\n"
-"SPEC: tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH\n"
-"--ports 22,80,8000-8100: guest ports clients may reach; --allow-out NAME:PORTS,...: what the VM\n"
-"may reach; --set KEY=VALUE: any such VM table key; an empty value removes the key.\n"
-"\n"
-"options:\n"
-"  -c, --config FILE     configuration (default $VMGATE_CONFIG or %s)\n"
-"  -v, --verbose         also report what succeeded (twice: debug log)\n"
-"  -q, --quiet           errors only\n"
-"      --direct          do not hand add/del to a running daemon\n"
-"  -V, --version         print the version and exit\n"
-"  -h, --help\n"
-"\n"
-"exit codes:\n"
-"   0 done                          14 NOTAUTH (BADTIME, not authoritative)\n"
-"   1 local error                   15 REFUSED by the server's update policy\n"
-"  10 YXDOMAIN: name in use          16 NOTZONE\n"
-"     (another host's VM)           17 SERVFAIL or another server error\n"
-"  11 NXRRSET: not this host's VM    18 no server answered (commands that do not queue)\n"
-"  12 BADSIG: wrong key secret       19 reply failed verification (TSIG, id)\n"
-"  13 BADKEY: key unknown to server  64 usage   65 bad name/channel/XML   78 configuration\n"
-"  75 queued: no server answered; the change is journaled and the daemon retries it\n"
-"\n"
-"configuration keys:\n", config);
+    fprintf(
+        f,
+        "\n"
+        "NAME: short (web1) or fully qualified (web1.vm.test.); letters, digits, hyphens.\n"
+        "SPEC: tcp:ADDR | vsock:CID | vsock-mux:PATH | serial:PATH\n"
+        "--ports 22,80,8000-8100: guest ports clients may reach; --allow-out NAME:PORTS,...: what "
+        "the VM\n"
+        "may reach; --set KEY=VALUE: any such VM table key; an empty value removes the key.\n"
+        "\n"
+        "options:\n"
+        "  -c, --config FILE     configuration (default $VMGATE_CONFIG or %s)\n"
+        "  -v, --verbose         also report what succeeded (twice: debug log)\n"
+        "  -q, --quiet           errors only\n"
+        "      --direct          do not hand add/del to a running daemon\n"
+        "  -V, --version         print the version and exit\n"
+        "  -h, --help\n"
+        "\n"
+        "exit codes:\n"
+        "   0 done                          14 NOTAUTH (BADTIME, not authoritative)\n"
+        "   1 local error                   15 REFUSED by the server's update policy\n"
+        "  10 YXDOMAIN: name in use          16 NOTZONE\n"
+        "     (another host's VM)           17 SERVFAIL or another server error\n"
+        "  11 NXRRSET: not this host's VM    18 no server answered (commands that do not queue)\n"
+        "  12 BADSIG: wrong key secret       19 reply failed verification (TSIG, id)\n"
+        "  13 BADKEY: key unknown to server  64 usage   65 bad name/channel/XML   78 "
+        "configuration\n"
+        "  75 queued: no server answered; the change is journaled and the daemon retries it\n"
+        "\n"
+        "configuration keys:\n",
+        config);
     vg_config_describe(f);
 }
 

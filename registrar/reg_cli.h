@@ -32,9 +32,9 @@ struct reg_cli_call {
     const struct vg_config *cfg;
     struct reg_ctx *ctx; /* REG_CLI_CTX commands: open; else NULL */
     int argc;
-    char **argv;         /* argv[0] is the command's name */
-    bool direct;         /* --direct: never hand changes to the daemon */
-    bool flag;           /* REG_CLI_CTX commands: their one option was given */
+    char **argv; /* argv[0] is the command's name */
+    bool direct; /* --direct: never hand changes to the daemon */
+    bool flag;   /* REG_CLI_CTX commands: their one option was given */
 };
 
 enum reg_cli_needs {

@@ -69,8 +69,8 @@ static int by_name(const void *a, const void *b)
 
 /* The changes of run[0..nrun) that hit() picks fail locally: their file could not be written
  * (why: what, then err). */
-static void spoil(struct reg_change *const *run, size_t nrun, bool (*hit)(const struct reg_change *),
-                  const char *what, const char *err)
+static void spoil(struct reg_change *const *run, size_t nrun,
+                  bool (*hit)(const struct reg_change *), const char *what, const char *err)
 {
     for (size_t k = 0; k < nrun; k++) {
         if (!hit(run[k]))
@@ -125,8 +125,8 @@ void reg_apply(struct reg_ctx *ctx, struct reg_change *const *c, size_t n, bool 
             continue;
         /* a VM table entry says we published it before (a queued add wrote one too, but then
          * the name is most likely still free) */
-        c[i]->republish = c[i]->kind == REG_CHANGE_ADD && !c[i]->takeover &&
-                          !c[i]->from_journal && reg_table_has(ctx->cfg->vm_dir, c[i]->name);
+        c[i]->republish = c[i]->kind == REG_CHANGE_ADD && !c[i]->takeover && !c[i]->from_journal &&
+                          reg_table_has(ctx->cfg->vm_dir, c[i]->name);
         run[nrun++] = c[i];
     }
     reg_engine_run(&ctx->eng, run, nrun);
@@ -144,8 +144,8 @@ void reg_apply(struct reg_ctx *ctx, struct reg_change *const *c, size_t n, bool 
     }
     if (nw && !reg_journal_write(ctx->journal_dir, wr, nw, err, sizeof err)) {
         vg_err("journal: %s", err);
-        spoil(run, nrun, newly_queued,
-              "no DNS server answered and the journal cannot be written", err);
+        spoil(run, nrun, newly_queued, "no DNS server answered and the journal cannot be written",
+              err);
     }
     /* journal entries that are settled now */
     for (size_t k = 0; k < nrun; k++)
@@ -173,8 +173,9 @@ void reg_apply(struct reg_ctx *ctx, struct reg_change *const *c, size_t n, bool 
         if (winner[i] == i)
             continue;
         c[i]->result = c[winner[i]]->result;
-        snprintf(c[i]->detail, sizeof c[i]->detail, "superseded by a later request for "
-                                                     "the same name");
+        snprintf(c[i]->detail, sizeof c[i]->detail,
+                 "superseded by a later request for "
+                 "the same name");
     }
 out:
     vg_free(ord);
@@ -253,11 +254,11 @@ enum reg_result reg_heartbeat(struct reg_ctx *ctx, char *err, size_t errlen)
 
 /* ---- results of sync and gc ---------------------------------------------------------------- */
 
-static void outcome(struct reg_outcomes *o, const char *name, const char *action,
-                    enum reg_result r, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void outcome(struct reg_outcomes *o, const char *name, const char *action, enum reg_result r,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void outcome(struct reg_outcomes *o, const char *name, const char *action,
-                    enum reg_result r, const char *fmt, ...)
+static void outcome(struct reg_outcomes *o, const char *name, const char *action, enum reg_result r,
+                    const char *fmt, ...)
 {
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 64;
@@ -318,8 +319,8 @@ static int results_exit(struct results *rs, const struct reg_outcomes *o)
 /* ---- sync -------------------------------------------------------------------------------- */
 
 static const char *const sync_verbs[] = {
-    [REG_SYNC_NONE] = "in-sync",      [REG_SYNC_ADD_FRESH] = "add", [REG_SYNC_ADD_OWN] = "republish",
-    [REG_SYNC_DEL] = "withdraw",      [REG_SYNC_CONFLICT] = "conflict",
+    [REG_SYNC_NONE] = "in-sync", [REG_SYNC_ADD_FRESH] = "add",     [REG_SYNC_ADD_OWN] = "republish",
+    [REG_SYNC_DEL] = "withdraw", [REG_SYNC_CONFLICT] = "conflict",
 };
 
 /* Sync one zone: the table names under it against its transfer. */
@@ -351,13 +352,18 @@ static void sync_zone(struct reg_ctx *ctx, const char *zone, const char *const *
         struct reg_change *c = &ch[nrun];
         switch (steps[s].action) {
         case REG_SYNC_NONE:
-        case REG_SYNC_CONFLICT: continue;
-        case REG_SYNC_ADD_FRESH: c->kind = REG_CHANGE_ADD; break;
+        case REG_SYNC_CONFLICT:
+            continue;
+        case REG_SYNC_ADD_FRESH:
+            c->kind = REG_CHANGE_ADD;
+            break;
         case REG_SYNC_ADD_OWN:
             c->kind = REG_CHANGE_ADD;
             c->republish = true;
             break;
-        case REG_SYNC_DEL: c->kind = REG_CHANGE_DEL; break;
+        case REG_SYNC_DEL:
+            c->kind = REG_CHANGE_DEL;
+            break;
         }
         snprintf(c->name, sizeof c->name, "%s", steps[s].name);
         c->zone = zone;
@@ -405,8 +411,8 @@ static void sync_zone(struct reg_ctx *ctx, const char *zone, const char *const *
             settled[nsettled++] = st->name;
     }
     /* pending journal entries of this zone are superseded by the sync */
-    if (!dry_run && nsettled && !reg_journal_drop(ctx->journal_dir, settled, nsettled, err,
-                                                   sizeof err))
+    if (!dry_run && nsettled &&
+        !reg_journal_drop(ctx->journal_dir, settled, nsettled, err, sizeof err))
         vg_err("journal: %s", err);
     goto done;
 oom:
@@ -502,8 +508,7 @@ int reg_gc(struct reg_ctx *ctx, bool dry_run, struct reg_outcomes *out)
                     snprintf(why, sizeof why, "host %s has no heartbeat record", steps[s].arg);
                 if (!dry_run && ch[s].detail[0])
                     snprintf(why + strlen(why), sizeof why - strlen(why), "; %s", ch[s].detail);
-                outcome(out, steps[s].name, "withdraw", dry_run ? REG_OK : ch[s].result, "%s",
-                        why);
+                outcome(out, steps[s].name, "withdraw", dry_run ? REG_OK : ch[s].result, "%s", why);
                 /* a VM that changed hands meanwhile is not a failure of gc */
                 note(&rs, dry_run || ch[s].result == REG_NOTOWNER ? REG_OK : ch[s].result);
             }

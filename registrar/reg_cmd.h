@@ -78,9 +78,9 @@ struct reg_listing {
     struct reg_list_vm *vms;    /* one per table entry, in table order */
     struct reg_changes journal; /* pending changes (the dels are listed as queued-del) */
     struct reg_list_zone *zones;
-    size_t nzones;              /* one per configured zone (0 when memory ran out) */
-    long long now;              /* unix time of the listing */
-    char err[1100];             /* why there is no listing ("" when there is) */
+    size_t nzones;  /* one per configured zone (0 when memory ran out) */
+    long long now;  /* unix time of the listing */
+    char err[1100]; /* why there is no listing ("" when there is) */
 };
 /* Fill out (zeroed); the exit code. */
 int reg_list(struct reg_ctx *ctx, struct reg_listing *out);

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COALESCE_MS 5         /* wait this long after the first complete request */
+#define COALESCE_MS 5 /* wait this long after the first complete request */
 #define MAX_CLIENTS 256
 #define MAX_REQUEST (4u << 20) /* octets per client */
 
@@ -278,7 +278,8 @@ int reg_daemon_run(struct reg_ctx *ctx)
         memset(&cl[i], 0, sizeof cl[i]);
         cl[i].fd = -1;
     }
-    if (!vg_file_mkdirs(cfg->state_dir, err, sizeof err) || !vg_file_mkdirs(ctx->journal_dir, err, sizeof err)) {
+    if (!vg_file_mkdirs(cfg->state_dir, err, sizeof err) ||
+        !vg_file_mkdirs(ctx->journal_dir, err, sizeof err)) {
         vg_err("daemon: %s", err);
         return REG_EXIT_ERROR;
     }

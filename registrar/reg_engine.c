@@ -121,8 +121,10 @@ static enum reg_mode initial_mode(const struct reg_change *c)
     case REG_CHANGE_ADD:
         return c->takeover ? REG_M_TAKEOVER : c->republish ? REG_M_OWN : REG_M_FRESH;
     case REG_CHANGE_DEL:
-    case REG_CHANGE_GC_VM: return REG_M_DEL;
-    case REG_CHANGE_GC_HOST: return REG_M_HOSTDEL;
+    case REG_CHANGE_GC_VM:
+        return REG_M_DEL;
+    case REG_CHANGE_GC_HOST:
+        return REG_M_HOSTDEL;
     }
     return REG_M_FRESH;
 }
@@ -225,8 +227,9 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct op *op
             struct op *one[1] = {op};
             r = send_ops(e, zone, one, 1, false, &too_big, &rc, err, sizeof err);
             if (r == REG_OK) {
-                set_result(op, REG_OK, next == REG_M_OWN ? "already ours: records refreshed"
-                                                         : "was not registered: published");
+                set_result(op, REG_OK,
+                           next == REG_M_OWN ? "already ours: records refreshed"
+                                             : "was not registered: published");
                 return;
             }
             if (!reg_rcode_is_prereq(rc)) {
@@ -256,19 +259,20 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct op *op
     case REG_CHANGE_GC_VM:
         r = query_owner(e, c->name, owner, sizeof owner, &exists, err, sizeof err);
         if (r != REG_OK) {
-            snprintf(msg, sizeof msg, "NXRRSET: %s is not owned by %s (owner unknown: %s)",
-                     c->name, op->item.arg, err);
+            snprintf(msg, sizeof msg, "NXRRSET: %s is not owned by %s (owner unknown: %s)", c->name,
+                     op->item.arg, err);
             set_result(op, REG_NOTOWNER, msg);
             return;
         }
         if (c->kind == REG_CHANGE_DEL && owner[0] == '\0') {
-            set_result(op, REG_OK, exists ? "not registered (name has no vmgate owner)"
-                                          : "already absent");
+            set_result(op, REG_OK,
+                       exists ? "not registered (name has no vmgate owner)" : "already absent");
             return;
         }
         if (c->kind == REG_CHANGE_GC_VM)
-            snprintf(msg, sizeof msg, "NXRRSET: %s changed since the transfer (owner now %s); "
-                                      "left alone",
+            snprintf(msg, sizeof msg,
+                     "NXRRSET: %s changed since the transfer (owner now %s); "
+                     "left alone",
                      c->name, owner[0] ? owner : "none");
         else
             snprintf(msg, sizeof msg, "NXRRSET: %s is owned by host %s, not %s; nothing deleted",
@@ -276,8 +280,9 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct op *op
         set_result(op, REG_NOTOWNER, msg);
         return;
     case REG_CHANGE_GC_HOST:
-        set_result(op, REG_NOTOWNER, "host record changed since the transfer (heartbeat "
-                                     "refreshed); left alone");
+        set_result(op, REG_NOTOWNER,
+                   "host record changed since the transfer (heartbeat "
+                   "refreshed); left alone");
         return;
     }
     (void)rcode;
@@ -429,19 +434,20 @@ enum reg_result reg_engine_axfr(struct reg_engine *e, const char *zone, struct r
         }
         /* RFC 8945 5.3.1: the first reply is verified against the request MAC, every later one
          * against the previous MAC with the timers only */
-        res = reg_msg_check(rwire, rlen, id, &e->key, mac, msgs > 0, (long long)time(NULL),
-                            &reply, &next, &rcode, err, errlen);
+        res = reg_msg_check(rwire, rlen, id, &e->key, mac, msgs > 0, (long long)time(NULL), &reply,
+                            &next, &rcode, err, errlen);
         vg_free(rwire);
         rwire = NULL;
         if (res != REG_OK) {
             if (res == REG_BADREPLY && msgs > 0)
-                snprintf(err + strlen(err), errlen - strlen(err),
-                         " (message %u of the transfer)", msgs + 1);
+                snprintf(err + strlen(err), errlen - strlen(err), " (message %u of the transfer)",
+                         msgs + 1);
             else if (res == REG_NOTAUTH || res == REG_REFUSED) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", err);
-                snprintf(err, errlen, "zone transfer of %s refused (%s): the server must allow "
-                                      "AXFR to key %s",
+                snprintf(err, errlen,
+                         "zone transfer of %s refused (%s): the server must allow "
+                         "AXFR to key %s",
                          zone, why, e->key.name);
             }
             reg_conn_close(&e->conn);

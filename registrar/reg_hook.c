@@ -240,8 +240,9 @@ bool reg_qemu_parse(int argc, char *const *argv, struct reg_vmspec *out, char *e
             snprintf(out->qmp, sizeof out->qmp, "%s", cd[k].path);
     }
     if (serial_id[0] && out->channel[0] == '\0') {
-        snprintf(err, errlen, "virtserialport " REG_VMGATE_PORT_NAME "* uses chardev '%s', which "
-                              "is not a -chardev socket with a path",
+        snprintf(err, errlen,
+                 "virtserialport " REG_VMGATE_PORT_NAME "* uses chardev '%s', which "
+                 "is not a -chardev socket with a path",
                  serial_id);
         return false;
     }

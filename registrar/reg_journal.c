@@ -19,8 +19,9 @@ char *reg_journal_format(const struct reg_change *c)
     struct vg_kvfile *f = vg_kvfile_new();
     char num[32], key[64];
     char *text = NULL;
-    bool ok = f && vg_kvfile_comment(f, "vmgate-reg journal: a change not yet confirmed by the "
-                                        "DNS server") &&
+    bool ok = f &&
+              vg_kvfile_comment(f, "vmgate-reg journal: a change not yet confirmed by the "
+                                   "DNS server") &&
               vg_kvfile_set(f, "name", c->name) &&
               vg_kvfile_set(f, "op", c->kind == REG_CHANGE_DEL ? "del" : "add") &&
               (!c->channel || vg_kvfile_set(f, "channel", c->channel)) &&
@@ -48,8 +49,7 @@ static bool set_str(char **slot, const char *v)
     return true;
 }
 
-bool reg_journal_parse(const char *text, size_t len, struct reg_change *c, char *err,
-                       size_t errlen)
+bool reg_journal_parse(const char *text, size_t len, struct reg_change *c, char *err, size_t errlen)
 {
     struct vg_kvfile *f = vg_kvfile_parse(text, len, err, errlen);
     const char *k, *v;
@@ -144,8 +144,7 @@ bool reg_journal_load(const char *dir, struct reg_changes *out, char *err, size_
     return reg_store_scan(dir, load_file, out, err, errlen);
 }
 
-bool reg_journal_drop(const char *dir, const char *const *names, size_t n, char *err,
-                      size_t errlen)
+bool reg_journal_drop(const char *dir, const char *const *names, size_t n, char *err, size_t errlen)
 {
     return vg_file_remove(dir, names, n, err, errlen);
 }

@@ -16,9 +16,9 @@
 #include <stddef.h>
 
 struct reg_key {
-    char name[256];      /* absolute, with trailing dot: "reg-key." */
-    char algorithm[32];  /* ldns form, absolute: "hmac-sha256." */
-    char secret[512];    /* base64 as in the file */
+    char name[256];     /* absolute, with trailing dot: "reg-key." */
+    char algorithm[32]; /* ldns form, absolute: "hmac-sha256." */
+    char secret[512];   /* base64 as in the file */
 };
 
 /* Parse the text of a key file.  On error false and a message naming the line. */

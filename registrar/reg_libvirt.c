@@ -16,7 +16,7 @@ static const struct {
     const char *operation;
     enum reg_libvirt_action action;
 } policy[] = {
-    {"started", REG_LIBVIRT_REGISTER},  {"reconnect", REG_LIBVIRT_REGISTER},
+    {"started", REG_LIBVIRT_REGISTER},   {"reconnect", REG_LIBVIRT_REGISTER},
     {"migrate", REG_LIBVIRT_MIGRATE_IN}, {"stopped", REG_LIBVIRT_WITHDRAW},
     {"release", REG_LIBVIRT_WITHDRAW},
 };
@@ -96,8 +96,9 @@ static int do_register(const struct reg_cli_call *call, struct reg_change *c, co
     if (strcmp(spec.name, domain) != 0)
         vg_warn("libvirt-hook: argument %s but XML names %s; using %s", domain, spec.name, domain);
     if (spec.channel[0] == '\0') {
-        vg_info("libvirt-hook: %s has no vmgate channel (<channel type='unix'> with target name "
-                REG_VMGATE_PORT_NAME "*) and no <vsock>: not registered", domain);
+        vg_info("libvirt-hook: %s has no vmgate channel (<channel type='unix'> with target "
+                "name " REG_VMGATE_PORT_NAME "*) and no <vsock>: not registered",
+                domain);
         goto done;
     }
     bool takeover = migrating_marker(call->cfg, domain, false, true);
@@ -144,7 +145,8 @@ int reg_libvirt_hook(const struct reg_cli_call *call)
         goto done;
     }
     switch (action) {
-    case REG_LIBVIRT_NOTHING: break;
+    case REG_LIBVIRT_NOTHING:
+        break;
     case REG_LIBVIRT_MIGRATE_IN:
         /* the incoming side of a migration: the VM will start here while the source still owns
          * its name; "started" then takes it over */

@@ -250,8 +250,7 @@ static bool put_item(ldns_pkt *p, const struct reg_ident *id, const ldns_rdf *ta
         ok = put_delete(p, n, LDNS_RR_TYPE_ANY) && put_delete(p, srv, LDNS_RR_TYPE_ANY);
         goto done;
     case REG_M_HOSTDEL:
-        ok = put_txt(p, SEC_PREREQ, n, it->arg, 0) &&
-             put_delete(p, n, LDNS_RR_TYPE_ANY);
+        ok = put_txt(p, SEC_PREREQ, n, it->arg, 0) && put_delete(p, n, LDNS_RR_TYPE_ANY);
         goto done;
     }
     /* the three adding modes: publish the records */
@@ -320,16 +319,20 @@ size_t reg_msg_item_size(const struct reg_ident *id, const char *zone, const str
     size_t owner_txt = 1 + strlen(VG_REC_OWNER_PREFIX) + host;
     size_t naddr = id->nv4 + id->nv6, addr_rdata = id->nv4 * 4 + id->nv6 * 16;
     /* publish: delete SRV RRset, A/AAAA, owner TXT, SRV (rdata names are not compressed) */
-    size_t publish = (srv_first + rr) + naddr * (again + rr) + addr_rdata + (again + rr + owner_txt) +
-                     (srv_again + rr + 6 + target);
+    size_t publish = (srv_first + rr) + naddr * (again + rr) + addr_rdata +
+                     (again + rr + owner_txt) + (srv_again + rr + 6 + target);
     switch (it->mode) {
-    case REG_M_FRESH: return first + rr + publish;
-    case REG_M_OWN: return first + rr + owner_txt + 2 * (again + rr) + publish;
-    case REG_M_TAKEOVER: return first + rr + 3 * (again + rr) + publish;
+    case REG_M_FRESH:
+        return first + rr + publish;
+    case REG_M_OWN:
+        return first + rr + owner_txt + 2 * (again + rr) + publish;
+    case REG_M_TAKEOVER:
+        return first + rr + 3 * (again + rr) + publish;
     case REG_M_DEL:
         return first + rr + 1 + strlen(VG_REC_OWNER_PREFIX) + strlen(it->arg ? it->arg : "") +
                (again + rr) + (srv_first + rr);
-    case REG_M_HOSTDEL: return first + rr + 1 + strlen(it->arg ? it->arg : "") + (again + rr);
+    case REG_M_HOSTDEL:
+        return first + rr + 1 + strlen(it->arg ? it->arg : "") + (again + rr);
     }
     return 1024;
 }
@@ -415,15 +418,22 @@ bool reg_rcode_is_prereq(int rcode)
 enum reg_result reg_rcode_result(int rcode)
 {
     switch (rcode) {
-    case LDNS_RCODE_NOERROR: return REG_OK;
+    case LDNS_RCODE_NOERROR:
+        return REG_OK;
     case LDNS_RCODE_YXDOMAIN:
-    case LDNS_RCODE_YXRRSET: return REG_INUSE;
+    case LDNS_RCODE_YXRRSET:
+        return REG_INUSE;
     case LDNS_RCODE_NXRRSET:
-    case LDNS_RCODE_NXDOMAIN: return REG_NOTOWNER;
-    case LDNS_RCODE_NOTAUTH: return REG_NOTAUTH;
-    case LDNS_RCODE_REFUSED: return REG_REFUSED;
-    case LDNS_RCODE_NOTZONE: return REG_NOTZONE;
-    default: return REG_SERVFAIL;
+    case LDNS_RCODE_NXDOMAIN:
+        return REG_NOTOWNER;
+    case LDNS_RCODE_NOTAUTH:
+        return REG_NOTAUTH;
+    case LDNS_RCODE_REFUSED:
+        return REG_REFUSED;
+    case LDNS_RCODE_NOTZONE:
+        return REG_NOTZONE;
+    default:
+        return REG_SERVFAIL;
     }
 }
 
@@ -455,10 +465,10 @@ static uint16_t rdf_u16(const ldns_rdf *r)
     return ldns_read_uint16(ldns_rdf_data(r));
 }
 
-enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id, const struct reg_key *key,
-                              const ldns_rdf *prior_mac, bool timers_only, long long now,
-                              ldns_pkt **out, ldns_rdf **next_mac, int *rcode, char *err,
-                              size_t errlen)
+enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
+                              const struct reg_key *key, const ldns_rdf *prior_mac,
+                              bool timers_only, long long now, ldns_pkt **out, ldns_rdf **next_mac,
+                              int *rcode, char *err, size_t errlen)
 {
     ldns_pkt *p = NULL;
     enum reg_result res = REG_BADREPLY;
@@ -495,11 +505,13 @@ enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id, cons
             res = reg_rcode_result(rc);
             snprintf(err, errlen, "%s (unsigned reply)", rcode_name(rc));
             if (rc == LDNS_RCODE_NOTAUTH)
-                snprintf(err, errlen, "NOTAUTH (unsigned reply): the server did not accept "
-                                      "the key or is not authoritative");
+                snprintf(err, errlen,
+                         "NOTAUTH (unsigned reply): the server did not accept "
+                         "the key or is not authoritative");
             else if (rc == LDNS_RCODE_REFUSED)
-                snprintf(err, errlen, "REFUSED (unsigned reply): the server's update policy "
-                                      "refuses key %s",
+                snprintf(err, errlen,
+                         "REFUSED (unsigned reply): the server's update policy "
+                         "refuses key %s",
                          key->name);
         }
         goto done;
@@ -510,20 +522,23 @@ enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id, cons
         switch (terr) {
         case 16:
             res = REG_BADSIG;
-            snprintf(err, errlen, "NOTAUTH/BADSIG: the server rejected the signature of key %s "
-                                  "(wrong secret?)",
+            snprintf(err, errlen,
+                     "NOTAUTH/BADSIG: the server rejected the signature of key %s "
+                     "(wrong secret?)",
                      key->name);
             break;
         case 17:
             res = REG_BADKEY;
-            snprintf(err, errlen, "NOTAUTH/BADKEY: the server does not know key %s (or its "
-                                  "algorithm %s)",
+            snprintf(err, errlen,
+                     "NOTAUTH/BADKEY: the server does not know key %s (or its "
+                     "algorithm %s)",
                      key->name, key->algorithm);
             break;
         case 18:
             res = REG_NOTAUTH;
-            snprintf(err, errlen, "NOTAUTH/BADTIME: clocks of this host and the server differ "
-                                  "by more than %d s",
+            snprintf(err, errlen,
+                     "NOTAUTH/BADTIME: clocks of this host and the server differ "
+                     "by more than %d s",
                      TSIG_FUDGE);
             break;
         default:
@@ -563,8 +578,9 @@ enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id, cons
     if (res == REG_NOTAUTH)
         snprintf(err, errlen, "NOTAUTH: the server is not authoritative for the zone");
     else if (res == REG_REFUSED)
-        snprintf(err, errlen, "REFUSED: the server refused the update (its update policy for "
-                              "key %s, or its record checks: see the server's log)",
+        snprintf(err, errlen,
+                 "REFUSED: the server refused the update (its update policy for "
+                 "key %s, or its record checks: see the server's log)",
                  key->name);
     else if (res == REG_NOTZONE)
         snprintf(err, errlen, "NOTZONE: a name is outside the zone");

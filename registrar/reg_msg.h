@@ -82,10 +82,10 @@ enum reg_result reg_msg_sign(ldns_pkt *pkt, const struct reg_key *key, uint16_t 
  * REG_OK for a verified NOERROR reply; otherwise the classification of the RCODE / TSIG error, with
  * a specific message in err.  *rcode gets the RCODE (or -1 when the reply is unusable), *out the
  * parsed reply (caller frees) unless NULL is passed, *next_mac the reply's MAC (for chaining). */
-enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id, const struct reg_key *key,
-                              const ldns_rdf *prior_mac, bool timers_only, long long now,
-                              ldns_pkt **out, ldns_rdf **next_mac, int *rcode, char *err,
-                              size_t errlen);
+enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
+                              const struct reg_key *key, const ldns_rdf *prior_mac,
+                              bool timers_only, long long now, ldns_pkt **out, ldns_rdf **next_mac,
+                              int *rcode, char *err, size_t errlen);
 
 /* The rendered size of pkt as it stands (0 on failure), measured in a buffer that can grow past
  * 64 KiB. */

@@ -121,8 +121,7 @@ static int connect_one(struct reg_conn *c, size_t i)
     return fd;
 fail:
     snprintf(c->err, sizeof c->err, "%s: %s",
-             vg_sockaddr_format((struct sockaddr *)&c->srv[i], true, a, sizeof a),
-             strerror(errno));
+             vg_sockaddr_format((struct sockaddr *)&c->srv[i], true, a, sizeof a), strerror(errno));
     vg_debug("dns: connect %s", c->err);
     if (fd >= 0)
         close(fd);

@@ -75,16 +75,24 @@ int reg_qemu_command(const struct reg_cli_call *call)
     optind = 0;
     while ((c = getopt_long(call->argc, call->argv, "+", opts, &li)) != -1) {
         switch (c) {
-        case 'T': takeover = true; break;
-        case 'N': name = optarg; break;
-        case 'C': channel = optarg; break;
+        case 'T':
+            takeover = true;
+            break;
+        case 'N':
+            name = optarg;
+            break;
+        case 'C':
+            channel = optarg;
+            break;
         case 'S':
             if (!reg_sets_add_option(&sets, opts[li].name, optarg, err, sizeof err)) {
                 reg_cli_error("%s", err);
                 goto done;
             }
             break;
-        default: code = REG_EXIT_USAGE; goto done;
+        default:
+            code = REG_EXIT_USAGE;
+            goto done;
         }
     }
     if (optind >= call->argc) {
@@ -103,8 +111,9 @@ int reg_qemu_command(const struct reg_cli_call *call)
     if (channel)
         snprintf(spec.channel, sizeof spec.channel, "%s", channel);
     if (spec.channel[0] == '\0') {
-        reg_cli_error("qemu: no channel on the command line (-device virtserialport,name="
-                      REG_VMGATE_PORT_NAME ".*,chardev=… with -chardev socket,path=…, or "
+        reg_cli_error("qemu: no channel on the command line (-device "
+                      "virtserialport,name=" REG_VMGATE_PORT_NAME
+                      ".*,chardev=… with -chardev socket,path=…, or "
                       "vhost-vsock guest-cid=…) and no --channel");
         goto done;
     }

@@ -102,8 +102,7 @@ bool reg_table_has(const char *dir, const char *name)
 }
 
 /* A new entry that keeps a broken one's lines as comments: nothing the operator wrote is lost. */
-static struct vg_kvfile *entry_replacing_broken(const char *dir, const char *name,
-                                                const char *why)
+static struct vg_kvfile *entry_replacing_broken(const char *dir, const char *name, const char *why)
 {
     char path[4096], line[600];
     size_t len;
@@ -186,8 +185,7 @@ done:
     return ok;
 }
 
-bool reg_table_remove(const char *dir, const char *const *names, size_t n, char *err,
-                      size_t errlen)
+bool reg_table_remove(const char *dir, const char *const *names, size_t n, char *err, size_t errlen)
 {
     return vg_file_remove(dir, names, n, err, errlen);
 }

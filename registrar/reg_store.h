@@ -16,8 +16,8 @@
 #include <stddef.h>
 
 /* Parse dir/file (dfd: dir, open) into c; false with a message ("" to skip silently). */
-typedef bool (*reg_store_parse_fn)(const char *dir, int dfd, const char *file,
-                                   struct reg_change *c, char *err, size_t errlen);
+typedef bool (*reg_store_parse_fn)(const char *dir, int dfd, const char *file, struct reg_change *c,
+                                   char *err, size_t errlen);
 /* Every regular file of dir whose name is not a dot file, parsed by fn and appended to out with
  * the file name (normalized) as its name; files fn refuses, or not named like a VM, are logged
  * and skipped.  A missing dir is empty.  False (err) when dir cannot be read or memory ran out. */

@@ -17,16 +17,16 @@ struct reg_zvm {
     size_t nv4;
     struct in6_addr v6[REG_MAX_ADDRS];
     size_t nv6;
-    unsigned nsrv;               /* SRV RRs at _vmgate._tcp.NAME */
+    unsigned nsrv; /* SRV RRs at _vmgate._tcp.NAME */
     uint16_t srv_port;
     char srv_target[VG_NAME_MAX + 1];
-    bool foreign;                /* other types at the name, or more addresses than we keep */
+    bool foreign; /* other types at the name, or more addresses than we keep */
 };
 
 struct reg_zhost {
-    char host[VG_NAME_MAX + 1];  /* "hv1" of hv1.vmgate-hosts.ZONE */
-    long long heartbeat;         /* unix time, -1 when the TXT is missing or unreadable */
-    char hbtxt[64];              /* the TXT text as published (for the gc prerequisite) */
+    char host[VG_NAME_MAX + 1]; /* "hv1" of hv1.vmgate-hosts.ZONE */
+    long long heartbeat;        /* unix time, -1 when the TXT is missing or unreadable */
+    char hbtxt[64];             /* the TXT text as published (for the gc prerequisite) */
     unsigned ntxt;
 };
 
@@ -52,11 +52,11 @@ struct reg_zhost *reg_zone_host(const struct reg_zone *z, const char *host);
 bool reg_zvm_matches(const struct reg_zvm *v, const struct reg_ident *id, const char *zone);
 
 enum reg_sync_action {
-    REG_SYNC_NONE,       /* published and correct */
-    REG_SYNC_ADD_FRESH,  /* missing: publish */
-    REG_SYNC_ADD_OWN,    /* ours but incomplete or stale: republish */
-    REG_SYNC_DEL,        /* ours in DNS but not in the VM table: withdraw */
-    REG_SYNC_CONFLICT,   /* in the VM table but the name belongs to someone else */
+    REG_SYNC_NONE,      /* published and correct */
+    REG_SYNC_ADD_FRESH, /* missing: publish */
+    REG_SYNC_ADD_OWN,   /* ours but incomplete or stale: republish */
+    REG_SYNC_DEL,       /* ours in DNS but not in the VM table: withdraw */
+    REG_SYNC_CONFLICT,  /* in the VM table but the name belongs to someone else */
 };
 
 struct reg_sync_step {
@@ -71,10 +71,10 @@ bool reg_sync_plan(const struct reg_zone *z, const struct reg_ident *id, const c
                    size_t n, struct reg_sync_step **steps, size_t *nsteps);
 
 struct reg_gc_step {
-    bool host_record;              /* delete the host record itself (arg = heartbeat TXT) */
-    char name[VG_NAME_MAX + 1];    /* VM name, or the host record's name */
-    char arg[VG_NAME_MAX + 1];     /* owner host of the VM, or the heartbeat TXT */
-    long long silent;              /* seconds since the owner's heartbeat, -1 if none */
+    bool host_record;           /* delete the host record itself (arg = heartbeat TXT) */
+    char name[VG_NAME_MAX + 1]; /* VM name, or the host record's name */
+    char arg[VG_NAME_MAX + 1];  /* owner host of the VM, or the heartbeat TXT */
+    long long silent;           /* seconds since the owner's heartbeat, -1 if none */
 };
 
 /* VMs of hosts other than id->host whose heartbeat is older than gc_after (or that have no host

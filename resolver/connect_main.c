@@ -112,8 +112,8 @@ done:
 /* Connect within timeout_ms; the socket, or -1 with errno (ETIMEDOUT on timeout). */
 static int connect_one(const struct sockaddr_storage *ss, int timeout_ms)
 {
-    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+    socklen_t len =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -253,8 +253,8 @@ int main(int argc, char **argv)
         say("%s", err);
         return VG_EXIT_CONFIG;
     }
-    if (!vg_client_creds(o.user, getenv("VMGATE_USER"), getenv("VMGATE_PASSWORD"), cfg, &creds,
-                         err, sizeof err)) {
+    if (!vg_client_creds(o.user, getenv("VMGATE_USER"), getenv("VMGATE_PASSWORD"), cfg, &creds, err,
+                         sizeof err)) {
         say("%s", err);
         rc = VG_EXIT_CONFIG;
         goto done;
@@ -282,9 +282,8 @@ int main(int argc, char **argv)
     }
     if (o.verbose) {
         say("%s: owner %s, gateway %s port %u, %zu address%s, ttl %u%s", name,
-            loc.owner[0] ? loc.owner : "(none)", loc.gateway[0] ? loc.gateway : "(none)",
-            loc.port, loc.naddrs, loc.naddrs == 1 ? "" : "es", loc.ttl,
-            gw ? "" : " (DNS)");
+            loc.owner[0] ? loc.owner : "(none)", loc.gateway[0] ? loc.gateway : "(none)", loc.port,
+            loc.naddrs, loc.naddrs == 1 ? "" : "es", loc.ttl, gw ? "" : " (DNS)");
     }
 
     /* every address in turn, each with a short timeout */

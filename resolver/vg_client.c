@@ -142,8 +142,7 @@ enum vg_args vg_connect_parse_args(int argc, char **argv, struct vg_connect_opts
             if (optopt && optopt < 256)
                 snprintf(err, errlen, "unknown option or missing argument: -%c", optopt);
             else
-                snprintf(err, errlen, "unknown option or missing argument: %s",
-                         argv[optind - 1]);
+                snprintf(err, errlen, "unknown option or missing argument: %s", argv[optind - 1]);
             return VG_ARGS_ERROR;
         }
     }
@@ -228,8 +227,8 @@ enum vg_args vg_resolve_parse_args(int argc, char **argv, struct vg_resolve_opts
     return VG_ARGS_OK;
 }
 
-struct vg_config *vg_client_config(const char *path, const char *env_config,
-                                   const char *dns_server, char *err, size_t errlen)
+struct vg_config *vg_client_config(const char *path, const char *env_config, const char *dns_server,
+                                   char *err, size_t errlen)
 {
     struct vg_config *cfg;
     if (path == NULL && env_config != NULL && env_config[0] != '\0')
@@ -304,8 +303,9 @@ bool vg_client_creds(const char *opt_user, const char *env_user, const char *env
         if (!copy_str(out->pass, cfg->client_password, "password", err, errlen))
             return false;
     } else {
-        snprintf(err, errlen, "user '%s' has no password: set VMGATE_PASSWORD, or [client] "
-                              "password-file or password",
+        snprintf(err, errlen,
+                 "user '%s' has no password: set VMGATE_PASSWORD, or [client] "
+                 "password-file or password",
                  user);
         return false;
     }
@@ -325,11 +325,15 @@ enum vg_exit vg_client_refusal(const struct vg_s5c_answers *a, bool auth, const 
                  "password (or VMGATE_USER / VMGATE_PASSWORD)",
                  where);
     else if (o == VG_OUT_AUTH_FAILED && a->method == VG_S5_METHOD_NONE)
-        snprintf(msg, msglen, "authentication failed: the gateway %s accepts no "
-                              "username/password method", where);
+        snprintf(msg, msglen,
+                 "authentication failed: the gateway %s accepts no "
+                 "username/password method",
+                 where);
     else if (o == VG_OUT_AUTH_FAILED)
-        snprintf(msg, msglen, "authentication failed at the gateway %s: wrong user name or "
-                              "password", where);
+        snprintf(msg, msglen,
+                 "authentication failed at the gateway %s: wrong user name or "
+                 "password",
+                 where);
     else if (!a->replied)
         snprintf(msg, msglen, "protocol error: the gateway %s chose method 0x%02x, not offered",
                  where, (unsigned)a->method);

@@ -27,13 +27,13 @@ enum vg_exit vg_exit_of_res(enum vg_res_status st);
 enum vg_args { VG_ARGS_OK, VG_ARGS_HELP, VG_ARGS_VERSION, VG_ARGS_ERROR };
 
 struct vg_connect_opts {
-    const char *config;     /* -c; NULL = $VMGATE_CONFIG or the default if it exists */
-    const char *dns_server; /* --server: DNS server(s), overrides [dns] server */
-    const char *gateway;    /* -g/--gateway ADDR:PORT, overrides [client] server */
-    const char *user;       /* --user */
-    bool fdpass;            /* --fdpass */
-    bool verbose;           /* -v */
-    unsigned timeout;       /* -t seconds: whole setup (DNS, connects, handshake); default 20 */
+    const char *config;       /* -c; NULL = $VMGATE_CONFIG or the default if it exists */
+    const char *dns_server;   /* --server: DNS server(s), overrides [dns] server */
+    const char *gateway;      /* -g/--gateway ADDR:PORT, overrides [client] server */
+    const char *user;         /* --user */
+    bool fdpass;              /* --fdpass */
+    bool verbose;             /* -v */
+    unsigned timeout;         /* -t seconds: whole setup (DNS, connects, handshake); default 20 */
     unsigned connect_timeout; /* per address, seconds; default 3 */
     const char *host;
     uint16_t port;
@@ -56,8 +56,8 @@ void vg_resolve_usage(void *stream);
 /* Load the configuration for a client: `path` (must exist), else $VMGATE_CONFIG (must exist),
  * else /etc/vmgate/vmgate.conf if it exists, else defaults.  dns_server (may be NULL) replaces
  * [dns] server.  NULL + message on error (exit VG_EXIT_CONFIG). */
-struct vg_config *vg_client_config(const char *path, const char *env_config,
-                                   const char *dns_server, char *err, size_t errlen);
+struct vg_config *vg_client_config(const char *path, const char *env_config, const char *dns_server,
+                                   char *err, size_t errlen);
 
 /* ---- credentials ------------------------------------------------------------------------ */
 

@@ -40,7 +40,7 @@ struct gw_open {
     const struct gw_chan_ops *ops;
     gw_chan_done_fn done;
     void *arg;
-    bool starting;        /* inside ops->start: a result is delivered later, from the loop */
+    bool starting; /* inside ops->start: a result is delivered later, from the loop */
     /* a result known inside start, waiting for `later` */
     struct event *later;
     bool have_result;
@@ -137,8 +137,8 @@ static void fail_errno(struct gw_open *o, int err, enum vg_via via)
 
 static void socket_ready(struct gw_open *o)
 {
-    struct gw_upstream up = {.fd = o->fd, .tcp = o->kind == VG_CHAN_TCP,
-                             .via = vg_chan_kind_name(o->kind)};
+    struct gw_upstream up = {
+        .fd = o->fd, .tcp = o->kind == VG_CHAN_TCP, .via = vg_chan_kind_name(o->kind)};
     socklen_t blen = sizeof up.bnd;
     /* BND: the gateway's end of the channel, which is what the VM sees; unix and vsock
      * sockets have no IP address to report */
@@ -219,8 +219,7 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
         socket_connected(o);
 }
 
-static void socket_start(struct gw_open *o, const struct vg_vm *vm, const char *name,
-                         uint16_t port)
+static void socket_start(struct gw_open *o, const struct vg_vm *vm, const char *name, uint16_t port)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -286,8 +285,7 @@ static unsigned serial_timeout(const struct vg_config *cfg)
     return cfg->connect_timeout + cfg->agent_timeout;
 }
 
-static void on_serial_done(void *arg, struct vg_mux_stream *s, enum vg_outcome out,
-                           const char *why)
+static void on_serial_done(void *arg, struct vg_mux_stream *s, enum vg_outcome out, const char *why)
 {
     struct gw_open *o = arg;
     o->sreq = NULL;
@@ -299,8 +297,7 @@ static void on_serial_done(void *arg, struct vg_mux_stream *s, enum vg_outcome o
     finish(o, &up, VG_OUT_OK, NULL);
 }
 
-static void serial_start(struct gw_open *o, const struct vg_vm *vm, const char *name,
-                         uint16_t port)
+static void serial_start(struct gw_open *o, const struct vg_vm *vm, const char *name, uint16_t port)
 {
     enum vg_outcome out;
     const char *why;
@@ -316,8 +313,7 @@ static void serial_stop(struct gw_open *o)
     o->sreq = NULL;
 }
 
-static const struct gw_chan_ops serial_ops = {"serial", serial_timeout, serial_start,
-                                              serial_stop};
+static const struct gw_chan_ops serial_ops = {"serial", serial_timeout, serial_start, serial_stop};
 
 /* ---- forward: the owning host's gateway (forward.c) --------------------------------------- */
 
@@ -377,8 +373,8 @@ unsigned gw_chan_timeout(const struct gw *g, const struct vg_vm *vm)
     return ops_of(vm)->timeout(g->cfg);
 }
 
-struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *name,
-                             uint16_t port, gw_chan_done_fn done, void *arg)
+struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *name, uint16_t port,
+                             gw_chan_done_fn done, void *arg)
 {
     struct gw_open *o = vg_calloc(1, sizeof *o);
     if (o == NULL)

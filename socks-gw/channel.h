@@ -48,8 +48,8 @@ typedef void (*gw_chan_done_fn)(void *arg, struct gw_upstream *up, enum vg_outco
 
 /* Reach `port` of the VM `name`: through its entry `vm`, or, with vm NULL, through the gateway
  * of the host that owns it. */
-struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *name,
-                             uint16_t port, gw_chan_done_fn done, void *arg);
+struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *name, uint16_t port,
+                             gw_chan_done_fn done, void *arg);
 void gw_chan_cancel(struct gw_open *o);
 /* Seconds an open of that kind may take. */
 unsigned gw_chan_timeout(const struct gw *g, const struct vg_vm *vm);

@@ -185,9 +185,8 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
         conn_free(c);
         return;
     }
-    VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port,
-            up->via, c->io.user ? " user " : "", c->io.user ? c->io.user : "",
-            vg_secs_since(c->t0));
+    VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port, up->via,
+            c->io.user ? " user " : "", c->io.user ? c->io.user : "", vg_secs_since(c->t0));
     event_free(c->ev);
     c->ev = NULL;
     event_del(c->timer);
@@ -221,8 +220,8 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
         vg_free(c->buf);
     c->buf = NULL;
     c->len = c->cap = 0;
-    unsigned flags = (c->front != &gw_front_guest ? GW_RELAY_CLIENT_TCP : 0) |
-                     (up->tcp ? GW_RELAY_UP_TCP : 0);
+    unsigned flags =
+        (c->front != &gw_front_guest ? GW_RELAY_CLIENT_TCP : 0) | (up->tcp ? GW_RELAY_UP_TCP : 0);
     c->relay = gw_relay_start(g->base, fd, up->fd, flags, pending, plen, g->cfg->idle_timeout,
                               on_relay_done, c);
     if (c->relay == NULL) {
@@ -318,9 +317,13 @@ static void process(struct gw_conn *c)
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
         switch (r) {
-        case GW_FR_NEED_MORE: return;
-        case GW_FR_STEP: continue;
-        case GW_FR_REQUEST: handle_request(c, &rq); return;
+        case GW_FR_NEED_MORE:
+            return;
+        case GW_FR_STEP:
+            continue;
+        case GW_FR_REQUEST:
+            handle_request(c, &rq);
+            return;
         case GW_FR_REFUSE:
             c->port = rq.port;
             refuse(c, out, why);
@@ -329,7 +332,9 @@ static void process(struct gw_conn *c)
             VG_CLOG(VG_LOG_INFO, c->ident, "%s", why);
             linger_close(c);
             return;
-        case GW_FR_GONE: conn_free(c); return;
+        case GW_FR_GONE:
+            conn_free(c);
+            return;
         }
     }
 }
@@ -366,8 +371,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_conn *c = arg;
     switch (c->st) {
-    case ST_OPENING: refuse(c, VG_OUT_TIMEOUT, "timed out connecting to the VM"); return;
-    case ST_LINGER: conn_free(c); return;
+    case ST_OPENING:
+        refuse(c, VG_OUT_TIMEOUT, "timed out connecting to the VM");
+        return;
+    case ST_LINGER:
+        conn_free(c);
+        return;
     case ST_HANDSHAKE:
     case ST_RELAY:
         VG_CLOG(VG_LOG_INFO, c->ident, "handshake timeout");
@@ -419,8 +428,8 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
                     const struct gw_front_ops *front)
 {
     char a[VG_ADDRSTRLEN];
-    struct gw_conn *c = conn_new(g, fd, peer, peerlen, front,
-                                 vg_sockaddr_format(peer, true, a, sizeof a));
+    struct gw_conn *c =
+        conn_new(g, fd, peer, peerlen, front, vg_sockaddr_format(peer, true, a, sizeof a));
     if (c == NULL)
         return;
     for (size_t i = 0; i < g->nanon; i++)
@@ -434,8 +443,7 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
     on_client_read(fd, EV_READ, c);
 }
 
-void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name,
-                         uint16_t port)
+void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name, uint16_t port)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     char who[300];

@@ -29,7 +29,7 @@ struct gw_fwd {
     char name[256];
     uint16_t port;
     struct vg_vm_location loc;
-    size_t next;          /* next address to try */
+    size_t next; /* next address to try */
     enum { F_RESOLVING, F_CONNECTING, F_HANDSHAKE } st;
     uint8_t buf[ANSWERS_MAX]; /* the owning gateway's answers */
     size_t len, want;         /* read so far; to have read before they can say more */
@@ -101,8 +101,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     size_t used, need;
     if ((f->len >= 2 && (vg_s5c_parse_method(f->buf, f->len, &method, &used) != VG_P_OK ||
                          method != VG_S5_METHOD_USERPASS)) ||
-        (f->len >= 4 && (vg_s5c_parse_auth(f->buf + 2, f->len - 2, &status, &used) != VG_P_OK ||
-                         status != 0))) {
+        (f->len >= 4 &&
+         (vg_s5c_parse_auth(f->buf + 2, f->len - 2, &status, &used) != VG_P_OK || status != 0))) {
         finish(f, -1, VG_OUT_NOT_ALLOWED, "owning host's gateway refused forward-user", NULL);
         return;
     }
@@ -188,8 +188,8 @@ static void try_next(struct gw_fwd *f)
     event_del(f->timer);
     while (f->next < f->loc.naddrs) {
         const struct sockaddr_storage *ss = &f->loc.addrs[f->next++];
-        socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                  : sizeof(struct sockaddr_in);
+        socklen_t len =
+            ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
         f->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (f->fd < 0)
             continue;

@@ -232,5 +232,5 @@ static void guest_describe(enum vg_outcome o, char *out, size_t cap)
     snprintf(out, cap, "ERR %s", vg_outcome_err(o));
 }
 
-const struct gw_front_ops gw_front_guest = {"guest",       0,           false,         guest_parse,
-                                            guest_success, guest_refusal, guest_describe};
+const struct gw_front_ops gw_front_guest = {
+    "guest", 0, false, guest_parse, guest_success, guest_refusal, guest_describe};

@@ -39,14 +39,21 @@ struct gw_front_io {
     unsigned phase;               /* the front's position in a multi-step handshake */
 };
 
-enum gw_front_result { GW_FR_NEED_MORE, GW_FR_STEP, GW_FR_REQUEST, GW_FR_REFUSE, GW_FR_CLOSE, GW_FR_GONE };
+enum gw_front_result {
+    GW_FR_NEED_MORE,
+    GW_FR_STEP,
+    GW_FR_REQUEST,
+    GW_FR_REFUSE,
+    GW_FR_CLOSE,
+    GW_FR_GONE
+};
 
 struct gw_front_ops {
-    const char *name;      /* "socks5", "http", "guest" */
-    size_t bufsize;        /* the handshake buffer: a request that does not fit is refused */
-    bool answers_early;    /* it can answer before a request is complete: a stalled handshake
-                              (HTTP 408), a full buffer (431), a full gateway (503); without
-                              it those connections are closed */
+    const char *name;   /* "socks5", "http", "guest" */
+    size_t bufsize;     /* the handshake buffer: a request that does not fit is refused */
+    bool answers_early; /* it can answer before a request is complete: a stalled handshake
+                           (HTTP 408), a full buffer (431), a full gateway (503); without
+                           it those connections are closed */
     enum gw_front_result (*parse)(struct gw_front_io *io, const uint8_t *buf, size_t len,
                                   size_t *used, struct gw_request *rq, enum vg_outcome *out,
                                   const char **why);

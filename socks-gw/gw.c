@@ -159,8 +159,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         loaded_free(&l);
         return;
     }
-    bool relisten = !same(l.cfg->listen, g->cfg->listen) ||
-                    !same(l.cfg->listen_http, g->cfg->listen_http);
+    bool relisten =
+        !same(l.cfg->listen, g->cfg->listen) || !same(l.cfg->listen_http, g->cfg->listen_http);
     if (relisten) {
         gw_listeners_close(g);
         if (!gw_listeners_open(g, l.cfg)) {
@@ -252,26 +252,47 @@ static bool write_pidfile(const char *path)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
-        {"debug", no_argument, NULL, 'd'},        {"check-config", no_argument, NULL, 'C'},
-        {"pidfile", required_argument, NULL, 'P'}, {"version", no_argument, NULL, 'V'},
-        {"front", no_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"foreground", no_argument, NULL, 'f'},
+                                         {"debug", no_argument, NULL, 'd'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"pidfile", required_argument, NULL, 'P'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"front", no_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *cfg_path = "/etc/vmgate/vmgate.conf", *pidfile = NULL;
     bool foreground = false, debug = false, check = false, front = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:fdVh", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': cfg_path = optarg; break;
-        case 'f': foreground = true; break;
-        case 'd': debug = true; break;
-        case 'C': check = true; break;
-        case 'P': pidfile = optarg; break;
-        case 'F': front = true; break;
-        case 'V': printf("vmgate-gw %s\n", VMGATE_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'P':
+            pidfile = optarg;
+            break;
+        case 'F':
+            front = true;
+            break;
+        case 'V':
+            printf("vmgate-gw %s\n", VMGATE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {

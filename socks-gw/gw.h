@@ -32,9 +32,8 @@ struct gw {
     struct vg_resolver *resolver; /* chaining to other hosts (NULL: not configured) */
     /* where serial.c hands a stream a guest opened (gw_conn_start_guest; set by gw.c, so that
      * the channel code does not call back into the connection code) */
-    void (*guest_stream)(struct gw *g, int fd, const char *origin, const char *name,
-                         uint16_t port);
-    bool front;                   /* --front: no VM table, every name is chained */
+    void (*guest_stream)(struct gw *g, int fd, const char *origin, const char *name, uint16_t port);
+    bool front; /* --front: no VM table, every name is chained */
 
     struct gw_listener *listeners;
     struct event *hup_ev, *term_ev, *int_ev, *drain_ev;
@@ -60,8 +59,7 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
                     const struct gw_front_ops *front);
 /* A request from inside VM `origin` (already allowed by its ACL) for name:port; fd is the local
  * end of a socketpair whose other end is bridged to the guest's stream.  Takes the fd. */
-void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name,
-                         uint16_t port);
+void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name, uint16_t port);
 /* Close connections still in their handshake (drain); close every connection (exit). */
 void gw_conns_close_handshaking(struct gw *g);
 void gw_conns_close_all(struct gw *g);

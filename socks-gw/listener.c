@@ -108,21 +108,21 @@ static void turn_away(int fd, const struct gw_front_ops *front)
     close(fd);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct gw_listener *li = arg;
     struct gw *g = li->g;
     char a[VG_ADDRSTRLEN];
     if (g->nconns >= g->cfg->max_connections) {
-        vg_info("%s: max-connections (%u) reached: closed", vg_sockaddr_format(sa, true, a, sizeof a),
-                g->cfg->max_connections);
+        vg_info("%s: max-connections (%u) reached: closed",
+                vg_sockaddr_format(sa, true, a, sizeof a), g->cfg->max_connections);
         turn_away(fd, li->front);
         return;
     }
     if (!gw_client_acquire(g, sa)) {
-        vg_info("%s: max-per-client (%u) reached: closed", vg_sockaddr_format(sa, true, a, sizeof a),
-                g->cfg->max_per_client);
+        vg_info("%s: max-per-client (%u) reached: closed",
+                vg_sockaddr_format(sa, true, a, sizeof a), g->cfg->max_per_client);
         turn_away(fd, li->front);
         return;
     }
@@ -179,8 +179,7 @@ static bool open_one(const char *item, void *arg)
                                     1024, (struct sockaddr *)&ss, (int)len);
     li->backoff = event_new(o->g->base, -1, 0, on_backoff_over, li);
     if (li->l == NULL || li->backoff == NULL) {
-        vg_err("listen %s (%s): %s", li->addr, o->front->name,
-               strerror(errno));
+        vg_err("listen %s (%s): %s", li->addr, o->front->name, strerror(errno));
         if (li->l)
             evconnlistener_free(li->l);
         if (li->backoff)

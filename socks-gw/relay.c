@@ -35,8 +35,8 @@ struct half {
     struct gw_relay *r;
     int in, out;
     int pipe_r, pipe_w;
-    size_t queued;   /* bytes in the pipe */
-    uint8_t *pend;   /* bytes read but not yet written (copy mode; pipelined request data) */
+    size_t queued; /* bytes in the pipe */
+    uint8_t *pend; /* bytes read but not yet written (copy mode; pipelined request data) */
     size_t pend_len, pend_off;
     bool eof, shut;
     bool out_tcp;          /* h->out is a TCP socket: data and FIN may share a segment */
@@ -148,8 +148,8 @@ static bool flush(struct half *h)
         }
     }
     while (h->pend == NULL && h->queued > 0) {
-        ssize_t n = splice(h->pipe_r, NULL, h->out, NULL, h->queued,
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n =
+            splice(h->pipe_r, NULL, h->out, NULL, h->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -236,8 +236,7 @@ static ssize_t copy_once(struct half *h, bool closed)
 /* Splice mode, one read into the pipe. */
 static ssize_t splice_once(struct half *h)
 {
-    ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CHUNK,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0)
         h->queued += (size_t)n;
     return n;

@@ -231,8 +231,8 @@ static void on_guest_preamble(struct vg_mux_stream *s, void *arg)
     }
     if (vg_vmtable_lookup(ss->g->vmt, ss->vm, &origin, err, sizeof err) != VG_VM_OK ||
         !vg_vm_out_allowed(origin, name, rq.port)) {
-        vg_info("serial %s (%s): guest stream to %s:%u denied by allow-out", ss->path, ss->vm,
-                name, rq.port);
+        vg_info("serial %s (%s): guest stream to %s:%u denied by allow-out", ss->path, ss->vm, name,
+                rq.port);
         guest_deny(s, VG_OUT_NOT_ALLOWED, "not allowed by this VM's allow-out");
         return;
     }
@@ -373,9 +373,9 @@ static void on_req_timeout(evutil_socket_t fd, short what, void *arg)
     req_finish(r, NULL, VG_OUT_AGENT_DOWN, "agent not answering");
 }
 
-struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm,
-                                     uint16_t port, gw_serial_done_fn done, void *arg,
-                                     enum vg_outcome *out, const char **why)
+struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm, uint16_t port,
+                                     gw_serial_done_fn done, void *arg, enum vg_outcome *out,
+                                     const char **why)
 {
     int err = 0;
     struct gw_serial *ss = session_get(g, path, vm, &err);

@@ -29,9 +29,9 @@ typedef void (*gw_serial_done_fn)(void *arg, struct vg_mux_stream *s, enum vg_ou
  * the control stream's hello.  Returns NULL when it fails at once (then *out / *why are set and
  * `done` is not called); otherwise `done` is called exactly once from the event loop, unless
  * gw_serial_cancel() comes first. */
-struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm,
-                                     uint16_t port, gw_serial_done_fn done, void *arg,
-                                     enum vg_outcome *out, const char **why);
+struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char *vm, uint16_t port,
+                                     gw_serial_done_fn done, void *arg, enum vg_outcome *out,
+                                     const char **why);
 void gw_serial_cancel(struct gw_serial_req *r);
 
 /* Close every session (gateway exit). */

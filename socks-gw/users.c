@@ -17,8 +17,8 @@ struct vg_users {
 };
 
 /* Checked against when the user is unknown, so that the answer takes as long either way. */
-static const char dummy_hash[] =
-    "$6$vmgatedummysalt$0yqgDtWfl0oYV3sqWd0bp9M2YzB3RUbD0b1ftWx7Fj1kB/aCe3ZCmOd2eS1F6GpLSVVW5vxJR0YUZSy5U9Y4i/";
+static const char dummy_hash[] = "$6$vmgatedummysalt$0yqgDtWfl0oYV3sqWd0bp9M2YzB3RUbD0b1ftWx7Fj1kB/"
+                                 "aCe3ZCmOd2eS1F6GpLSVVW5vxJR0YUZSy5U9Y4i/";
 
 void vg_users_free(struct vg_users *u)
 {
@@ -61,8 +61,8 @@ struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
         if (len == 0 || line[0] == '#')
             continue;
         char *colon = strchr(line, ':');
-        if (colon == NULL || colon == line || colon[1] == '\0' || len - (size_t)(colon - line) > 512 ||
-            (size_t)(colon - line) > 255) {
+        if (colon == NULL || colon == line || colon[1] == '\0' ||
+            len - (size_t)(colon - line) > 512 || (size_t)(colon - line) > 255) {
             snprintf(err, errlen, "%s:%u: expected user:crypt-hash", path, lineno);
             goto fail;
         }
@@ -111,7 +111,8 @@ static bool equal_ct(const char *a, const char *b)
 
 bool vg_users_check(const struct vg_users *u, const char *user, const char *pass)
 {
-    static struct crypt_data cd; /* large (~32 KiB): one per process, the gateway is single-threaded */
+    static struct crypt_data
+        cd; /* large (~32 KiB): one per process, the gateway is single-threaded */
     const char *want = dummy_hash;
     bool known = false;
     for (size_t i = 0; u && i < u->n; i++) {

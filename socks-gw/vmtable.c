@@ -77,8 +77,8 @@ static void drop(struct vg_vmtable *t, unsigned b, const char *name)
     }
 }
 
-enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name,
-                                    const struct vg_vm **vm, char *err, size_t errlen)
+enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name, const struct vg_vm **vm,
+                                    char *err, size_t errlen)
 {
     unsigned b = hash(name);
     struct stat st;
@@ -112,7 +112,8 @@ enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name,
     }
     if (text == NULL && errno != EFBIG) {
         drop(t, b, name);
-        snprintf(err, errlen, "%s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
+        snprintf(err, errlen, "%s: %s", path,
+                 errno == EINVAL ? "not a regular file" : strerror(errno));
         return VG_VM_BROKEN;
     }
     if (e == NULL) {
@@ -132,8 +133,8 @@ enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name,
     e->size = text ? (off_t)n : st.st_size;
     if (text == NULL || strlen(text) != n) {
         e->broken = true;
-        snprintf(e->why, sizeof e->why, text ? "not a text file (NUL byte)" : "larger than %d bytes",
-                 VG_VMENTRY_MAX);
+        snprintf(e->why, sizeof e->why,
+                 text ? "not a text file (NUL byte)" : "larger than %d bytes", VG_VMENTRY_MAX);
     } else {
         e->broken = !vg_vm_parse(text, &e->vm, e->why, sizeof e->why);
     }

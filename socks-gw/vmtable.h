@@ -22,7 +22,7 @@ void vg_vmtable_free(struct vg_vmtable *t);
 /* Look up a normalized name (already checked by vg_name_normalize: no '/', no leading '.').
  * On VG_VM_OK *vm points into the table and stays valid until the next lookup of that name or
  * vg_vmtable_free.  On VG_VM_BROKEN err says what is wrong with the file. */
-enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name,
-                                    const struct vg_vm **vm, char *err, size_t errlen);
+enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name, const struct vg_vm **vm,
+                                    char *err, size_t errlen);
 
 #endif

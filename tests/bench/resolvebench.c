@@ -60,8 +60,8 @@ static void start_one(struct bench *b)
 int main(int argc, char **argv)
 {
     static const struct option lopts[] = {
-        {"server", required_argument, NULL, 's'}, {"zone", required_argument, NULL, 'z'},
-        {"prefix", required_argument, NULL, 'p'}, {"names", required_argument, NULL, 'n'},
+        {"server", required_argument, NULL, 's'},  {"zone", required_argument, NULL, 'z'},
+        {"prefix", required_argument, NULL, 'p'},  {"names", required_argument, NULL, 'n'},
         {"lookups", required_argument, NULL, 'l'}, {"conc", required_argument, NULL, 'c'},
         {"cache", no_argument, NULL, 'C'},         {NULL, 0, NULL, 0},
     };

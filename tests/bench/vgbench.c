@@ -559,8 +559,8 @@ static void *tput_thread(void *arg)
         goto done;
     memset(buf, 0x5a, IO_BUF);
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
-        ssize_t n = s->o->dir == 'u' ? send(s->fd, buf, IO_BUF, MSG_NOSIGNAL)
-                                     : recv(s->fd, buf, IO_BUF, 0);
+        ssize_t n =
+            s->o->dir == 'u' ? send(s->fd, buf, IO_BUF, MSG_NOSIGNAL) : recv(s->fd, buf, IO_BUF, 0);
         if (n > 0) {
             uint_fast64_t v = atomic_load_explicit(&s->bytes, memory_order_relaxed);
             atomic_store_explicit(&s->bytes, v + (uint_fast64_t)n, memory_order_relaxed);
@@ -782,8 +782,8 @@ static struct cpu tree_cpu(long root)
         long cut, cst;
         /* fields 3.. after the command: state ppid pgrp session tty tpgid flags minflt cminflt
          * majflt cmajflt utime stime cutime cstime */
-        if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
-                        &ut, &st, &cut, &cst) == 4) {
+        if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut,
+                        &st, &cut, &cst) == 4) {
             c.user_us += (double)(ut + (unsigned long)cut) * tick_us;
             c.sys_us += (double)(st + (unsigned long)cst) * tick_us;
         }
@@ -876,18 +876,18 @@ static int run_conn(const struct opts *o)
         pthread_join(cs[i].th, NULL);
     printf("mode=conn threads=%u close=%s seconds=%.3f conns=%" PRIu64
            " conn_per_s=%.0f errors=%lu errors_total=%lu ",
-           o->threads, o->server_close ? "server" : "client", elapsed, c1 - c0, (double)(c1 - c0) / elapsed, e1 - e0,
-           atomic_load(&err_count));
+           o->threads, o->server_close ? "server" : "client", elapsed, c1 - c0,
+           (double)(c1 - c0) / elapsed, e1 - e0, atomic_load(&err_count));
     /* CPU per connection over the timed window (µs): this client, the proxy and the target */
     double nc = c1 > c0 ? (double)(c1 - c0) : 1;
-    printf("cpu_client_user_us=%.1f cpu_client_sys_us=%.1f",
-           tv_us(&r1.ru_utime, &r0.ru_utime) / nc, tv_us(&r1.ru_stime, &r0.ru_stime) / nc);
+    printf("cpu_client_user_us=%.1f cpu_client_sys_us=%.1f", tv_us(&r1.ru_utime, &r0.ru_utime) / nc,
+           tv_us(&r1.ru_stime, &r0.ru_stime) / nc);
     if (o->pid > 0)
         printf(" cpu_proxy_user_us=%.1f cpu_proxy_sys_us=%.1f", (p1.user_us - p0.user_us) / nc,
                (p1.sys_us - p0.sys_us) / nc);
     if (o->target_pid > 0)
-        printf(" cpu_target_user_us=%.1f cpu_target_sys_us=%.1f",
-               (t1c.user_us - t0c.user_us) / nc, (t1c.sys_us - t0c.sys_us) / nc);
+        printf(" cpu_target_user_us=%.1f cpu_target_sys_us=%.1f", (t1c.user_us - t0c.user_us) / nc,
+               (t1c.sys_us - t0c.sys_us) / nc);
     printf("\n");
     report_errors();
     free(cs);
@@ -1024,7 +1024,7 @@ enum tmode { T_NEW = 0, T_SINK, T_SOURCE, T_ECHO };
 struct tconn {
     int fd;
     enum tmode mode;
-    uint32_t events; /* current epoll interest */
+    uint32_t events;  /* current epoll interest */
     bool close_after; /* 'c': close once the echo is written (the server closes first) */
     uint32_t len, off;
     uint8_t buf[ECHO_BUF];

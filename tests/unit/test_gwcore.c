@@ -68,8 +68,8 @@ Test(channel, tcp_rejects)
 {
     struct vg_chan c;
     char err[128];
-    const char *bad[] = {"tcp:", "tcp:198.18.1.2:22", "tcp:[fd00::1]:22", "tcp:web1",
-                         "tcp:198.18.1", "tcp:[fd00::1", "tcp: 198.18.1.2"};
+    const char *bad[] = {"tcp:",         "tcp:198.18.1.2:22", "tcp:[fd00::1]:22", "tcp:web1",
+                         "tcp:198.18.1", "tcp:[fd00::1",      "tcp: 198.18.1.2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_not(vg_chan_parse(bad[i], &c, err, sizeof err), "%s accepted", bad[i]);
 }
@@ -90,8 +90,8 @@ Test(channel, vsock_address_handling)
     cr_assert_eq(svm->svm_port, 2222);
     cr_assert_eq(len, sizeof *svm);
     /* 0 hypervisor, 1 local, 2 host, -1 any: never a guest */
-    const char *bad[] = {"vsock:0", "vsock:1", "vsock:2", "vsock:4294967295", "vsock:",
-                         "vsock:12abc", "vsock:-3", "vsock:99999999999"};
+    const char *bad[] = {"vsock:0", "vsock:1",     "vsock:2",  "vsock:4294967295",
+                         "vsock:",  "vsock:12abc", "vsock:-3", "vsock:99999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_not(vg_chan_parse(bad[i], &c, err, sizeof err), "%s accepted", bad[i]);
     cr_assert(vg_chan_parse("vsock:4294967294", &c, err, sizeof err));
@@ -177,9 +177,9 @@ Test(vmfile, allow_out)
     /* no allow-out: nothing may go out */
     cr_assert(vg_vm_parse("channel = serial:/run/vm1.sock\n", &vm, err, sizeof err));
     cr_assert_not(vg_vm_out_allowed(&vm, "web2.vm.test", 80));
-    const char *bad[] = {"allow-out = web2.vm.test\n", "allow-out = :80\n",
+    const char *bad[] = {"allow-out = web2.vm.test\n",   "allow-out = :80\n",
                          "allow-out = web2.vm.test:0\n", "allow-out = we_b.vm.test:80\n",
-                         "allow-out = *.:80\n", "allow-out = web2.vm.test:90-80\n"};
+                         "allow-out = *.:80\n",          "allow-out = web2.vm.test:90-80\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[200];
         snprintf(text, sizeof text, "channel = tcp:1.2.3.4\n%s", bad[i]);
@@ -200,8 +200,7 @@ Test(vmtable, lookup_sees_changes, .init = mkdir_tmp, .fini = rm_tmp)
     /* replaced atomically with a different channel of the same length: seen at once */
     write_file("web1.vm.test", "channel = tcp:198.18.1.3\n");
     cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_OK);
-    cr_assert_eq(((const struct sockaddr_in *)&vm->chan.addr)->sin_addr.s_addr,
-                 htonl(0xc6120103));
+    cr_assert_eq(((const struct sockaddr_in *)&vm->chan.addr)->sin_addr.s_addr, htonl(0xc6120103));
     write_file("web1.vm.test", "channel = bogus\n");
     cr_assert_eq(vg_vmtable_lookup(t, "web1.vm.test", &vm, err, sizeof err), VG_VM_BROKEN);
     cr_assert(strstr(err, "web1.vm.test") != NULL, "%s", err);

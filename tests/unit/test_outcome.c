@@ -140,8 +140,10 @@ Test(outcome, err_words)
         const char *word;
         enum vg_outcome o;
         int socks;
-    } w[] = {{"refused", VG_OUT_PORT_CLOSED, 0x05},  {"denied", VG_OUT_NOT_ALLOWED, 0x02},
-             {"unreachable", VG_OUT_UNREACHABLE, 0x04}, {"timeout", VG_OUT_TIMEOUT, 0x06},
+    } w[] = {{"refused", VG_OUT_PORT_CLOSED, 0x05},
+             {"denied", VG_OUT_NOT_ALLOWED, 0x02},
+             {"unreachable", VG_OUT_UNREACHABLE, 0x04},
+             {"timeout", VG_OUT_TIMEOUT, 0x06},
              {"error", VG_OUT_FAILURE, 0x01}};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
         cr_assert_eq(vg_outcome_of_err(w[i].word), w[i].o, "%s", w[i].word);
@@ -156,14 +158,14 @@ Test(outcome, err_words)
         const char *e = vg_outcome_err((enum vg_outcome)o);
         cr_assert_not_null(e);
         cr_assert_str_eq(vg_outcome_err(vg_outcome_of_err(e)), e, "%s",
-                     vg_outcome_name((enum vg_outcome)o));
+                         vg_outcome_name((enum vg_outcome)o));
     }
 }
 
 Test(outcome, out_of_range_reads_as_failure)
 {
     cr_assert_eq(vg_outcome_socks((enum vg_outcome)VG_OUT_COUNT), 0x01);
-    cr_assert_eq(vg_outcome_http((enum vg_outcome)-1), 502);
+    cr_assert_eq(vg_outcome_http((enum vg_outcome) - 1), 502);
     cr_assert_str_eq(vg_outcome_name((enum vg_outcome)1000), "FAILURE");
 }
 
@@ -223,7 +225,6 @@ Test(outcome, errno_mapping)
                      "refused");
     cr_assert_str_eq(vg_outcome_err(vg_outcome_of_errno(EHOSTUNREACH, VG_VIA_GUEST, NULL)),
                      "unreachable");
-    cr_assert_str_eq(vg_outcome_err(vg_outcome_of_errno(ETIMEDOUT, VG_VIA_GUEST, NULL)),
-                     "timeout");
+    cr_assert_str_eq(vg_outcome_err(vg_outcome_of_errno(ETIMEDOUT, VG_VIA_GUEST, NULL)), "timeout");
     cr_assert_str_eq(vg_outcome_err(vg_outcome_of_errno(EPERM, VG_VIA_GUEST, NULL)), "error");
 }

@@ -462,9 +462,10 @@ Test(client, greeting_userpass_connect)
     cr_assert_eq(memcmp(b, "\x05\x01\x02", 3), 0);
 
     cr_assert_eq(vg_s5c_userpass(b, "al", "pw1"), 8);
-    cr_assert_eq(memcmp(b, "\x01\x02"
-                           "al\x03"
-                           "pw1",
+    cr_assert_eq(memcmp(b,
+                        "\x01\x02"
+                        "al\x03"
+                        "pw1",
                         8),
                  0);
     cr_assert_eq(vg_s5c_userpass(b, "u", ""), 4, "an empty password is allowed");
@@ -479,8 +480,9 @@ Test(client, greeting_userpass_connect)
     cr_assert_eq(vg_s5c_userpass(b, "u", s256), 0);
 
     cr_assert_eq(vg_s5c_connect(b, "a.vm.test", 443), 16);
-    cr_assert_eq(memcmp(b, "\x05\x01\x00\x03\x09"
-                           "a.vm.test\x01\xbb",
+    cr_assert_eq(memcmp(b,
+                        "\x05\x01\x00\x03\x09"
+                        "a.vm.test\x01\xbb",
                         16),
                  0);
     cr_assert_eq(vg_s5c_connect(b, s255, 1), VG_S5C_CONNECT_MAX);
@@ -492,13 +494,13 @@ Test(client, handshake_pipelined_bytes)
 {
     uint8_t b[VG_S5C_MAX];
     size_t n = vg_s5c_handshake(b, NULL, NULL, "web1.vm.test", 22);
-    const uint8_t want1[] = {5, 1, 0, 5, 1, 0, 3, 12, 'w', 'e', 'b', '1', '.', 'v', 'm', '.',
-                             't', 'e', 's', 't', 0, 22};
+    const uint8_t want1[] = {5,   1,   0,   5,   1,   0,   3,   12,  'w', 'e', 'b',
+                             '1', '.', 'v', 'm', '.', 't', 'e', 's', 't', 0,   22};
     cr_assert_eq(n, sizeof want1);
     cr_assert_arr_eq(b, want1, n);
     n = vg_s5c_handshake(b, "al", "pw1", "a.vm.test", 443);
-    const uint8_t want2[] = {5, 1, 2, 1, 2, 'a', 'l', 3, 'p', 'w', '1', 5, 1, 0, 3, 9,
-                             'a', '.', 'v', 'm', '.', 't', 'e', 's', 't', 1, 187};
+    const uint8_t want2[] = {5, 1, 2,   1,   2,   'a', 'l', 3,   'p', 'w', '1', 5, 1,  0,
+                             3, 9, 'a', '.', 'v', 'm', '.', 't', 'e', 's', 't', 1, 187};
     cr_assert_eq(n, sizeof want2);
     cr_assert_arr_eq(b, want2, n);
     char longname[300];
@@ -574,8 +576,8 @@ Test(client, reply_ipv4_bytewise)
 
 Test(client, reply_ipv6_bytewise)
 {
-    static const uint8_t msg[] = {5, 4, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0,
-                                  0, 0, 0, 0, 0,    0, 0, 1, 0, 80};
+    static const uint8_t msg[] = {5, 4, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0,    0, 0, 0, 1, 0, 80};
     struct result r = feed_bytewise(P_REPLY, msg, sizeof msg);
     cr_assert_eq(r.u.rep.rep, VG_S5_HOST_UNREACH);
     cr_assert_eq(r.u.rep.atyp, VG_S5_ATYP_IPV6);
@@ -681,8 +683,8 @@ Test(client, answers_bytewise)
     cr_assert(a.replied);
     cr_assert_eq(a.reply.rep, 0);
     cr_assert_eq(vg_s5c_outcome(&a, false), VG_OUT_OK);
-    const uint8_t ok_auth_v6[] = {5, 2, 1, 0, 5, 0, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0,
-                                  0,    0, 0, 0, 0, 0, 0, 1, 0,    80};
+    const uint8_t ok_auth_v6[] = {5, 2, 1, 0, 5, 0, 0, 4, 0xfd, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0, 0, 0, 0, 0,    0, 1, 0, 80};
     a = answers_bytewise(ok_auth_v6, sizeof ok_auth_v6, true);
     cr_assert_eq(a.auth_status, 0);
     cr_assert_eq(a.reply.rep, 0);
@@ -735,13 +737,11 @@ Test(client, answers_errors)
     cr_assert_eq(used, USED_SENTINEL);
     cr_assert_eq(need, USED_SENTINEL);
     const uint8_t badatyp[] = {5, 0, 5, 0, 0, 9, 0};
-    cr_assert_eq(vg_s5c_parse_answers(badatyp, sizeof badatyp, false, &a, &used, NULL),
-                 VG_P_ERROR);
+    cr_assert_eq(vg_s5c_parse_answers(badatyp, sizeof badatyp, false, &a, &used, NULL), VG_P_ERROR);
     const uint8_t badauthver[] = {5, 2, 5, 0};
     cr_assert_eq(vg_s5c_parse_answers(badauthver, 4, true, &a, &used, NULL), VG_P_ERROR);
     const uint8_t badrsv[] = {5, 0, 5, 0, 1};
-    cr_assert_eq(vg_s5c_parse_answers(badrsv, sizeof badrsv, false, &a, &used, NULL),
-                 VG_P_ERROR);
+    cr_assert_eq(vg_s5c_parse_answers(badrsv, sizeof badrsv, false, &a, &used, NULL), VG_P_ERROR);
 }
 
 Test(client, outcome_of_every_reply_code)

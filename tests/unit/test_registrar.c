@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define KEYFILE                                                                                    \
-    "key \"reg-key\" {\n\talgorithm hmac-sha256;\n\tsecret "                                      \
+    "key \"reg-key\" {\n\talgorithm hmac-sha256;\n\tsecret "                                       \
     "\"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\";\n};\n"
 
 static struct reg_key key;
@@ -35,8 +35,8 @@ static void setup(void)
 {
     char err[256];
     cr_assert(reg_key_parse(KEYFILE, &key, err, sizeof err), "%s", err);
-    cr_assert(reg_ident_init(&id, "hv1", "192.0.2.1, 2001:db8::1", 1080, 30, err, sizeof err),
-              "%s", err);
+    cr_assert(reg_ident_init(&id, "hv1", "192.0.2.1, 2001:db8::1", 1080, 30, err, sizeof err), "%s",
+              err);
 }
 
 TestSuite(msg, .init = setup);
@@ -75,7 +75,8 @@ Test(msg, fresh_add_has_name_not_in_use_prereq_and_records)
     cr_assert_eq(ldns_rr_get_type(pr), LDNS_RR_TYPE_ANY);
     cr_assert_eq(ldns_rr_ttl(pr), 0);
     cr_assert_eq(ldns_rr_rd_count(pr), 0);
-    /* update: delete SRV RRset, A, AAAA, TXT, SRV, then the host record (3 deletes, A, AAAA, TXT) */
+    /* update: delete SRV RRset, A, AAAA, TXT, SRV, then the host record (3 deletes, A, AAAA, TXT)
+     */
     cr_assert_eq(ldns_pkt_nscount(p), 1 + 2 + 1 + 1 + 3 + 2 + 1);
     ldns_rr *del = rr_at(p, LDNS_SECTION_AUTHORITY, 0);
     cr_assert_str_eq(owner(del), "_vmgate._tcp.web1.vm.test.");
@@ -91,9 +92,10 @@ Test(msg, fresh_add_has_name_not_in_use_prereq_and_records)
     cr_assert(strstr(s, "SRV\t0 0 1080 hv1.vmgate-hosts.vm.test.") != NULL, "%s", s);
     free(s);
     s = ldns_rr2str(rr_at(p, LDNS_SECTION_AUTHORITY, 10));
-    cr_assert(strstr(s, "hv1.vmgate-hosts.vm.test.\t30\tIN\tTXT\t\"vmgate-heartbeat=1700000000\"") !=
-                  NULL,
-              "%s", s);
+    cr_assert(
+        strstr(s, "hv1.vmgate-hosts.vm.test.\t30\tIN\tTXT\t\"vmgate-heartbeat=1700000000\"") !=
+            NULL,
+        "%s", s);
     free(s);
     ldns_pkt_free(p);
 }
@@ -221,8 +223,8 @@ static void exch_free(struct exch *x)
 static enum reg_result check(struct exch *x, const uint8_t *w, size_t wl, uint16_t qid, int *rcode,
                              char *err)
 {
-    return reg_msg_check(w, wl, qid, &key, x->mac, false, (long long)time(NULL), NULL, NULL,
-                         rcode, err, 256);
+    return reg_msg_check(w, wl, qid, &key, x->mac, false, (long long)time(NULL), NULL, NULL, rcode,
+                         err, 256);
 }
 
 Test(msg, signed_reply_verifies)
@@ -274,8 +276,8 @@ Test(msg, rcodes_map_to_specific_results)
     struct {
         int rcode;
         enum reg_result res;
-    } cases[] = {{LDNS_RCODE_YXDOMAIN, REG_INUSE}, {LDNS_RCODE_NXRRSET, REG_NOTOWNER},
-                 {LDNS_RCODE_REFUSED, REG_REFUSED}, {LDNS_RCODE_NOTZONE, REG_NOTZONE},
+    } cases[] = {{LDNS_RCODE_YXDOMAIN, REG_INUSE},    {LDNS_RCODE_NXRRSET, REG_NOTOWNER},
+                 {LDNS_RCODE_REFUSED, REG_REFUSED},   {LDNS_RCODE_NOTZONE, REG_NOTZONE},
                  {LDNS_RCODE_SERVFAIL, REG_SERVFAIL}, {LDNS_RCODE_NOTAUTH, REG_NOTAUTH}};
     request(&x, 7);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -365,9 +367,9 @@ Test(msg, malformed_reply)
     char err[256];
     int rc;
     uint8_t junk[5] = {1, 2, 3, 4, 5};
-    cr_assert_eq(reg_msg_check(junk, sizeof junk, 1, &key, NULL, false, 0, NULL, NULL, &rc, err,
-                               sizeof err),
-                 REG_BADREPLY);
+    cr_assert_eq(
+        reg_msg_check(junk, sizeof junk, 1, &key, NULL, false, 0, NULL, NULL, &rc, err, sizeof err),
+        REG_BADREPLY);
     cr_assert_eq(rc, -1);
 }
 
@@ -377,9 +379,10 @@ Test(key, parses_tsig_keygen_output)
 {
     struct reg_key k;
     char err[256];
-    const char *text = "# generated\nkey \"host1.example.\" {\n  algorithm HMAC-SHA512; // x\n"
-                       "  /* the secret */ secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\";\n"
-                       "};\n";
+    const char *text =
+        "# generated\nkey \"host1.example.\" {\n  algorithm HMAC-SHA512; // x\n"
+        "  /* the secret */ secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\";\n"
+        "};\n";
     cr_assert(reg_key_parse(text, &k, err, sizeof err), "%s", err);
     cr_assert_str_eq(k.name, "host1.example.");
     cr_assert_str_eq(k.algorithm, "hmac-sha512.");
@@ -396,19 +399,22 @@ Test(key, rejects_bad_files)
         "",
         "key \"k\" { algorithm hmac-sha256; };",
         "key \"k\" { secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; };",
-        "key \"k\" { algorithm hmac-sha384; secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; };",
-        "key \"k\" { algorithm hmac-md5; secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; };",
+        "key \"k\" { algorithm hmac-sha384; secret "
+        "\"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; };",
+        "key \"k\" { algorithm hmac-md5; secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; "
+        "};",
         "key \"k\" { algorithm hmac-sha256; secret \"not base64!\"; };",
         "key \"k\" { algorithm hmac-sha256; secret \"c2hvcnQ=\"; };",
-        "key \"k\" { algorithm hmac-sha256; secret \"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; ",
+        "key \"k\" { algorithm hmac-sha256; secret "
+        "\"3q2+7wAAAAAREjRWeJq83u8AESIzRFVmd4iZqrvM3e4=\"; ",
         "key \"k\" { algorithm hmac-sha256 secret \"x\"; };",
         "key \"k\" { colour blue; };",
         "key \"k\" { /* unterminated",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert(!reg_key_parse(bad[i], &k, err, sizeof err), "accepted: %s", bad[i]);
-    cr_assert(!reg_key_parse("key \"k\" { algorithm hmac-sha384; secret \"x\"; };", &k, err,
-                             sizeof err));
+    cr_assert(
+        !reg_key_parse("key \"k\" { algorithm hmac-sha384; secret \"x\"; };", &k, err, sizeof err));
     cr_assert(strstr(err, "line 1") != NULL, "%s", err);
 }
 
@@ -489,9 +495,10 @@ Test(names, rejected)
     for (int i = 63; i < 240; i += 64)
         longname[i] = '.';
     snprintf(longname + 236, sizeof longname - 236, ".vm.test");
-    const char *bad[] = {"",       "_web1",       "a..b",        "-a",          "a-",
-                         "a_b",    longlabel,     "web1.other.", "vm.test",     "123",
-                         "vmgate-hosts", "x.vmgate-hosts.vm.test", longname, "we b", "web1.vm"};
+    const char *bad[] = {"",        "_web1", "a..b",         "-a",
+                         "a-",      "a_b",   longlabel,      "web1.other.",
+                         "vm.test", "123",   "vmgate-hosts", "x.vmgate-hosts.vm.test",
+                         longname,  "we b",  "web1.vm"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert(!reg_name_resolve(cfg, bad[i], out, &zone, err, sizeof err), "accepted '%s'",
                   bad[i]);
@@ -511,8 +518,8 @@ Test(change, add_and_del_checks)
     cr_assert(reg_sets_add_option(&sets, "ports", "22 80", err, sizeof err), "%s", err);
     cr_assert(reg_sets_add_option(&sets, "set", "allow-out=", err, sizeof err), "%s", err);
     cr_assert(!reg_sets_add_option(&sets, "set", "channel=vsock:3", err, sizeof err));
-    cr_assert(reg_change_add(&c, cfg, "Web1", "vsock:3", "/run/w.qmp", true, &sets),
-              "%s", c.detail);
+    cr_assert(reg_change_add(&c, cfg, "Web1", "vsock:3", "/run/w.qmp", true, &sets), "%s",
+              c.detail);
     cr_assert_eq(sets.n, 0, "the sets moved into the change");
     cr_assert(c.kind == REG_CHANGE_ADD && c.takeover && c.result == REG_OK);
     cr_assert_str_eq(c.name, "web1.vm.test");
@@ -560,7 +567,8 @@ Test(change, batch_lines)
         snprintf(line, sizeof line, "%s", blank[i]);
         cr_assert_eq(reg_change_batch_del(&c, cfg, line), REG_LINE_BLANK);
     }
-    snprintf(line, sizeof line, "web1\tvsock:3 ports=22 qmp=/run/a.qmp allow-out=web2.vm.test:80\r\n");
+    snprintf(line, sizeof line,
+             "web1\tvsock:3 ports=22 qmp=/run/a.qmp allow-out=web2.vm.test:80\r\n");
     cr_assert_eq(reg_change_batch_add(&c, cfg, line, true), REG_LINE_OK, "%s", c.detail);
     cr_assert_str_eq(c.name, "web1.vm.test");
     cr_assert_str_eq(c.qmp, "/run/a.qmp");
@@ -725,8 +733,9 @@ Test(config, identity_addresses)
 {
     struct reg_ident i2;
     char err[256];
-    cr_assert(reg_ident_init(&i2, "HV-2", "[2001:db8::2] 198.18.0.2,fd00::1", 1080, 30, err,
-                             sizeof err), "%s", err);
+    cr_assert(
+        reg_ident_init(&i2, "HV-2", "[2001:db8::2] 198.18.0.2,fd00::1", 1080, 30, err, sizeof err),
+        "%s", err);
     cr_assert_str_eq(i2.host, "hv-2");
     cr_assert_eq(i2.nv4, 1);
     cr_assert_eq(i2.nv6, 2);
@@ -741,7 +750,8 @@ static void feed(struct reg_zone *z, const char *const *rrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         ldns_rr *rr = NULL;
-        cr_assert_eq(ldns_rr_new_frm_str(&rr, rrs[i], 30, NULL, NULL), LDNS_STATUS_OK, "%s", rrs[i]);
+        cr_assert_eq(ldns_rr_new_frm_str(&rr, rrs[i], 30, NULL, NULL), LDNS_STATUS_OK, "%s",
+                     rrs[i]);
         cr_assert(reg_zone_add_rr(z, rr));
         ldns_rr_free(rr);
     }
@@ -880,8 +890,11 @@ Test(zone, gc_plan)
 
 Test(store, journal_round_trip)
 {
-    struct reg_change r = {.kind = REG_CHANGE_ADD, .channel = "serial:/run/a.sock",
-                           .qmp = "/run/a.qmp", .takeover = true, .queued = 1234};
+    struct reg_change r = {.kind = REG_CHANGE_ADD,
+                           .channel = "serial:/run/a.sock",
+                           .qmp = "/run/a.qmp",
+                           .takeover = true,
+                           .queued = 1234};
     char err[256];
     snprintf(r.name, sizeof r.name, "web1.vm.test");
     cr_assert(reg_sets_add(&r.sets, "ports", "22, 80 8000-8100", err, sizeof err), "%s", err);
@@ -912,13 +925,14 @@ Test(store, journal_round_trip)
     reg_change_clear(&back);
     vg_free(text);
     const char *bad[] = {"name = a.vm.test\nop = add\n", /* a pending add needs a channel */
-                         "op = frobnicate\n", "name = a.vm.test\n",
+                         "op = frobnicate\n",
+                         "name = a.vm.test\n",
                          "op = add\nchannel = tcp:1.2.3.4:22\n",
                          "op = add\nchannel = vsock:3\nset-channel = vsock:4\n",
                          "op = add\nchannel = vsock:3\nset-ports = 99999\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert(!reg_journal_parse(bad[i], strlen(bad[i]), &back, err, sizeof err),
-                  "accepted %s", bad[i]);
+        cr_assert(!reg_journal_parse(bad[i], strlen(bad[i]), &back, err, sizeof err), "accepted %s",
+                  bad[i]);
         reg_change_clear(&back);
     }
 }
@@ -996,16 +1010,18 @@ Test(store, table_rewrite_keeps_what_it_does_not_manage)
     snprintf(path, sizeof path, "%s/web1.vm.test", dir);
     FILE *f = fopen(path, "w");
     fputs("# the operator's note\nchannel = tcp:198.18.1.2\nports = 22   # ssh only\n"
-          "allow-out = db.vm.test:5432\nx-team = blue\nqmp = /run/old.qmp\n", f);
+          "allow-out = db.vm.test:5432\nx-team = blue\nqmp = /run/old.qmp\n",
+          f);
     fclose(f);
     struct reg_change r = {.channel = "tcp:[fd00::2]"};
     struct reg_change *p = &r;
     snprintf(r.name, sizeof r.name, "web1.vm.test");
     cr_assert(reg_table_write(dir, &p, 1, "hv2", err, sizeof err), "%s", err);
     char *text = read_text(dir, "web1.vm.test");
-    cr_assert_str_eq(text, "# the operator's note\nchannel = tcp:[fd00::2]\nports = 22   # ssh only\n"
-                           "allow-out = db.vm.test:5432\nx-team = blue\nname = web1.vm.test\n"
-                           "owner = hv2\n");
+    cr_assert_str_eq(text,
+                     "# the operator's note\nchannel = tcp:[fd00::2]\nports = 22   # ssh only\n"
+                     "allow-out = db.vm.test:5432\nx-team = blue\nname = web1.vm.test\n"
+                     "owner = hv2\n");
     vg_free(text);
     /* a set changes its key in place; "" removes it */
     cr_assert(reg_sets_add(&r.sets, "ports", "22,80", err, sizeof err));
@@ -1082,17 +1098,31 @@ Test(hook, qemu_command_lines)
 {
     struct reg_vmspec s;
     char err[256];
-    char *a1[] = {"qemu-system-x86_64", "-name", "guest=web1,debug-threads=on", "-chardev",
-                  "socket,id=mon,path=/run/q.mon,server=on,wait=off", "-mon",
-                  "chardev=mon,mode=control", "-chardev",
-                  "socket,id=vg,path=/run/odd,,name.sock,server=on,wait=off", "-device",
-                  "virtio-serial-pci", "--device", "virtserialport,chardev=vg,name=org.vmgate.0",
-                  "-device", "vhost-vsock-pci,guest-cid=5"};
+    char *a1[] = {"qemu-system-x86_64",
+                  "-name",
+                  "guest=web1,debug-threads=on",
+                  "-chardev",
+                  "socket,id=mon,path=/run/q.mon,server=on,wait=off",
+                  "-mon",
+                  "chardev=mon,mode=control",
+                  "-chardev",
+                  "socket,id=vg,path=/run/odd,,name.sock,server=on,wait=off",
+                  "-device",
+                  "virtio-serial-pci",
+                  "--device",
+                  "virtserialport,chardev=vg,name=org.vmgate.0",
+                  "-device",
+                  "vhost-vsock-pci,guest-cid=5"};
     cr_assert(reg_qemu_parse(15, a1, &s, err, sizeof err), "%s", err);
     cr_assert_str_eq(s.name, "web1");
     cr_assert_str_eq(s.channel, "serial:/run/odd,name.sock");
     cr_assert_str_eq(s.qmp, "/run/q.mon");
-    char *a2[] = {"qemu", "-name", "db", "-device", "vhost-vsock-device,guest-cid=9", "-qmp",
+    char *a2[] = {"qemu",
+                  "-name",
+                  "db",
+                  "-device",
+                  "vhost-vsock-device,guest-cid=9",
+                  "-qmp",
                   "unix:/run/db.qmp,server,nowait"};
     cr_assert(reg_qemu_parse(7, a2, &s, err, sizeof err), "%s", err);
     cr_assert_str_eq(s.name, "db");
@@ -1102,8 +1132,13 @@ Test(hook, qemu_command_lines)
     cr_assert(!reg_qemu_parse(3, a3, &s, err, sizeof err), "no -name");
     char *a4[] = {"qemu", "-name", "x", "-device", "virtserialport,chardev=nope,name=org.vmgate.1"};
     cr_assert(!reg_qemu_parse(5, a4, &s, err, sizeof err), "dangling chardev");
-    char *a5[] = {"qemu", "-name", "x", "-device", "virtserialport,chardev=c,name=org.qemu.guest_agent.0",
-                  "-chardev", "socket,id=c,path=/run/ga"};
+    char *a5[] = {"qemu",
+                  "-name",
+                  "x",
+                  "-device",
+                  "virtserialport,chardev=c,name=org.qemu.guest_agent.0",
+                  "-chardev",
+                  "socket,id=c,path=/run/ga"};
     cr_assert(reg_qemu_parse(7, a5, &s, err, sizeof err));
     cr_assert_str_eq(s.channel, "", "only org.vmgate ports are vmgate channels");
 }

@@ -274,8 +274,8 @@ Test(rparse, truncated_messages_are_malformed)
     rr_a(&m, "web1.vm.test", 30, "198.18.0.1");
     m_end(&m);
     for (size_t cut = 0; cut < m.n; cut++)
-        cr_assert_not(vg_rparse_ttls(m.b, cut, T_A, &ans, &neg), "accepted %zu of %zu octets",
-                      cut, m.n);
+        cr_assert_not(vg_rparse_ttls(m.b, cut, T_A, &ans, &neg), "accepted %zu of %zu octets", cut,
+                      m.n);
     cr_assert(vg_rparse_ttls(m.b, m.n, T_A, &ans, &neg));
     /* a name pointing at itself is skipped, never followed */
     uint8_t loop[] = {0, 1, 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
@@ -640,8 +640,7 @@ Test(args, connect_command_line)
     cr_assert_eq(o.connect_timeout, 3);
     cr_assert_not(o.fdpass);
     cr_assert_eq(parse(&o, err, "-c", "/x.conf", "--server", "127.0.0.1:53", "--user", "bob",
-                       "--fdpass", "-t", "7", "--connect-timeout", "1", "-v", "web1", "2222",
-                       NULL),
+                       "--fdpass", "-t", "7", "--connect-timeout", "1", "-v", "web1", "2222", NULL),
                  VG_ARGS_OK);
     cr_assert_str_eq(o.config, "/x.conf");
     cr_assert_str_eq(o.dns_server, "127.0.0.1:53");
@@ -875,8 +874,8 @@ Test(relay, fd_passing)
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     cr_assert_eq(recvmsg(chan[1], &m, 0), 1, "one data octet, as ssh's mm_receive_fd wants");
     struct cmsghdr *h = CMSG_FIRSTHDR(&m);
     cr_assert_not_null(h);

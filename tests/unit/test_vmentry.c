@@ -62,8 +62,10 @@ Test(kvfile, errors_name_the_line)
 Test(chan, format_round_trip)
 {
     const char *specs[][2] = {
-        {"tcp:198.18.1.2", "tcp:198.18.1.2"},   {"tcp:[fd00::2]", "tcp:[fd00::2]"},
-        {"tcp:fd00::2", "tcp:[fd00::2]"},       {"vsock:3", "vsock:3"},
+        {"tcp:198.18.1.2", "tcp:198.18.1.2"},
+        {"tcp:[fd00::2]", "tcp:[fd00::2]"},
+        {"tcp:fd00::2", "tcp:[fd00::2]"},
+        {"vsock:3", "vsock:3"},
         {"serial:/run/x.sock", "serial:/run/x.sock"},
         {"vsock-mux:/run/fc/v.sock", "vsock-mux:/run/fc/v.sock"},
     };
@@ -84,8 +86,8 @@ Test(vmentry, channel_checked_once)
     cr_assert_not(vg_vmentry_value_check("channel", "tcp:1.2.3.4:22", err, sizeof err));
     cr_assert_str_eq(err, "channel 'tcp:1.2.3.4:22': tcp channel wants an IPv4 or IPv6 address "
                           "without port");
-    const char *bad[] = {"serial:/with space", "serial:rel", "vsock:2", "udp:1.2.3.4", "nocolon",
-                         "tcp:example.com"};
+    const char *bad[] = {"serial:/with space", "serial:rel", "vsock:2",
+                         "udp:1.2.3.4",        "nocolon",    "tcp:example.com"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_not(vg_vmentry_value_check("channel", bad[i], err, sizeof err), "%s", bad[i]);
 }
@@ -97,8 +99,8 @@ Test(vmentry, keys_values_and_canonical_form)
     cr_assert(vg_vmentry_key_settable("ports"));
     cr_assert_not(vg_vmentry_key_settable("channel"));
     cr_assert_not(vg_vmentry_key_known("prots"));
-    cr_assert(vg_vmentry_value_canon("ports", "22, 80 8000-8100", canon, sizeof canon, err,
-                                     sizeof err));
+    cr_assert(
+        vg_vmentry_value_canon("ports", "22, 80 8000-8100", canon, sizeof canon, err, sizeof err));
     cr_assert_str_eq(canon, "22,80,8000-8100");
     cr_assert(vg_vmentry_value_canon("allow-out", "*.vm.test:22,  web2.vm.test:*", canon,
                                      sizeof canon, err, sizeof err));

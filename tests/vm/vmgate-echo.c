@@ -194,7 +194,8 @@ static void run_echo_blocking(int port)
 
 static int tcp_connect(int port)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((unsigned short)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0)
@@ -359,7 +360,8 @@ static void serve_one(int s)
 
 static int run_serve(int port)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((unsigned short)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int one = 1, l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
@@ -391,7 +393,8 @@ static int relay_stdio(int s)
 {
     int in_open = 1;
     for (;;) {
-        struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN}, {.fd = s, .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
+                              {.fd = s, .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -420,7 +423,6 @@ static int relay_stdio(int s)
         }
     }
 }
-
 
 /* --unix PATH: a client for a unix socket (the agent's control socket), stdin/stdout relayed */
 static int run_unix(const char *path)
@@ -466,7 +468,8 @@ static int run_socks(const char *server, const char *name, int dport)
     }
     memcpy(host, server, (size_t)(colon - server));
     host[colon - server] = 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(colon + 1))};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((unsigned short)atoi(colon + 1))};
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
         connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
@@ -475,7 +478,7 @@ static int run_socks(const char *server, const char *name, int dport)
     }
     unsigned char req[300];
     size_t n = 0;
-    req[n++] = 5, req[n++] = 1, req[n++] = 0;              /* greeting: no auth */
+    req[n++] = 5, req[n++] = 1, req[n++] = 0;               /* greeting: no auth */
     req[n++] = 5, req[n++] = 1, req[n++] = 0, req[n++] = 3; /* CONNECT, ATYP name */
     req[n++] = (unsigned char)nl;
     memcpy(req + n, name, nl);
