@@ -9,7 +9,7 @@ set -euo pipefail
 
 PKGS=(
   # build
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libevent-dev libc-ares-dev libldns-dev libinih-dev libcrypt-dev libcriterion-dev
   libxml2-dev
   # system tests and the local demo
