@@ -15,6 +15,8 @@
 #ifndef VG_YAMUX_H
 #define VG_YAMUX_H
 
+#include "vg_parse.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,9 +45,11 @@ enum vg_yamux_goaway {
     VG_YAMUX_GOAWAY_INTERNAL = 2,
 };
 
+/* vg_parse.h's convention: NEED_MORE and OK have the values of VG_P_NEED_MORE and VG_P_OK; every
+ * error is negative, as VG_P_ERROR, and says which rule was broken. */
 enum vg_yamux_status {
-    VG_YAMUX_OK = 0,
-    VG_YAMUX_NEED_MORE = 1,
+    VG_YAMUX_NEED_MORE = VG_P_NEED_MORE,
+    VG_YAMUX_OK = VG_P_OK,
     VG_YAMUX_E_VERSION = -1,   /* version byte is not 0 */
     VG_YAMUX_E_TYPE = -2,      /* type is not 0..3 */
     VG_YAMUX_E_FLAGS = -3,     /* undefined flag bits, or a flag combination that means nothing */
