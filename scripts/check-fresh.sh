@@ -27,9 +27,9 @@
 #   --root DIR         where to make the root (must not exist or be empty; default
 #                      /var/tmp/vmgate-fresh.XXXXXX — on disk: the builds need ~2 GB)
 #   --logs DIR         where the command logs go (default /var/tmp/vmgate-fresh-logs/DATE-PID)
-# Needs root and the network to the Debian archive.  Takes ~2 min for the root (less with the
-# cache), ~2–3 min for the demo and 20–40 min for the test suite on 2 cores.  Exit 0 when every
-# command ran passed.
+# Needs root and the network to the Debian archive.  On 2 cores: 1.5–3 min for the root, 4–8 min
+# for the demo, 14–20 min for the test suite, up to 2.5 min to remove the root; 20–35 min in all.
+# Exit 0 when every command it ran passed.
 set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SUITE=bookworm
