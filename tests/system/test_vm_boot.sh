@@ -114,7 +114,9 @@ if [[ $lines == "0 6.1."*"org.vmgate.0"*" 0 " ]]; then
 else
     fail "ssh root@guest with the generated key" "$out"
 fi
-out=$(curl -sS --max-time 30 --unix-socket "${VM_TCP_SOCK[80]}" http://test-vm/index.html 2>&1) || true
+# the first request on a port makes the guest's bridge connect to httpd (retried up to 20 s while it
+# starts): under TCG on a loaded host that takes a while, as the 60 s bounds around it allow for
+out=$(curl -sS --max-time 60 --unix-socket "${VM_TCP_SOCK[80]}" http://test-vm/index.html 2>&1) || true
 check_eq "http GET /index.html (busybox httpd on 127.0.0.1:80)" "vmgate test VM: hello from the guest" "$out"
 want=$(awk '$2=="big.bin"{print $1}' "$VM_IMAGE/www.sha256")
 got=$(curl -sS --max-time 60 --unix-socket "${VM_TCP_SOCK[80]}" http://test-vm/big.bin | sha256sum | cut -d' ' -f1) || true
