@@ -1,5 +1,7 @@
 #include "vg_alloc.h"
 
+#include <stdint.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,4 +47,25 @@ char *vg_strndup(const char *s, size_t n)
 void vg_free(void *p)
 {
     free(p);
+}
+
+bool vg_grow(void *arrayp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    void *v; /* the caller's T *, loaded and stored by bytes (no void ** aliasing of a T *) */
+    if (n < *cap)
+        return true;
+    size_t slots = *cap ? *cap : first;
+    if (*cap && slots > SIZE_MAX / 2 / elem)
+        return false;
+    if (*cap)
+        slots *= 2;
+    if (slots > SIZE_MAX / elem)
+        return false;
+    memcpy(&v, arrayp, sizeof v);
+    void *g = vg_realloc(v, slots * elem);
+    if (g == NULL)
+        return false;
+    memcpy(arrayp, &g, sizeof g);
+    *cap = slots;
+    return true;
 }

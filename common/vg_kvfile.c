@@ -46,14 +46,8 @@ void vg_kvfile_free(struct vg_kvfile *f)
 
 static struct kvline *push(struct vg_kvfile *f)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        struct kvline *g = vg_realloc(f->v, cap * sizeof *g);
-        if (g == NULL)
-            return NULL;
-        f->v = g;
-        f->cap = cap;
-    }
+    if (!vg_grow(&f->v, &f->cap, f->n, sizeof *f->v, 16))
+        return NULL;
     struct kvline *l = &f->v[f->n++];
     memset(l, 0, sizeof *l);
     return l;

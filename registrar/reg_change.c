@@ -311,14 +311,8 @@ void reg_change_clear(struct reg_change *c)
 
 struct reg_change *reg_changes_push(struct reg_changes *cs)
 {
-    if (cs->n == cs->cap) {
-        size_t cap = cs->cap ? cs->cap * 2 : 16;
-        struct reg_change *g = vg_realloc(cs->v, cap * sizeof *g);
-        if (g == NULL)
-            return NULL;
-        cs->v = g;
-        cs->cap = cap;
-    }
+    if (!vg_grow(&cs->v, &cs->cap, cs->n, sizeof *cs->v, 16))
+        return NULL;
     struct reg_change *c = &cs->v[cs->n++];
     memset(c, 0, sizeof *c);
     return c;

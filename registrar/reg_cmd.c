@@ -260,15 +260,9 @@ static void outcome(struct reg_outcomes *o, const char *name, const char *action
 static void outcome(struct reg_outcomes *o, const char *name, const char *action, enum reg_result r,
                     const char *fmt, ...)
 {
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 64;
-        struct reg_outcome *g = vg_realloc(o->v, cap * sizeof *g);
-        if (g == NULL) {
-            snprintf(o->err, sizeof o->err, "out of memory");
-            return;
-        }
-        o->v = g;
-        o->cap = cap;
+    if (!vg_grow(&o->v, &o->cap, o->n, sizeof *o->v, 64)) {
+        snprintf(o->err, sizeof o->err, "out of memory");
+        return;
     }
     struct reg_outcome *out = &o->v[o->n++];
     va_list ap;
@@ -296,15 +290,9 @@ struct results {
 
 static void note(struct results *rs, enum reg_result r)
 {
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 64;
-        enum reg_result *g = vg_realloc(rs->r, cap * sizeof *g);
-        if (g == NULL) {
-            rs->oom = true;
-            return;
-        }
-        rs->r = g;
-        rs->cap = cap;
+    if (!vg_grow(&rs->r, &rs->cap, rs->n, sizeof *rs->r, 64)) {
+        rs->oom = true;
+        return;
     }
     rs->r[rs->n++] = r;
 }

@@ -71,14 +71,8 @@ static struct reg_zvm *vm_get(struct reg_zone *z, const char *name)
     struct reg_zvm *v = reg_zone_vm(z, name);
     if (v)
         return v;
-    if (z->nvms == z->capvms) {
-        size_t cap = z->capvms ? z->capvms * 2 : 64;
-        struct reg_zvm *g = vg_realloc(z->vms, cap * sizeof *g);
-        if (g == NULL)
-            return NULL;
-        z->vms = g;
-        z->capvms = cap;
-    }
+    if (!vg_grow(&z->vms, &z->capvms, z->nvms, sizeof *z->vms, 64))
+        return NULL;
     if ((z->nvms + 1) * 2 > z->nindex && !reindex(z, z->nindex ? z->nindex * 2 : 128))
         return NULL;
     v = &z->vms[z->nvms++];

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -767,4 +768,25 @@ Test(records, txt)
     cr_assert_eq(t, 1700000000LL);
     cr_assert_not(vg_rec_heartbeat_parse("vmgate-heartbeat=17x", 20, &t));
     cr_assert_not(vg_rec_heartbeat_parse("vmgate-heartbeat=", 17, &t));
+}
+
+Test(alloc, grow)
+{
+    int *v = NULL;
+    size_t cap = 0, n = 0;
+    for (; n < 100; n++) {
+        cr_assert(vg_grow(&v, &cap, n, sizeof *v, 4));
+        v[n] = (int)n;
+    }
+    cr_assert_eq(cap, 128);
+    vg_alloc_fail_at(1);
+    size_t before = cap;
+    cr_assert(vg_grow(&v, &cap, 99, sizeof *v, 4), "room left: no allocation");
+    cr_assert_not(vg_grow(&v, &cap, cap, sizeof *v, 4), "the failed allocation is reported");
+    vg_alloc_fail_at(0);
+    cr_assert_eq(cap, before);
+    cr_assert_eq(v[99], 99, "the array is kept");
+    size_t huge = SIZE_MAX / 8;
+    cr_assert_not(vg_grow(&v, &huge, huge, 8, 4), "the size would overflow");
+    vg_free(v);
 }
