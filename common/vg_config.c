@@ -35,6 +35,17 @@ static const struct key_def keys[] = {
     {"host", "address", K_STR, OFF(host_address), 0, 0, NULL, "this host's address(es)"},
     {"gateway", "listen", K_STR, OFF(listen), 0, 0, NULL, "SOCKS5 listeners, ADDR:PORT list"},
     {"gateway", "listen-http", K_STR, OFF(listen_http), 0, 0, NULL, "HTTP CONNECT listeners"},
+    {"gateway", "listen-https", K_STR, OFF(listen_https), 0, 0, NULL,
+     "HTTP CONNECT over TLS listeners (certificate: https-cert, else tls-cert)"},
+    {"gateway", "tls-ca", K_STR, OFF(tls_ca), 0, 0, NULL,
+     "PEM file: the fleet's CA; other gateways' certificates must chain to it"},
+    {"gateway", "tls-cert", K_STR, OFF(tls_cert), 0, 0, NULL,
+     "PEM file: this host's certificate (names the host); enables TLS hops and chaining"},
+    {"gateway", "tls-key", K_STR, OFF(tls_key), 0, 0, NULL, "PEM file: its private key"},
+    {"gateway", "https-cert", K_STR, OFF(https_cert), 0, 0, NULL,
+     "PEM file: certificate for listen-https (default tls-cert)"},
+    {"gateway", "https-key", K_STR, OFF(https_key), 0, 0, NULL,
+     "PEM file: its private key (default tls-key)"},
     {"gateway", "vm-dir", K_STR, OFF(vm_dir), 0, 0, NULL, "the VM table directory"},
     {"gateway", "users-file", K_STR, OFF(users_file), 0, 0, NULL, "user:crypt-hash lines"},
     {"gateway", "allow-anonymous-from", K_STR, OFF(allow_anonymous_from), 0, 0, NULL,
@@ -43,9 +54,9 @@ static const struct key_def keys[] = {
     {"gateway", "idle-timeout", K_UINT, OFF(idle_timeout), 0, 604800, "3600", "seconds, 0 = none"},
     {"gateway", "connect-timeout", K_UINT, OFF(connect_timeout), 1, 300, "5", "seconds"},
     {"gateway", "forward-user", K_STR, OFF(forward_user), 0, 0, NULL,
-     "user for chaining to other hosts' gateways; requests from it are never chained again"},
+     "--front only: your own user on the hosts' gateways"},
     {"gateway", "forward-password", K_STR, OFF(forward_password), 0, 0, NULL,
-     "its password (the other gateways' users-file has its hash)"},
+     "--front only: its password (sent only over TLS to a verified host)"},
     {"gateway", "agent-timeout", K_UINT, OFF(agent_timeout), 1, 60, "2",
      "seconds to wait for a guest agent's answer"},
     {"gateway", "drain-timeout", K_UINT, OFF(drain_timeout), 0, 86400, "30", "seconds"},
@@ -317,14 +328,27 @@ static bool check_common(const struct vg_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "[dns] zone is required");
         return false;
     }
-    if (cfg->listen == NULL && cfg->listen_http == NULL) {
-        snprintf(err, errlen, "[gateway] listen (or listen-http) is required");
+    if (cfg->listen == NULL && cfg->listen_http == NULL && cfg->listen_https == NULL) {
+        snprintf(err, errlen, "[gateway] listen (or listen-http, listen-https) is required");
         return false;
     }
     if (cfg->listen && !check_list("listen", cfg->listen, check_listen, err, errlen))
         return false;
     if (cfg->listen_http && !check_list("listen-http", cfg->listen_http, check_listen, err, errlen))
         return false;
+    if (cfg->listen_https &&
+        !check_list("listen-https", cfg->listen_https, check_listen, err, errlen))
+        return false;
+    if (cfg->listen_https && !(cfg->https_cert ? cfg->https_key != NULL : cfg->tls_cert != NULL)) {
+        snprintf(err, errlen,
+                 "[gateway] listen-https needs https-cert and https-key "
+                 "(or tls-cert and tls-key)");
+        return false;
+    }
+    if ((cfg->https_cert == NULL) != (cfg->https_key == NULL)) {
+        snprintf(err, errlen, "[gateway] https-cert and https-key go together");
+        return false;
+    }
     if (cfg->allow_anonymous_from &&
         !check_list("allow-anonymous-from", cfg->allow_anonymous_from, check_cidr, err, errlen))
         return false;
@@ -349,6 +373,17 @@ bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errl
         snprintf(err, errlen, "[gateway] vm-dir is required");
         return false;
     }
+    if (cfg->forward_user) {
+        snprintf(err, errlen,
+                 "[gateway] forward-user / forward-password are for --front only: host gateways "
+                 "chain over TLS with their host certificates (tls-ca, tls-cert, tls-key)");
+        return false;
+    }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
+        (cfg->tls_cert == NULL) != (cfg->tls_ca == NULL)) {
+        snprintf(err, errlen, "[gateway] tls-ca, tls-cert and tls-key go together");
+        return false;
+    }
     return true;
 }
 
@@ -359,7 +394,19 @@ bool vg_config_check_front(const struct vg_config *cfg, char *err, size_t errlen
     if (cfg->forward_user == NULL) {
         snprintf(err, errlen,
                  "[gateway] forward-user and forward-password are required with "
-                 "--front (the hosts' gateways authenticate it)");
+                 "--front (your own account on the hosts' gateways)");
+        return false;
+    }
+    if (cfg->tls_ca == NULL) {
+        snprintf(err, errlen,
+                 "[gateway] tls-ca is required with --front (the fleet's CA: the "
+                 "password goes only to a gateway that proves it is a host)");
+        return false;
+    }
+    if (cfg->tls_cert || cfg->tls_key) {
+        snprintf(err, errlen,
+                 "[gateway] tls-cert / tls-key are refused with --front: a client "
+                 "machine holds no host certificate");
         return false;
     }
     return true;

@@ -26,8 +26,14 @@ struct vg_config {
     char *host_address; /* comma list of addresses */
 
     /* [gateway] */
-    char *listen;      /* comma list of ADDR:PORT, SOCKS5 */
-    char *listen_http; /* comma list of ADDR:PORT, HTTP CONNECT */
+    char *listen;       /* comma list of ADDR:PORT, SOCKS5 */
+    char *listen_http;  /* comma list of ADDR:PORT, HTTP CONNECT */
+    char *listen_https; /* comma list of ADDR:PORT, HTTP CONNECT over TLS */
+    char *tls_ca;       /* PEM: the fleet's CA (hops between gateways) */
+    char *tls_cert;     /* PEM: this host's certificate (chain) */
+    char *tls_key;      /* PEM: its private key */
+    char *https_cert;   /* PEM: listen-https certificate (default tls_cert) */
+    char *https_key;
     char *vm_dir;
     char *users_file;
     char *allow_anonymous_from; /* comma list of CIDR */
@@ -36,7 +42,7 @@ struct vg_config {
     unsigned connect_timeout;   /* seconds */
     unsigned drain_timeout;     /* seconds granted to relays on SIGTERM */
     unsigned agent_timeout;     /* seconds to wait for a guest agent's answer (serial:) */
-    char *forward_user; /* RFC 1929 user gateways use towards each other (and the hop mark) */
+    char *forward_user; /* --front: the person's own RFC 1929 account on the hosts' gateways */
     char *forward_password;
     unsigned max_connections;
     unsigned max_per_client;
@@ -66,7 +72,8 @@ void vg_config_free(struct vg_config *cfg);
 
 /* Per-program checks of required keys and of list syntax; false + message on error. */
 bool vg_config_check_gateway(const struct vg_config *cfg, char *err, size_t errlen);
-/* vmgate-gw --front: no VM table; forward-user and forward-password are required. */
+/* vmgate-gw --front: no VM table; tls-ca, forward-user and forward-password are required,
+ * tls-cert / tls-key refused (a front holds no host certificate). */
 bool vg_config_check_front(const struct vg_config *cfg, char *err, size_t errlen);
 
 /* The zone `name` (normalized) falls under, or NULL. */

@@ -47,6 +47,78 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+static bool has_ctl(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return true;
+    return false;
+}
+
+static char *hopid_slot(struct vg_s5_hopid *id, uint8_t type)
+{
+    switch (type) {
+    case VG_S5_HOP_USER:
+        return id->user;
+    case VG_S5_HOP_GROUPS:
+        return id->groups;
+    case VG_S5_HOP_CLIENT:
+        return id->client;
+    case VG_S5_HOP_VM:
+        return id->vm;
+    case VG_S5_HOP_HOST:
+        return id->host;
+    default:
+        return NULL;
+    }
+}
+
+enum vg_parse vg_s5_parse_hopid(const uint8_t *buf, size_t len, struct vg_s5_hopid *out,
+                                size_t *used)
+{
+    struct vg_s5_hopid id;
+    uint32_t seen = 0;
+    memset(&id, 0, sizeof id);
+    if (len < 1)
+        return VG_P_NEED_MORE;
+    if (buf[0] != 0x01)
+        return VG_P_ERROR;
+    size_t pos = 1;
+    for (;;) {
+        if (pos >= VG_S5_HOPID_MAX)
+            return VG_P_ERROR;
+        if (pos >= len)
+            return VG_P_NEED_MORE;
+        uint8_t type = buf[pos];
+        if (type == VG_S5_HOP_END)
+            break;
+        if (type < 32) {
+            if (seen & (1u << type))
+                return VG_P_ERROR;
+            seen |= 1u << type;
+        }
+        if (pos + 1 >= len)
+            return VG_P_NEED_MORE;
+        size_t vlen = buf[pos + 1];
+        const uint8_t *v = buf + pos + 2;
+        if (pos + 2 + vlen >= VG_S5_HOPID_MAX)
+            return VG_P_ERROR;
+        if (has_ctl(v, min_size(len - pos - 2, vlen)))
+            return VG_P_ERROR;
+        if (len < pos + 2 + vlen)
+            return VG_P_NEED_MORE;
+        char *slot = hopid_slot(&id, type);
+        if (slot) {
+            memcpy(slot, v, vlen);
+            slot[vlen] = '\0';
+        }
+        pos += 2 + vlen;
+    }
+    *out = id;
+    *used = pos + 1;
+    return VG_P_OK;
+}
+
 enum vg_parse vg_s5_parse_userpass(const uint8_t *buf, size_t len, struct vg_s5_userpass *out,
                                    size_t *used)
 {
@@ -221,6 +293,41 @@ size_t vg_s5c_handshake(uint8_t out[VG_S5C_MAX], const char *user, const char *p
             return 0;
         n += k;
     }
+    if ((k = vg_s5c_connect(out + n, name, port)) == 0)
+        return 0;
+    return n + k;
+}
+
+size_t vg_s5c_hopid(uint8_t out[VG_S5_HOPID_MAX], const struct vg_s5_hopid *id)
+{
+    static const uint8_t order[] = {VG_S5_HOP_USER, VG_S5_HOP_GROUPS, VG_S5_HOP_CLIENT,
+                                    VG_S5_HOP_VM, VG_S5_HOP_HOST};
+    struct vg_s5_hopid tmp = *id; /* hopid_slot wants a writable struct */
+    size_t n = 0;
+    out[n++] = 0x01;
+    for (size_t i = 0; i < sizeof order; i++) {
+        const char *v = hopid_slot(&tmp, order[i]);
+        size_t vl = strnlen(v, 256);
+        if (vl == 0)
+            continue;
+        if (vl > 255 || has_ctl((const uint8_t *)v, vl) || n + 2 + vl + 1 >= VG_S5_HOPID_MAX)
+            return 0;
+        out[n++] = order[i];
+        out[n++] = (uint8_t)vl;
+        memcpy(out + n, v, vl);
+        n += vl;
+    }
+    out[n++] = VG_S5_HOP_END;
+    return n;
+}
+
+size_t vg_s5c_hop_handshake(uint8_t out[VG_S5C_HOP_MAX], const struct vg_s5_hopid *id,
+                            const char *name, uint16_t port)
+{
+    size_t n = vg_s5c_greeting(out, VG_S5_METHOD_HOPID), k;
+    if ((k = vg_s5c_hopid(out + n, id)) == 0)
+        return 0;
+    n += k;
     if ((k = vg_s5c_connect(out + n, name, port)) == 0)
         return 0;
     return n + k;

@@ -37,6 +37,9 @@ enum vg_s5_rep {
 
 #define VG_S5_METHOD_NOAUTH 0x00
 #define VG_S5_METHOD_USERPASS 0x02
+/* vmgate's private method (RFC 1928 §3: X'80'..X'FE' are private): a gateway of the fleet,
+ * authenticated by its TLS client certificate, states the identity of the person it forwards. */
+#define VG_S5_METHOD_HOPID 0x80
 #define VG_S5_METHOD_NONE 0xff
 
 #define VG_S5_CMD_CONNECT 0x01
@@ -68,6 +71,26 @@ struct vg_s5_userpass {
 };
 enum vg_parse vg_s5_parse_userpass(const uint8_t *buf, size_t len, struct vg_s5_userpass *out,
                                    size_t *used);
+
+/* Hop identity (method VG_S5_METHOD_HOPID; docs/protocol.md): VER=1, then fields TYPE LEN
+ * VALUE (LEN 0..255 octets, no NUL or other control octet), ended by TYPE 0.  Each type at most
+ * once; unknown types are skipped (later versions may add fields).  The answer is an RFC 1929
+ * status (VER=1 STATUS).  Errors: VER != 1, a repeated field, a control octet, more than
+ * VG_S5_HOPID_MAX octets. */
+enum vg_s5_hopid_field {
+    VG_S5_HOP_END = 0,
+    VG_S5_HOP_USER = 1,   /* the authenticated user; absent: anonymous */
+    VG_S5_HOP_GROUPS = 2, /* comma list */
+    VG_S5_HOP_CLIENT = 3, /* the person's client address, as text */
+    VG_S5_HOP_VM = 4,     /* the VM a guest-originated request comes from */
+    VG_S5_HOP_HOST = 5,   /* the forwarding host (for the log) */
+};
+struct vg_s5_hopid {
+    char user[256], groups[256], client[256], vm[256], host[256]; /* "" when absent */
+};
+#define VG_S5_HOPID_MAX 1024
+enum vg_parse vg_s5_parse_hopid(const uint8_t *buf, size_t len, struct vg_s5_hopid *out,
+                                size_t *used);
 
 /* Request: VER=5 CMD RSV=0 ATYP DST.ADDR DST.PORT.
  * ATYP 1 (IPv4) and 4 (IPv6) are parsed into `addr` (the gateway refuses them by policy, but
@@ -112,6 +135,14 @@ size_t vg_s5c_connect(uint8_t out[VG_S5C_CONNECT_MAX], const char *name, uint16_
 #define VG_S5C_MAX (VG_S5C_GREETING_LEN + VG_S5C_USERPASS_MAX + VG_S5C_CONNECT_MAX)
 size_t vg_s5c_handshake(uint8_t out[VG_S5C_MAX], const char *user, const char *pass,
                         const char *name, uint16_t port);
+
+/* The hop identity message for id (empty fields are left out); 0 if a field holds a control
+ * octet. */
+size_t vg_s5c_hopid(uint8_t out[VG_S5_HOPID_MAX], const struct vg_s5_hopid *id);
+/* Greeting offering only VG_S5_METHOD_HOPID, the identity and CONNECT, pipelined. */
+#define VG_S5C_HOP_MAX (VG_S5C_GREETING_LEN + VG_S5_HOPID_MAX + VG_S5C_CONNECT_MAX)
+size_t vg_s5c_hop_handshake(uint8_t out[VG_S5C_HOP_MAX], const struct vg_s5_hopid *id,
+                            const char *name, uint16_t port);
 
 /* Method selection: VER=5 METHOD (2 octets).  Error: VER != 5. */
 enum vg_parse vg_s5c_parse_method(const uint8_t *buf, size_t len, uint8_t *method, size_t *used);

@@ -11,13 +11,13 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libevent-dev libc-ares-dev libldns-dev libinih-dev libcrypt-dev libcriterion-dev
-  libxml2-dev
+  libxml2-dev libssl-dev
   # system tests and the local demo
   iproute2 procps curl proxychains4 netcat-openbsd openssh-server openssh-client
   bind9 bind9-utils bind9-dnsutils knot knot-dnsutils python3 openssl
   file                 # test_agent.sh: the static agent really is static
   # benchmark peers
-  dante-server microsocks
+  dante-server microsocks stunnel4
   # the QEMU test VM (scripts/build-vm-image.sh, scripts/vm-run.sh)
   qemu-system-x86 busybox-static dropbear-bin libc6-dev
   # serial channel interop test: the unmodified hashicorp/yamux, built offline (GOPATH mode)

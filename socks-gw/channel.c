@@ -11,6 +11,7 @@
 #include "forward.h"
 #include "gw.h"
 #include "serial.h"
+#include "tls.h"
 
 #include "vg_alloc.h"
 #include "vg_chan.h"
@@ -55,10 +56,13 @@ struct gw_open {
     /* serial / forward: the request running in serial.c / forward.c */
     struct gw_serial_req *sreq;
     struct gw_fwd *fwd;
+    const struct vg_s5_hopid *who; /* during start only */
 };
 
 void gw_upstream_close(struct gw_upstream *up)
 {
+    gw_tls_session_free(up->tls);
+    up->tls = NULL;
     if (up->fd >= 0)
         close(up->fd);
     if (up->stream)
@@ -322,7 +326,7 @@ static unsigned forward_timeout(const struct vg_config *cfg)
     return cfg->dns_timeout + cfg->connect_timeout + cfg->agent_timeout + 2;
 }
 
-static void on_forwarded(void *arg, int fd, enum vg_outcome out, const char *why,
+static void on_forwarded(void *arg, int fd, SSL *tls, enum vg_outcome out, const char *why,
                          const struct sockaddr *bnd)
 {
     struct gw_open *o = arg;
@@ -331,7 +335,8 @@ static void on_forwarded(void *arg, int fd, enum vg_outcome out, const char *why
         finish(o, NULL, out, why);
         return;
     }
-    struct gw_upstream up = {.fd = fd, .tcp = true, .via = "the owning host's gateway"};
+    struct gw_upstream up = {
+        .fd = fd, .tls = tls, .tcp = true, .via = "the owning host's gateway (TLS)"};
     /* BND.ADDR as the owning gateway reported it: the address it connects the VM from */
     if (bnd->sa_family == AF_INET)
         memcpy(&up.bnd, bnd, sizeof(struct sockaddr_in));
@@ -344,7 +349,7 @@ static void forward_start(struct gw_open *o, const struct vg_vm *vm, const char 
                           uint16_t port)
 {
     (void)vm;
-    o->fwd = gw_fwd_start(o->g, name, port, on_forwarded, o);
+    o->fwd = gw_fwd_start(o->g, name, port, o->who, on_forwarded, o);
     if (o->fwd == NULL)
         finish(o, NULL, VG_OUT_INTERNAL, "out of memory");
 }
@@ -374,7 +379,7 @@ unsigned gw_chan_timeout(const struct gw *g, const struct vg_vm *vm)
 }
 
 struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *name, uint16_t port,
-                             gw_chan_done_fn done, void *arg)
+                             const struct vg_s5_hopid *who, gw_chan_done_fn done, void *arg)
 {
     struct gw_open *o = vg_calloc(1, sizeof *o);
     if (o == NULL)
@@ -390,7 +395,9 @@ struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *n
         return NULL;
     }
     o->starting = true;
+    o->who = who;
     o->ops->start(o, vm, name, port);
+    o->who = NULL;
     o->starting = false;
     return o;
 }

@@ -34,8 +34,12 @@ struct gw_open;
 
 /* What an open hands over: exactly one of a connected socket (relayed by relay.c) or a yamux
  * stream (bridged by vg_mux_bridge). */
+typedef struct ssl_st SSL;
+struct vg_s5_hopid;
+
 struct gw_upstream {
     int fd;                       /* a connected socket, or -1 */
+    SSL *tls;                     /* fd's TLS session (a hop to another gateway), or NULL */
     bool tcp;                     /* fd is a TCP socket */
     struct vg_mux_stream *stream; /* or a stream of a serial channel's session, or NULL */
     struct sockaddr_storage bnd;  /* BND.ADDR to report: ss_family 0 when there is no honest
@@ -47,9 +51,9 @@ typedef void (*gw_chan_done_fn)(void *arg, struct gw_upstream *up, enum vg_outco
                                 const char *why);
 
 /* Reach `port` of the VM `name`: through its entry `vm`, or, with vm NULL, through the gateway
- * of the host that owns it. */
+ * of the host that owns it, which is told `who` the request is for (copied). */
 struct gw_open *gw_chan_open(struct gw *g, const struct vg_vm *vm, const char *name, uint16_t port,
-                             gw_chan_done_fn done, void *arg);
+                             const struct vg_s5_hopid *who, gw_chan_done_fn done, void *arg);
 void gw_chan_cancel(struct gw_open *o);
 /* Seconds an open of that kind may take. */
 unsigned gw_chan_timeout(const struct gw *g, const struct vg_vm *vm);

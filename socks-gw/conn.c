@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "front.h"
 #include "gw.h"
+#include "tls.h"
 #include "users.h"
 #include "vmtable.h"
 
@@ -17,6 +18,7 @@
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_name.h"
+#include "vg_socks.h"
 #include "vg_time.h"
 
 #include <errno.h>
@@ -30,13 +32,18 @@
 #define LINGER_SECS 2 /* after a refusal: how long to drain the client before closing */
 
 /* The states, and what is live in each (the rest is NULL / -1 / 0):
- *   HANDSHAKE  fd; ev reading fd; timer = handshake deadline; buf[0..len) of cap; io
+ *   TLS        fd, tls (= io.tls); ev waiting on fd for the TLS handshake; timer = handshake
+ *              deadline; buf allocated, empty
+ *   HANDSHAKE  fd; ev reading fd; timer = handshake deadline; buf[0..len) of cap; io; tls if
+ *              the client speaks TLS
  *   OPENING    fd; ev allocated, not added (later bytes wait in the socket); open; timer = the
  *              channel's deadline; buf[0..len) = bytes pipelined after the request; io.user
- *   RELAY      relay (socket upstream) or bridge (stream upstream), which own fd; ev, timer idle
+ *   RELAY      relay (socket upstream) or bridge (stream upstream), which own fd and tls; both
+ *              for a TLS client on a stream (relay: client <-> socketpair <-> bridge: stream),
+ *              the connection ends when both are done; ev, timer idle
  *   LINGER     fd, write side shut; ev draining fd; timer = linger deadline
  * name/port are set from the request on (name "" until it is valid). */
-enum state { ST_HANDSHAKE, ST_OPENING, ST_RELAY, ST_LINGER };
+enum state { ST_TLS, ST_HANDSHAKE, ST_OPENING, ST_RELAY, ST_LINGER };
 
 struct gw_conn {
     struct gw_conn *prev, *next;
@@ -44,6 +51,7 @@ struct gw_conn {
     const struct gw_front_ops *front;
     enum state st;
     int fd;
+    SSL *tls;
     struct sockaddr_storage peer;
     struct event *ev;
     struct event *timer;
@@ -55,8 +63,12 @@ struct gw_conn {
     struct gw_open *open;
     struct gw_relay *relay;
     struct vg_mux_bridge *bridge;
-    uint64_t t0; /* vg_now_ns() at accept */
+    bool tls_bridge;               /* RELAY: a TLS client on a stream (relay + bridge) */
+    uint64_t up_bytes, down_bytes; /* then: what the relay counted, once it is done */
+    uint64_t t0;                   /* vg_now_ns() at accept */
     char ident[80];
+    char hop_host[128];           /* a client certificate named this fleet host ("" if none) */
+    char origin[VG_NAME_MAX + 1]; /* guest-originated: the VM the stream comes from */
 };
 
 static void conn_free(struct gw_conn *c)
@@ -69,13 +81,15 @@ static void conn_free(struct gw_conn *c)
     if (c->open)
         gw_chan_cancel(c->open);
     if (c->bridge)
-        vg_mux_bridge_free(c->bridge); /* closes the client socket */
-    else if (c->relay)
-        gw_relay_abort(c->relay); /* closes both sockets */
-    else if (c->fd >= 0)
+        vg_mux_bridge_free(c->bridge); /* closes the client socket (or the socketpair's end) */
+    if (c->relay)
+        gw_relay_abort(c->relay); /* closes both sockets and the TLS session */
+    gw_tls_session_free(c->tls);
+    if (c->fd >= 0)
         close(c->fd);
     vg_free(c->buf);
     vg_free(c->io.user);
+    vg_free(c->io.hop);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -94,9 +108,9 @@ static void arm_timer(struct gw_conn *c, unsigned secs)
 }
 
 /* Answers are a few bytes on a socket whose send buffer is empty. */
-static bool send_small(int fd, const void *p, size_t n)
+static bool send_small(struct gw_conn *c, const void *p, size_t n)
 {
-    return n > 0 && send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+    return gw_io_send_small(c->fd, c->tls, p, n);
 }
 
 /* ---- closing ------------------------------------------------------------------------------ */
@@ -122,7 +136,7 @@ static void linger_close(struct gw_conn *c)
     vg_free(c->buf);
     c->buf = NULL;
     c->len = c->cap = 0;
-    shutdown(c->fd, SHUT_WR);
+    gw_io_shut_wr(c->fd, c->tls);
     event_del(c->ev);
     event_assign(c->ev, c->g->base, c->fd, EV_READ | EV_PERSIST, on_linger_read, c);
     event_add(c->ev, NULL);
@@ -133,7 +147,7 @@ static void linger_close(struct gw_conn *c)
 static void refuse(struct gw_conn *c, enum vg_outcome o, const char *why)
 {
     char out[600], what[64];
-    send_small(c->fd, out, c->front->refusal(o, why, out, sizeof out));
+    send_small(c, out, c->front->refusal(o, why, out, sizeof out));
     c->front->describe(o, what, sizeof what);
     VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (%s)", c->name[0] ? c->name : "-", c->port,
             why, what);
@@ -152,8 +166,13 @@ static void log_closed(struct gw_conn *c, uint64_t up, uint64_t down, const char
 static void on_relay_done(void *arg, uint64_t up, uint64_t down, const char *why)
 {
     struct gw_conn *c = arg;
-    c->fd = -1; /* closed by the relay */
-    c->relay = NULL;
+    c->relay = NULL; /* it closed its sockets and the TLS session */
+    if (c->tls_bridge && c->bridge && !why) {
+        /* the bridge still delivers to the stream; it ends too, its socket's peer is closed */
+        c->up_bytes = up;
+        c->down_bytes = down;
+        return;
+    }
     log_closed(c, up, down, why);
     conn_free(c);
 }
@@ -162,8 +181,44 @@ static void on_bridge_done(struct vg_mux_bridge *b, uint64_t up, uint64_t down, 
                            void *arg)
 {
     struct gw_conn *c = arg;
+    if (c->tls_bridge) {
+        vg_mux_bridge_free(c->bridge); /* closes its end of the socketpair */
+        c->bridge = NULL;
+        if (c->relay && !err)
+            return; /* the relay ends once it has delivered the rest to the client */
+        if (c->relay == NULL) {
+            up = c->up_bytes; /* the relay counted the client's bytes */
+            down = c->down_bytes;
+        }
+    }
     log_closed(c, up, down, err);
     conn_free(c); /* frees the bridge, which closes the client socket */
+}
+
+/* A TLS client on a stream: the relay takes TLS off into one end of a socketpair, the bridge
+ * puts the other end on the stream.  False (everything closed) on failure. */
+static bool start_tls_bridge(struct gw_conn *c, int fd, struct gw_upstream *up)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+        gw_upstream_close(up);
+        close(fd);
+        return false;
+    }
+    c->bridge = vg_mux_bridge_new(c->g->base, sp[1], up->stream, on_bridge_done, c);
+    if (c->bridge == NULL) {
+        close(sp[1]);
+        close(sp[0]);
+        gw_upstream_close(up);
+        close(fd);
+        return false;
+    }
+    SSL *tls = c->tls;
+    c->tls = NULL;
+    c->tls_bridge = true;
+    c->relay = gw_relay_start(c->g->base, fd, tls, sp[0], NULL, GW_RELAY_CLIENT_TCP, NULL, 0,
+                              c->g->cfg->idle_timeout, on_relay_done, c);
+    return c->relay != NULL;
 }
 
 /* The channel is open: answer the client, then relay a socket or bridge a stream — the one
@@ -179,14 +234,22 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
         return;
     }
     const struct sockaddr *bnd = up->bnd.ss_family ? (const struct sockaddr *)&up->bnd : NULL;
-    if (!send_small(c->fd, ok, c->front->success(bnd, ok, sizeof ok))) {
+    if (!send_small(c, ok, c->front->success(bnd, ok, sizeof ok))) {
         VG_CLOG(VG_LOG_INFO, c->ident, "client went away before the answer");
         gw_upstream_close(up);
         conn_free(c);
         return;
     }
+    char who[1024] = "";
+    if (c->io.hop)
+        snprintf(who, sizeof who, " hop from %s for %s%s client %s%s%s", c->hop_host,
+                 c->io.user ? "user " : "", c->io.user ? c->io.user : "anonymous",
+                 c->io.hop->client[0] ? c->io.hop->client : "-", c->io.hop->vm[0] ? " vm " : "",
+                 c->io.hop->vm);
+    else if (c->io.user)
+        snprintf(who, sizeof who, " user %s", c->io.user);
     VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port, up->via,
-            c->io.user ? " user " : "", c->io.user ? c->io.user : "", vg_secs_since(c->t0));
+            who, c->tls ? " (client TLS)" : "", vg_secs_since(c->t0));
     event_free(c->ev);
     c->ev = NULL;
     event_del(c->timer);
@@ -204,6 +267,13 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
         vg_free(c->buf);
         c->buf = NULL;
         c->len = c->cap = 0;
+        if (c->tls) {
+            if (!start_tls_bridge(c, fd, up)) {
+                VG_CLOG(VG_LOG_WARN, c->ident, "cannot start the serial relay");
+                conn_free(c);
+            }
+            return;
+        }
         c->bridge = vg_mux_bridge_new(g->base, fd, up->stream, on_bridge_done, c);
         if (c->bridge == NULL) {
             VG_CLOG(VG_LOG_WARN, c->ident, "cannot start the serial relay");
@@ -222,21 +292,31 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
     c->len = c->cap = 0;
     unsigned flags =
         (c->front != &gw_front_guest ? GW_RELAY_CLIENT_TCP : 0) | (up->tcp ? GW_RELAY_UP_TCP : 0);
-    c->relay = gw_relay_start(g->base, fd, up->fd, flags, pending, plen, g->cfg->idle_timeout,
-                              on_relay_done, c);
+    SSL *tls = c->tls;
+    c->tls = NULL; /* the relay owns both sessions now */
+    c->relay = gw_relay_start(g->base, fd, tls, up->fd, up->tls, flags, pending, plen,
+                              g->cfg->idle_timeout, on_relay_done, c);
     if (c->relay == NULL) {
         VG_CLOG(VG_LOG_WARN, c->ident, "cannot start relay");
         conn_free(c); /* gw_relay_start closed both sockets */
     }
 }
 
-/* Open vm's channel (vm NULL: chain to the owning host). */
+/* Open vm's channel (vm NULL: chain to the owning host, telling it who asks). */
 static void start_open(struct gw_conn *c, const struct vg_vm *vm)
 {
+    struct vg_s5_hopid who;
+    memset(&who, 0, sizeof who);
+    if (c->io.user)
+        snprintf(who.user, sizeof who.user, "%s", c->io.user);
+    if (c->origin[0])
+        snprintf(who.vm, sizeof who.vm, "%s", c->origin);
+    else
+        vg_sockaddr_format((const struct sockaddr *)&c->peer, false, who.client, sizeof who.client);
     c->st = ST_OPENING;
     event_del(c->ev); /* the client waits for our answer; later bytes stay in its socket */
     arm_timer(c, gw_chan_timeout(c->g, vm));
-    c->open = gw_chan_open(c->g, vm, c->name, c->port, on_open_done, c);
+    c->open = gw_chan_open(c->g, vm, c->name, c->port, &who, on_open_done, c);
     if (c->open == NULL)
         refuse(c, VG_OUT_INTERNAL, "out of memory");
 }
@@ -281,7 +361,7 @@ static void handle_request(struct gw_conn *c, const struct gw_request *rq)
             refuse(c, VG_OUT_NO_SUCH_VM, "VM unknown on this host");
             return;
         }
-        if (c->io.user && strcmp(c->io.user, g->cfg->forward_user) == 0) {
+        if (c->io.hop) {
             refuse(c, VG_OUT_NO_SUCH_VM,
                    "VM unknown on this host (a chained request is never chained again)");
             return;
@@ -304,9 +384,9 @@ static void handle_request(struct gw_conn *c, const struct gw_request *rq)
 
 /* ---- handshake ---------------------------------------------------------------------------- */
 
-/* Run the front's parser over what has been read.  Returns when more input is needed, or after
- * the connection moved on (opening, refused, freed). */
-static void process(struct gw_conn *c)
+/* Run the front's parser over what has been read.  Returns true when more input is needed,
+ * false after the connection moved on (opening, refused, freed). */
+static bool process(struct gw_conn *c)
 {
     for (;;) {
         struct gw_request rq = {.port = c->port};
@@ -318,30 +398,42 @@ static void process(struct gw_conn *c)
         c->len -= used;
         switch (r) {
         case GW_FR_NEED_MORE:
-            return;
+            return true;
         case GW_FR_STEP:
             continue;
         case GW_FR_REQUEST:
             handle_request(c, &rq);
-            return;
+            return false;
         case GW_FR_REFUSE:
             c->port = rq.port;
             refuse(c, out, why);
-            return;
+            return false;
         case GW_FR_CLOSE:
             VG_CLOG(VG_LOG_INFO, c->ident, "%s", why);
             linger_close(c);
-            return;
+            return false;
         case GW_FR_GONE:
             conn_free(c);
-            return;
+            return false;
         }
     }
 }
 
+static void tls_accept(struct gw_conn *c);
+static void on_tls(evutil_socket_t fd, short what, void *arg);
+
 static void on_client_read(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_conn *c = arg;
+    if (c->len == 0 && c->tls == NULL && c->front == &gw_front_socks5 &&
+        gw_tls_has(c->g->tls, GW_TLS_HOP_SERVER)) {
+        /* a TLS ClientHello starts with 0x16, a SOCKS5 greeting with 0x05 */
+        uint8_t first;
+        if (recv(fd, &first, 1, MSG_PEEK) == 1 && first == 0x16) {
+            tls_accept(c);
+            return;
+        }
+    }
     if (c->len == c->cap) {
         /* the parser still wants more than the buffer holds */
         if (c->front->answers_early)
@@ -350,7 +442,7 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
             linger_close(c);
         return;
     }
-    ssize_t n = recv(fd, c->buf + c->len, c->cap - c->len, 0);
+    ssize_t n = gw_io_recv(fd, c->tls, c->buf + c->len, c->cap - c->len);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
@@ -364,7 +456,55 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->len += (size_t)n;
-    process(c);
+    if (process(c) && gw_tls_pending(c->tls) > 0)
+        event_active(c->ev, EV_READ, 0); /* TLS holds more than one read took */
+}
+
+/* ---- TLS ---------------------------------------------------------------------------------- */
+
+/* The client speaks TLS: handshake first (state TLS), then the front's handshake inside it. */
+static void tls_accept(struct gw_conn *c)
+{
+    enum gw_tls_kind kind = c->front == &gw_front_socks5 ? GW_TLS_HOP_SERVER : GW_TLS_HTTPS;
+    if ((c->tls = gw_tls_session(c->g->tls, kind, c->fd, NULL)) == NULL) {
+        VG_CLOG(VG_LOG_WARN, c->ident, "no TLS session (out of memory?)");
+        conn_free(c);
+        return;
+    }
+    c->io.tls = c->tls;
+    c->st = ST_TLS;
+    on_tls(c->fd, EV_READ, c);
+}
+
+static void on_tls(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    bool want_write = false;
+    char err[200];
+    switch (gw_tls_handshake(c->tls, &want_write, err, sizeof err)) {
+    case VG_P_NEED_MORE:
+        event_del(c->ev);
+        event_assign(c->ev, c->g->base, c->fd, (want_write ? EV_WRITE : EV_READ) | EV_PERSIST,
+                     on_tls, c);
+        event_add(c->ev, NULL);
+        return;
+    case VG_P_ERROR:
+        VG_CLOG(VG_LOG_NOTICE, c->ident, "%s", err);
+        conn_free(c);
+        return;
+    default:
+        break;
+    }
+    if (gw_tls_peer_host(c->tls, c->hop_host, sizeof c->hop_host)) {
+        c->io.hop_host = c->hop_host;
+        VG_CLOG(VG_LOG_DEBUG, c->ident, "TLS: a host of the fleet: %s", c->hop_host);
+    }
+    c->st = ST_HANDSHAKE;
+    event_del(c->ev);
+    event_assign(c->ev, c->g->base, c->fd, EV_READ | EV_PERSIST, on_client_read, c);
+    event_add(c->ev, NULL);
+    if (gw_tls_pending(c->tls) > 0)
+        event_active(c->ev, EV_READ, 0);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -375,6 +515,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         refuse(c, VG_OUT_TIMEOUT, "timed out connecting to the VM");
         return;
     case ST_LINGER:
+        conn_free(c);
+        return;
+    case ST_TLS:
+        VG_CLOG(VG_LOG_INFO, c->ident, "TLS handshake timeout");
         conn_free(c);
         return;
     case ST_HANDSHAKE:
@@ -405,6 +549,8 @@ static struct gw_conn *conn_new(struct gw *g, int fd, const struct sockaddr *pee
     c->st = ST_HANDSHAKE;
     c->io.fd = fd;
     c->io.users = g->users;
+    c->io.anon = g->anon;
+    c->io.nanon = g->nanon;
     memcpy(&c->peer, peer, peerlen < sizeof c->peer ? peerlen : sizeof c->peer);
     c->t0 = vg_now_ns();
     snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)++g->next_id, who);
@@ -425,7 +571,7 @@ static struct gw_conn *conn_new(struct gw *g, int fd, const struct sockaddr *pee
 }
 
 void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
-                    const struct gw_front_ops *front)
+                    const struct gw_front_ops *front, bool tls)
 {
     char a[VG_ADDRSTRLEN];
     struct gw_conn *c =
@@ -437,7 +583,11 @@ void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t
             c->io.anon_ok = true;
     event_add(c->ev, NULL);
     arm_timer(c, g->cfg->handshake_timeout);
-    VG_CLOG(VG_LOG_DEBUG, c->ident, "accepted (%s)", front->name);
+    VG_CLOG(VG_LOG_DEBUG, c->ident, "accepted (%s%s)", front->name, tls ? " over TLS" : "");
+    if (tls) {
+        tls_accept(c);
+        return;
+    }
     /* clients speak first, and by the time the accept is seen their first bytes have usually
      * arrived too: read now rather than after another trip through the event loop */
     on_client_read(fd, EV_READ, c);
@@ -453,6 +603,7 @@ void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *n
     struct gw_conn *c = conn_new(g, fd, (struct sockaddr *)&sun, sizeof sun, &gw_front_guest, who);
     if (c == NULL)
         return;
+    snprintf(c->origin, sizeof c->origin, "%s", origin);
     handle_request(c, &rq); /* the request is known: straight to policy and the channel */
 }
 

@@ -2,8 +2,10 @@
  * common/vg_socks.h and common/vg_http.h; what each answers comes from the outcome table. */
 #include "front.h"
 
+#include "tls.h"
 #include "users.h"
 
+#include "vg_addr.h"
 #include "vg_alloc.h"
 #include "vg_http.h"
 #include "vg_socks.h"
@@ -15,9 +17,9 @@
 #define SOCKS_BUF 1100 /* greeting (257) + userpass (513) + request (262), pipelined */
 
 /* Handshake answers are a few bytes on a socket whose send buffer is empty. */
-static bool send_small(int fd, const void *p, size_t n)
+static bool send_small(const struct gw_front_io *io, const void *p, size_t n)
 {
-    return send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+    return gw_io_send_small(io->fd, io->tls, p, n);
 }
 
 static bool set_user(struct gw_front_io *io, const char *user)
@@ -29,7 +31,7 @@ static bool set_user(struct gw_front_io *io, const char *user)
 
 /* ---- SOCKS5 ------------------------------------------------------------------------------- */
 
-enum { S5_GREETING, S5_AUTH, S5_REQUEST };
+enum { S5_GREETING, S5_AUTH, S5_HOPID, S5_REQUEST };
 
 static enum gw_front_result s5_greeting(struct gw_front_io *io, const uint8_t *buf, size_t len,
                                         size_t *used, const char **why)
@@ -43,18 +45,61 @@ static enum gw_front_result s5_greeting(struct gw_front_io *io, const uint8_t *b
         return GW_FR_CLOSE;
     }
     uint8_t m = VG_S5_METHOD_NONE;
-    if (io->anon_ok && vg_s5_offers(&gr, VG_S5_METHOD_NOAUTH))
+    if (io->hop_host && vg_s5_offers(&gr, VG_S5_METHOD_HOPID))
+        m = VG_S5_METHOD_HOPID; /* a host of the fleet, proved by its certificate */
+    else if (io->anon_ok && vg_s5_offers(&gr, VG_S5_METHOD_NOAUTH))
         m = VG_S5_METHOD_NOAUTH;
     else if (vg_users_count(io->users) > 0 && vg_s5_offers(&gr, VG_S5_METHOD_USERPASS))
         m = VG_S5_METHOD_USERPASS;
     uint8_t out[2] = {5, m};
-    if (!send_small(io->fd, out, 2))
+    if (!send_small(io, out, 2))
         return GW_FR_GONE;
     if (m == VG_S5_METHOD_NONE) {
         *why = "no acceptable authentication method";
         return GW_FR_CLOSE;
     }
-    io->phase = m == VG_S5_METHOD_USERPASS ? S5_AUTH : S5_REQUEST;
+    io->phase = m == VG_S5_METHOD_USERPASS ? S5_AUTH
+                : m == VG_S5_METHOD_HOPID  ? S5_HOPID
+                                           : S5_REQUEST;
+    return GW_FR_STEP;
+}
+
+/* The identity a host of the fleet states for the person it forwards.  An anonymous person
+ * must come from an address this host lets in anonymously: its own rules, not the other's. */
+static enum gw_front_result s5_hopid(struct gw_front_io *io, const uint8_t *buf, size_t len,
+                                     size_t *used, const char **why)
+{
+    struct vg_s5_hopid id;
+    enum vg_parse r = vg_s5_parse_hopid(buf, len, &id, used);
+    if (r == VG_P_NEED_MORE)
+        return GW_FR_NEED_MORE;
+    bool ok = r == VG_P_OK;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (ok && id.client[0] && !vg_sockaddr_parse(id.client, 1, &ss, &sl))
+        ok = false;
+    if (ok && id.user[0] == '\0' && id.vm[0] == '\0') {
+        bool anon = false;
+        for (size_t i = 0; id.client[0] && i < io->nanon && !anon; i++)
+            anon = vg_cidr_match(&io->anon[i], (const struct sockaddr *)&ss);
+        if (!anon) {
+            *why = "hop: an anonymous client from an address this host does not let in";
+            ok = false;
+        }
+    } else if (!ok) {
+        *why = "hop: malformed identity";
+    }
+    uint8_t out[2] = {1, ok ? 0 : 1};
+    if (!send_small(io, out, 2))
+        return GW_FR_GONE;
+    if (!ok)
+        return GW_FR_CLOSE;
+    if ((io->hop = vg_malloc(sizeof *io->hop)) == NULL)
+        return GW_FR_GONE;
+    *io->hop = id;
+    if (id.user[0] && !set_user(io, id.user))
+        return GW_FR_GONE;
+    io->phase = S5_REQUEST;
     return GW_FR_STEP;
 }
 
@@ -69,7 +114,7 @@ static enum gw_front_result s5_auth(struct gw_front_io *io, const uint8_t *buf, 
     bool ok = r == VG_P_OK && vg_users_check(io->users, up.user, up.pass);
     explicit_bzero(up.pass, sizeof up.pass);
     uint8_t out[2] = {1, ok ? 0 : 1};
-    if (!send_small(io->fd, out, 2))
+    if (!send_small(io, out, 2))
         return GW_FR_GONE;
     if (!ok) {
         snprintf(msg, sizeof msg, "authentication failed for user '%.64s'",
@@ -91,6 +136,8 @@ static enum gw_front_result s5_parse(struct gw_front_io *io, const uint8_t *buf,
         return s5_greeting(io, buf, len, used, why);
     if (io->phase == S5_AUTH)
         return s5_auth(io, buf, len, used, why);
+    if (io->phase == S5_HOPID)
+        return s5_hopid(io, buf, len, used, why);
     struct vg_s5_request req;
     *out = VG_OUT_BAD_REQUEST;
     enum vg_parse r = vg_s5_parse_request(buf, len, &req, used, out);

@@ -11,7 +11,10 @@
  *   GW_FR_CLOSE      close without an answer (not this protocol, no acceptable method)
  *   GW_FR_GONE       the client is gone (a reply could not be sent): free at once
  * Intermediate answers (SOCKS5 method choice and RFC 1929 status) are the front's own: it sends
- * them on io->fd.  Credentials are checked against io->users and wiped after use.
+ * them on io->fd (through io->tls when set).  Credentials are checked against io->users and
+ * wiped after use.  A peer that proved with its TLS client certificate that it is a host of
+ * the fleet (io->hop_host) may instead state the identity of the person it forwards (SOCKS5
+ * method VG_S5_METHOD_HOPID): the front keeps it in io->hop.
  */
 #ifndef GW_FRONT_H
 #define GW_FRONT_H
@@ -24,6 +27,9 @@
 #include <sys/socket.h>
 
 struct vg_users;
+struct vg_cidr;
+struct vg_s5_hopid;
+typedef struct ssl_st SSL;
 
 struct gw_request {
     char target[256]; /* the requested host: a name, or an IP literal to refuse */
@@ -33,10 +39,15 @@ struct gw_request {
 /* What a front may use and change during a handshake. */
 struct gw_front_io {
     int fd;                       /* the client */
+    SSL *tls;                     /* its TLS session, or NULL */
     const struct vg_users *users; /* RFC 1929 / Basic credentials */
     bool anon_ok;                 /* the client's address may skip authentication */
-    char *user;                   /* authenticated user (vg_strdup'ed by the front), or NULL */
-    unsigned phase;               /* the front's position in a multi-step handshake */
+    const char *hop_host;         /* the fleet host the client's certificate names, or NULL */
+    const struct vg_cidr *anon;   /* allow-anonymous-from, for a hop's anonymous person */
+    size_t nanon;
+    char *user;              /* authenticated user (vg_strdup'ed by the front), or NULL */
+    struct vg_s5_hopid *hop; /* the identity a hop stated (vg_malloc'ed), or NULL */
+    unsigned phase;          /* the front's position in a multi-step handshake */
 };
 
 enum gw_front_result {

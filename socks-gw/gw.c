@@ -7,6 +7,7 @@
  */
 #include "gw.h"
 #include "serial.h"
+#include "tls.h"
 #include "users.h"
 #include "vmtable.h"
 
@@ -77,6 +78,7 @@ struct loaded {
     struct vg_config *cfg;
     struct vg_users *users;
     struct vg_vmtable *vmt;
+    struct gw_tls *tls;
     struct vg_cidr *anon;
     size_t nanon;
 };
@@ -86,6 +88,7 @@ static void loaded_free(struct loaded *l)
     vg_config_free(l->cfg);
     vg_users_free(l->users);
     vg_vmtable_free(l->vmt);
+    gw_tls_free(l->tls);
     vg_free(l->anon);
 }
 
@@ -100,6 +103,8 @@ static bool load_all(const char *path, bool front, struct loaded *out, char *err
         goto fail;
     if (out->cfg->users_file &&
         (out->users = vg_users_load(out->cfg->users_file, err, errlen)) == NULL)
+        goto fail;
+    if ((out->tls = gw_tls_new(out->cfg, front, err, errlen)) == NULL)
         goto fail;
     if (!front && (out->vmt = vg_vmtable_new(out->cfg->vm_dir)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -125,10 +130,11 @@ fail:
 
 static void install(struct gw *g, struct loaded *l)
 {
-    struct loaded old = {g->cfg, g->users, g->vmt, g->anon, g->nanon};
+    struct loaded old = {g->cfg, g->users, g->vmt, g->tls, g->anon, g->nanon};
     g->cfg = l->cfg;
     g->users = l->users;
     g->vmt = l->vmt;
+    g->tls = l->tls; /* running TLS sessions keep their old context (reference counted) */
     g->anon = l->anon;
     g->nanon = l->nanon;
     loaded_free(&old);
@@ -154,13 +160,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if ((!same(l.cfg->server, g->cfg->server) ||
-         (l.cfg->forward_user == NULL) != (g->cfg->forward_user == NULL)) &&
+         (l.cfg->tls_cert == NULL) != (g->cfg->tls_cert == NULL)) &&
         !open_resolver(g, l.cfg)) {
         loaded_free(&l);
         return;
     }
-    bool relisten =
-        !same(l.cfg->listen, g->cfg->listen) || !same(l.cfg->listen_http, g->cfg->listen_http);
+    bool relisten = !same(l.cfg->listen, g->cfg->listen) ||
+                    !same(l.cfg->listen_http, g->cfg->listen_http) ||
+                    !same(l.cfg->listen_https, g->cfg->listen_https);
     if (relisten) {
         gw_listeners_close(g);
         if (!gw_listeners_open(g, l.cfg)) {
@@ -174,6 +181,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
             tmp = l.cfg->listen_http;
             l.cfg->listen_http = g->cfg->listen_http;
             g->cfg->listen_http = tmp;
+            tmp = l.cfg->listen_https;
+            l.cfg->listen_https = g->cfg->listen_https;
+            g->cfg->listen_https = tmp;
         }
     }
     install(g, &l);
@@ -181,12 +191,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
               g->nconns);
 }
 
-/* The resolver for chaining (front mode, or forward-user set); replaces the running one. */
+/* The resolver for chaining (front mode, or a host with its TLS certificate); replaces the
+ * running one. */
 static bool open_resolver(struct gw *g, const struct vg_config *cfg)
 {
     char err[256];
     struct vg_resolver *r = NULL;
-    if (g->front || cfg->forward_user) {
+    if (g->front || cfg->tls_cert) {
         if ((r = vg_resolver_new(g->base, cfg, err, sizeof err)) == NULL) {
             vg_err("resolver: %s", err);
             return false;
@@ -375,7 +386,7 @@ int main(int argc, char **argv)
     event_free(g.term_ev);
     event_free(g.int_ev);
     event_free(g.drain_ev);
-    struct loaded cur = {g.cfg, g.users, g.vmt, g.anon, g.nanon};
+    struct loaded cur = {g.cfg, g.users, g.vmt, g.tls, g.anon, g.nanon};
     loaded_free(&cur);
     event_base_free(g.base);
     return 0;

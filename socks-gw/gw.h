@@ -17,6 +17,7 @@ struct gw_listener;
 struct gw_conn;
 
 struct gw_front_ops; /* front.h: SOCKS5, HTTP CONNECT, guest streams */
+struct gw_tls;       /* tls.h */
 
 /* Per-client-address connection counts (max-per-client). */
 struct gw_client_count;
@@ -29,6 +30,7 @@ struct gw {
     struct vg_vmtable *vmt;
     struct vg_cidr *anon;
     size_t nanon;
+    struct gw_tls *tls;           /* TLS contexts (hops, listen-https), from the config */
     struct vg_resolver *resolver; /* chaining to other hosts (NULL: not configured) */
     /* where serial.c hands a stream a guest opened (gw_conn_start_guest; set by gw.c, so that
      * the channel code does not call back into the connection code) */
@@ -54,9 +56,9 @@ void gw_listeners_close(struct gw *g);
 bool gw_client_acquire(struct gw *g, const struct sockaddr *sa);
 void gw_client_release(struct gw *g, const struct sockaddr *sa);
 
-/* conn.c: takes ownership of fd. */
+/* conn.c: takes ownership of fd; tls: the client speaks TLS first (listen-https). */
 void gw_conn_accept(struct gw *g, int fd, const struct sockaddr *peer, socklen_t peerlen,
-                    const struct gw_front_ops *front);
+                    const struct gw_front_ops *front, bool tls);
 /* A request from inside VM `origin` (already allowed by its ACL) for name:port; fd is the local
  * end of a socketpair whose other end is bridged to the guest's stream.  Takes the fd. */
 void gw_conn_start_guest(struct gw *g, int fd, const char *origin, const char *name, uint16_t port);
@@ -65,19 +67,22 @@ void gw_conns_close_handshaking(struct gw *g);
 void gw_conns_close_all(struct gw *g);
 void gw_conn_closed(struct gw *g); /* called once per finished connection */
 
-/* relay.c — bidirectional relay between two connected sockets.
- * Takes ownership of both fds and of `pending` (bytes the client sent after its request, to be
- * delivered upstream first; may be NULL).  `done` is called once when both directions are
- * finished or one failed; the relay then closes and frees everything.  `done` is never called
- * from inside gw_relay_start; when it returns NULL (out of memory or fds) both fds are closed,
- * `pending` is freed and `done` will not be called. */
+/* relay.c — bidirectional relay between two connected sockets, either of which may carry TLS
+ * (tls.h; the TLS session may be NULL).
+ * Takes ownership of both fds, both TLS sessions and of `pending` (bytes the client sent after its
+ * request, to be delivered upstream first; may be NULL).  `done` is called once when both
+ * directions are finished or one failed; the relay then closes and frees everything.  `done` is
+ * never called from inside gw_relay_start; when it returns NULL (out of memory or fds) both fds are
+ * closed, `pending` is freed and `done` will not be called. */
 struct gw_relay;
 typedef void (*gw_relay_done_cb)(void *arg, uint64_t up_bytes, uint64_t down_bytes,
                                  const char *why);
 enum { GW_RELAY_CLIENT_TCP = 1, GW_RELAY_UP_TCP = 2 }; /* flags: which sockets are TCP */
-struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
-                                unsigned flags, uint8_t *pending, size_t pending_len,
-                                unsigned idle_timeout, gw_relay_done_cb done, void *arg);
+typedef struct ssl_st SSL;
+struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, SSL *client_tls,
+                                int upstream_fd, SSL *upstream_tls, unsigned flags,
+                                uint8_t *pending, size_t pending_len, unsigned idle_timeout,
+                                gw_relay_done_cb done, void *arg);
 /* Close and free a running relay without calling its `done` callback (shutdown). */
 void gw_relay_abort(struct gw_relay *r);
 

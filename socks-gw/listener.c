@@ -20,6 +20,7 @@ struct gw_listener {
     struct evconnlistener *l;
     struct event *backoff;
     const struct gw_front_ops *front;
+    bool tls; /* listen-https */
     char addr[VG_ADDRSTRLEN];
 };
 
@@ -126,7 +127,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         turn_away(fd, li->front);
         return;
     }
-    gw_conn_accept(g, fd, sa, (socklen_t)salen, li->front);
+    gw_conn_accept(g, fd, sa, (socklen_t)salen, li->front, li->tls);
 }
 
 static void on_backoff_over(evutil_socket_t fd, short what, void *arg)
@@ -154,6 +155,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 struct open_ctx {
     struct gw *g;
     const struct gw_front_ops *front;
+    bool tls;
     struct gw_listener *list;
     bool ok;
 };
@@ -172,6 +174,7 @@ static bool open_one(const char *item, void *arg)
         return o->ok = false;
     li->g = o->g;
     li->front = o->front;
+    li->tls = o->tls;
     vg_sockaddr_format((struct sockaddr *)&ss, true, li->addr, sizeof li->addr);
     li->l = evconnlistener_new_bind(o->g->base, on_accept, li,
                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
@@ -210,13 +213,14 @@ static void free_list(struct gw_listener *li)
 
 bool gw_listeners_open(struct gw *g, const struct vg_config *cfg)
 {
-    struct open_ctx o = {g, &gw_front_socks5, NULL, true};
-    const char *lists[2] = {cfg->listen, cfg->listen_http};
-    for (int i = 0; i < 2 && o.ok; i++) {
+    struct open_ctx o = {g, &gw_front_socks5, false, NULL, true};
+    const char *lists[3] = {cfg->listen, cfg->listen_http, cfg->listen_https};
+    for (int i = 0; i < 3 && o.ok; i++) {
         if (lists[i] == NULL)
             continue;
         char *copy = vg_strdup(lists[i]);
         o.front = i == 0 ? &gw_front_socks5 : &gw_front_http;
+        o.tls = i == 2;
         if (copy == NULL)
             o.ok = false;
         else
@@ -231,7 +235,7 @@ bool gw_listeners_open(struct gw *g, const struct vg_config *cfg)
     g->listeners = o.list;
     for (struct gw_listener *li = o.list; li; li = li->next) {
         evconnlistener_enable(li->l);
-        vg_notice("listening on %s (%s)", li->addr, li->front->name);
+        vg_notice("listening on %s (%s%s)", li->addr, li->front->name, li->tls ? " over TLS" : "");
     }
     return true;
 }

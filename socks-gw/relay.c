@@ -8,11 +8,16 @@
  * space, and the pipe is the only buffer.  Either way a slow receiver stops its sender
  * (backpressure) and memory stays bounded.
  *
+ * A side may be TLS (tls.h: a hop between gateways, listen-https): its bytes go through
+ * SSL_read / SSL_write, always in copy mode (several records per wake-up), and bytes TLS has
+ * decrypted but not handed out are read without waiting for the socket.
+ *
  * EOF on one side is passed on as shutdown(SHUT_WR) of the other once everything read has been
- * written: exact half-close.  The relay ends when both directions have seen EOF, on an error,
- * or after idle_timeout seconds without traffic.
+ * written (for TLS, close_notify first): exact half-close.  The relay ends when both directions
+ * have seen EOF, on an error, or after idle_timeout seconds without traffic.
  */
 #include "gw.h"
+#include "tls.h"
 
 #include "vg_alloc.h"
 #include "vg_log.h"
@@ -34,6 +39,7 @@
 struct half {
     struct gw_relay *r;
     int in, out;
+    SSL *in_tls, *out_tls; /* the sides' TLS sessions, or NULL (owned by the relay) */
     int pipe_r, pipe_w;
     size_t queued; /* bytes in the pipe */
     uint8_t *pend; /* bytes read but not yet written (copy mode; pipelined request data) */
@@ -71,6 +77,8 @@ static void relay_free(struct gw_relay *r)
     }
     if (r->idle_ev)
         event_free(r->idle_ev);
+    gw_tls_session_free(r->h[0].in_tls);
+    gw_tls_session_free(r->h[0].out_tls);
     if (r->h[0].in >= 0)
         close(r->h[0].in);
     if (r->h[0].out >= 0)
@@ -107,6 +115,9 @@ static void set_reading(struct half *h, bool on)
         else
             event_del(h->rev);
     }
+    /* TLS may hold decrypted bytes the socket will never announce */
+    if (on && gw_tls_pending(h->in_tls) > 0)
+        event_active(h->rev, EV_READ, 0);
 }
 
 static void set_writing(struct half *h, bool on)
@@ -132,8 +143,8 @@ static bool flush(struct half *h)
 {
     struct gw_relay *r = h->r;
     while (h->pend) {
-        ssize_t n = send(h->out, h->pend + h->pend_off, h->pend_len - h->pend_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            gw_io_send(h->out, h->out_tls, h->pend + h->pend_off, h->pend_len - h->pend_off);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -168,7 +179,7 @@ static bool flush(struct half *h)
             finish(r, NULL); /* close() sends the FIN: no shutdown() needed */
             return false;
         }
-        shutdown(h->out, SHUT_WR);
+        gw_io_shut_wr(h->out, h->out_tls);
     }
     return true;
 }
@@ -185,6 +196,56 @@ static bool start_splice(struct half *h)
     return true;
 }
 
+/* Keep buf[off..n) for flush(): the receiver did not take it. */
+static bool keep(struct half *h, const uint8_t *buf, size_t off, size_t n)
+{
+    if ((h->pend = vg_malloc(n - off)) == NULL) {
+        errno = ENOMEM;
+        return false;
+    }
+    memcpy(h->pend, buf + off, n - off);
+    h->pend_len = n - off;
+    h->pend_off = 0;
+    return true;
+}
+
+/* Copy mode with a TLS side: read up to cap (TLS hands out one record per call), write it.
+ * Returns as copy_once. */
+static ssize_t copy_tls(struct half *h, uint8_t *buf, size_t cap)
+{
+    size_t n = 0;
+    int err = 0;
+    while (n < cap) {
+        ssize_t r = gw_io_recv(h->in, h->in_tls, buf + n, cap - n);
+        if (r > 0) {
+            n += (size_t)r;
+            if (h->in_tls == NULL)
+                break; /* a plain socket gave what it had */
+            continue;
+        }
+        err = r == 0 ? 0 : errno;
+        if (r == 0)
+            h->eof = true;
+        break;
+    }
+    if (n == 0) {
+        if (h->eof)
+            return 0;
+        errno = err;
+        return -1;
+    }
+    ssize_t w = gw_io_send(h->out, h->out_tls, buf, n);
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return -1;
+        w = 0;
+    }
+    h->bytes += (uint64_t)w;
+    if ((size_t)w < n && !keep(h, buf, (size_t)w, n))
+        return -1;
+    return (ssize_t)n;
+}
+
 /* Copy mode, one read: recv, send at once, keep what the receiver did not take.  Returns what
  * recv returned, or -1 with errno set (also for a failed send).
  *
@@ -195,7 +256,10 @@ static bool start_splice(struct half *h)
 static ssize_t copy_once(struct half *h, bool closed)
 {
     uint8_t buf[COPY_BUF];
-    ssize_t n = recv(h->in, buf, sizeof buf, 0);
+    ssize_t n;
+    if (h->in_tls || h->out_tls)
+        return copy_tls(h, buf, sizeof buf);
+    n = recv(h->in, buf, sizeof buf, 0);
     if (n <= 0)
         return n;
     bool last = closed && h->out_tcp && n < (ssize_t)sizeof buf;
@@ -218,16 +282,9 @@ static ssize_t copy_once(struct half *h, bool closed)
             setsockopt(h->out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
     }
-    if (w < n) {
-        /* the receiver is slow: keep the rest, read no more until it is written */
-        if ((h->pend = vg_malloc((size_t)(n - w))) == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        memcpy(h->pend, buf + w, (size_t)(n - w));
-        h->pend_len = (size_t)(n - w);
-        h->pend_off = 0;
-    }
+    /* the receiver is slow: keep the rest, read no more until it is written */
+    if (w < n && !keep(h, buf, (size_t)w, (size_t)n))
+        return -1;
     if (n == (ssize_t)sizeof buf)
         start_splice(h); /* bulk data: zero-copy from now on */
     return n;
@@ -276,12 +333,15 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     event_add(r->idle_ev, &tv);
 }
 
-struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upstream_fd,
-                                unsigned flags, uint8_t *pending, size_t pending_len,
-                                unsigned idle_timeout, gw_relay_done_cb done, void *arg)
+struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, SSL *client_tls,
+                                int upstream_fd, SSL *upstream_tls, unsigned flags,
+                                uint8_t *pending, size_t pending_len, unsigned idle_timeout,
+                                gw_relay_done_cb done, void *arg)
 {
     struct gw_relay *r = vg_calloc(1, sizeof *r);
     if (r == NULL) {
+        gw_tls_session_free(client_tls);
+        gw_tls_session_free(upstream_tls);
         close(client_fd);
         close(upstream_fd);
         vg_free(pending);
@@ -293,11 +353,14 @@ struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, int upst
     r->idle_timeout = idle_timeout;
     r->last = vg_now_coarse_s();
     int fds[2] = {client_fd, upstream_fd};
+    SSL *tls[2] = {client_tls, upstream_tls};
     for (int i = 0; i < 2; i++) {
         struct half *h = &r->h[i];
         h->r = r;
         h->in = fds[i];
         h->out = fds[1 - i];
+        h->in_tls = tls[i];
+        h->out_tls = tls[1 - i];
         h->pipe_r = h->pipe_w = -1; /* copy mode until bulk data shows up */
         h->out_tcp = (flags & (i == 0 ? GW_RELAY_UP_TCP : GW_RELAY_CLIENT_TCP)) != 0;
         h->rev = event_new(base, h->in, EV_READ | EV_CLOSED | EV_PERSIST, on_read, h);

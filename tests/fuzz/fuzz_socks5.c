@@ -18,11 +18,12 @@
 
 #define UNTOUCHED ((size_t)-7)
 
-enum stage { ST_GREETING, ST_USERPASS, ST_REQUEST };
+enum stage { ST_GREETING, ST_USERPASS, ST_HOPID, ST_REQUEST };
 
 union any_out {
     struct vg_s5_greeting g;
     struct vg_s5_userpass up;
+    struct vg_s5_hopid hop;
     struct vg_s5_request req;
 };
 
@@ -46,6 +47,9 @@ static enum vg_parse parse(enum stage st, const uint8_t *data, size_t len, union
         break;
     case ST_USERPASS:
         rc = vg_s5_parse_userpass(copy, len, &out->up, used);
+        break;
+    case ST_HOPID:
+        rc = vg_s5_parse_hopid(copy, len, &out->hop, used);
         break;
     case ST_REQUEST:
         rc = vg_s5_parse_request(copy, len, &out->req, used, &err);
@@ -75,9 +79,11 @@ static enum vg_parse parse_checked(enum stage st, const uint8_t *data, size_t le
     union any_out tmp;
     enum vg_parse rc = parse(st, data, len, out, used, &code);
 
-    /* no SOCKS message is longer than 3 + 255 + 255 octets: prefixes past that add nothing.
-     * Every prefix up to 64 octets, then a sample (the check is quadratic). */
-    size_t upto = rc == VG_P_OK ? *used : (len < 600 ? len : 600);
+    /* no SOCKS message is longer than 3 + 255 + 255 octets (a hop identity than
+     * VG_S5_HOPID_MAX): prefixes past that add nothing.  Every prefix up to 64 octets, then a
+     * sample (the check is quadratic). */
+    size_t cap = st == ST_HOPID ? VG_S5_HOPID_MAX + 1 : 600;
+    size_t upto = rc == VG_P_OK ? *used : (len < cap ? len : cap);
     bool err_seen = false;
     for (size_t k = 0; k < upto; k = k < 64 ? k + 1 : k + 1 + (upto - 64) / 16) {
         enum vg_parse prc = parse(st, data, k, &tmp, &pused, &pcode);
@@ -137,6 +143,18 @@ static void check_reply(const struct vg_s5_request *req)
     } else {
         FUZZ_CHECK(memcmp(out + 3, "\x01\0\0\0\0\0\0", 7) == 0);
     }
+}
+
+/* A parsed hop identity builds back into a message that parses to the same identity. */
+static void check_hopid(const struct vg_s5_hopid *id)
+{
+    uint8_t out[VG_S5_HOPID_MAX];
+    size_t n = vg_s5c_hopid(out, id), used;
+    if (n == 0)
+        return; /* all five fields full: more than a hop identity may hold */
+    struct vg_s5_hopid back;
+    FUZZ_CHECK(vg_s5_parse_hopid(out, n, &back, &used) == VG_P_OK && used == n);
+    FUZZ_CHECK(memcmp(&back, id, sizeof back) == 0);
 }
 
 /* The client's reading of the answers (auth: user/password was offered): OK / NEED_MORE /
@@ -245,6 +263,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 direct:
     /* each parser also straight on the raw input, so none depends on the others' formats */
     parse_checked(ST_USERPASS, data, size, &out, &used);
+    if (parse_checked(ST_HOPID, data, size, &out, &used) == VG_P_OK)
+        check_hopid(&out.hop);
     if (parse_checked(ST_REQUEST, data, size, &out, &used) == VG_P_OK)
         check_reply(&out.req);
     /* and the input as a gateway's answers to a client */

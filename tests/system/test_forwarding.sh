@@ -4,12 +4,14 @@
 #
 # The contract under test (docs/gateway.md, "VMs of other hosts"):
 #   - a host's gateway chains a name of its zone that is not in its VM table to the owning host's
-#     gateway (DNS: A/AAAA, owner TXT, SRV port), authenticating with RFC 1929 as
-#     [gateway] forward-user / forward-password;
-#   - a request that arrives authenticated as the forward user is never chained again: VM not
-#     local → 0x04;
+#     gateway (DNS: A/AAAA, owner TXT, SRV port) over TLS: both present host certificates of the
+#     fleet CA (tls-ca, tls-cert, tls-key), then the first states the person's identity (SOCKS5
+#     method 0x80: user, client address) and the owner applies its own rules to that person;
+#   - a request that arrives over such a hop is never chained again: VM not local → 0x04;
 #   - an owner TXT naming the local host while the VM table lacks the VM → 0x04 at once (stale);
-#   - `vmgate-gw --front -c FILE` has no VM table and chains every in-zone name the same way.
+#   - `vmgate-gw --front -c FILE` has no VM table and chains every in-zone name over TLS, checking
+#     the host's certificate against tls-ca, then authenticating as its user (forward-user /
+#     forward-password: the person's own account; a front holds no host certificate).
 # Checked with curl (via hv1 to a VM on hv2), proxychains4 + a local front gateway (VMs on both
 # hosts), vmgate-connect through the front, deliberately wrong records (a loop is refused quickly
 # and nothing spins), a wrong forward password (0x02) and a migration the front follows once the
@@ -22,8 +24,7 @@ VG_TOPO_ONLY=1 source "$(dirname "${BASH_SOURCE[0]}")/test_resolve_connect.sh"
 }
 vg_require_tools curl proxychains4 nsupdate
 
-TOPO_GW_EXTRA="forward-user = $FWD_USER
-forward-password = $FWD_PASS"
+TOPO_TLS=1
 topo_up
 T=$VG_TMP
 SECRET=$(sed -n 's/.*secret "\(.*\)";.*/\1/p' "$T/reg-key.conf")
@@ -52,6 +53,7 @@ timeout = 2
 [gateway]
 listen = 127.0.0.1:1080
 allow-anonymous-from = 127.0.0.1/32
+tls-ca = $T/pki/fleet-ca.crt
 forward-user = $FWD_USER
 forward-password = $FWD_PASS
 connect-timeout = 3
@@ -72,7 +74,8 @@ code=$(curl_cl -x "socks5h://alice:wonderland@198.18.0.11:1080" -o "$T/o" -w '%{
 check_eq "curl via hv1's gateway to web2 on hv2: HTTP 200 + 2 MB intact" "200 $BLOB_SHA" \
     "$code $(sha_of "$T/o" 2>/dev/null || echo none)"
 sleep 0.2
-check_match "hv2 saw the chained request as the forward user" "$FWD_USER" \
+check_match "hv2 saw a TLS hop from hv1 for alice, with her client address" \
+    "CONNECT web2.vm.test:8080 .* hop from hv1 for user alice client 198.18.0.100" \
     "$(tail -n +"$((mark2 + 1))" "$T/gw-hv2.log")"
 out=$(printf 'HELLO\nping\n' | ip netns exec "$NS_C" env VMGATE_PASSWORD=wonderland \
     "$VC" -c "$T/client.conf" -g 198.18.0.11:1080 -u alice web2 7000 2>&1) || true
@@ -84,10 +87,14 @@ check_match "hv1 passes on hv2's 0x05 (port closed in web2)" "^REP 0x05" "$out"
 out=$(ip netns exec "$NS_C" "$VG_PY" "$VG_VGTEST" socks --gw 198.18.0.11:1080 \
     --user alice --password wonderland --name nosuchvm.vm.test --port 22 2>&1) || true
 check_match "hv1: a name DNS does not know -> 0x04" "^REP 0x04" "$out"
-# the forward user is never chained again: hv2 asked directly, as the forward user, for web1
-out=$(ip netns exec "$NS_C" "$VG_PY" "$VG_VGTEST" socks --gw 198.18.0.12:1081 \
-    --user "$FWD_USER" --password "$FWD_PASS" --name web1.vm.test --port 7000 2>&1) || true
-check_match "a request authenticated as the forward user is not chained (0x04)" "^REP 0x04" "$out"
+# a hop is never chained again: hv2 asked directly over TLS with hv1's certificate for web1
+hop=(--tls-ca "$T/pki/fleet-ca.crt" --tls-cert "$T/pki/hv1.crt" --tls-key "$T/pki/hv1.key")
+out=$(ip netns exec "$NS_C" "$VG_PY" "$VG_VGTEST" socks --gw 198.18.0.12:1081 "${hop[@]}" \
+    --hop-user alice --hop-client 198.18.0.100 --name web1.vm.test --port 7000 2>&1) || true
+check_match "a request that came over a hop is not chained again (0x04)" "^REP 0x04" "$out"
+out=$(ip netns exec "$NS_C" "$VG_PY" "$VG_VGTEST" socks --gw 198.18.0.12:1081 "${hop[@]}" \
+    --hop-user alice --hop-client 198.18.0.100 --name web2.vm.test --port 7000 --action hello 2>&1) || true
+check_match "a hop's identity for web2 on hv2 is served" "^HELLO vm2" "$out"
 
 # --- front mode on the client --------------------------------------------------------------------
 check_cmd "vmgate-gw --front --check-config accepts client.conf" \
@@ -132,6 +139,8 @@ vg_start frontbad "$NS_C" "$VG_GW_BIN" --front -c "$T/client-badfwd.conf" -f
 wait_port "$NS_C" 127.0.0.1 1090 10 frontbad || vg_die "second front gateway did not start"
 out=$(ip netns exec "$NS_C" "$VG_PY" "$VG_VGTEST" socks --gw 127.0.0.1:1090 --name web2.vm.test --port 7000 2>&1) || true
 check_match "front with a wrong forward password -> 0x02" "^REP 0x02" "$out"
+check_match "hv2 saw the front over TLS without a host certificate (a user, not a hop)" \
+    "authentication failed for user '$FWD_USER'" "$(cat "$T/gw-hv2.log")"
 vg_stop frontbad
 
 # --- deliberately wrong records: no loop, no spinning ----------------------------------------------

@@ -16,6 +16,7 @@
 # test_forwarding.sh reuses the topology: sourced with VG_TOPO_ONLY=1 this file only defines
 # the functions below.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/tlslib.sh"
 
 VC=$VMGATE_BUILD/resolver/vmgate-connect
 VR=$VMGATE_BUILD/resolver/vmgate-resolve
@@ -136,6 +137,7 @@ users-file = $d/users
 allow-anonymous-from = ${TOPO_ANON:-127.0.0.1/32}
 connect-timeout = 3
 log-level = info
+${TOPO_TLS:+$(tls_gw_conf "$VG_TMP/pki" "$h")}
 ${TOPO_GW_EXTRA:-}
 
 [registrar]
@@ -176,6 +178,8 @@ topo_client_conf() { # FILE [extra [client] lines...]
 
 topo_up() { # the whole topology with registrars' records for web1 (hv1) and web2 (hv2)
     topo_require
+    # TOPO_TLS=1: host certificates of one fleet CA (tests/system/tlslib.sh): TLS hops, chaining
+    [[ -z ${TOPO_TLS:-} ]] || tls_fleet "$VG_TMP/pki" hv1 hv2 || vg_die "test PKI"
     topo_net
     topo_vm 1 hv1
     topo_vm 2 hv2

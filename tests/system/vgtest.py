@@ -79,6 +79,10 @@ def family_of(host):
         return socket.AF_INET
 
 
+# --tls-*: the tunnels' connections speak TLS first (ssl.SSLContext, server name or None)
+TLS = None
+
+
 def tcp_connect(hostport, src=None, timeout=10.0):
     host, port = parse_hostport(hostport) if isinstance(hostport, str) else hostport
     s = socket.socket(family_of(host), socket.SOCK_STREAM)
@@ -86,7 +90,33 @@ def tcp_connect(hostport, src=None, timeout=10.0):
     if src:
         s.bind((src, 0))
     s.connect((host, port))
+    if TLS is not None:
+        ctx, name = TLS
+        s = ctx.wrap_socket(s, server_hostname=name)
     return s
+
+
+def tls_setup(a):
+    """--tls-ca [--tls-cert --tls-key] [--tls-name]: TLS for every tunnel of this run."""
+    global TLS
+    if not getattr(a, "tls_ca", None):
+        return
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(a.tls_ca)
+    ctx.check_hostname = bool(a.tls_name)
+    if a.tls_cert:
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+    TLS = (ctx, a.tls_name or None)
+
+
+def s5_hopid(fields):
+    """vmgate's hop identity (method 0x80): VER=1, TYPE LEN VALUE..., TYPE 0."""
+    b = b"\x01"
+    for t, v in fields:
+        v = v.encode()
+        b += bytes([t, len(v)]) + v
+    return b + b"\x00"
 
 
 def recv_exact(s, n):
@@ -210,13 +240,14 @@ class S5Error(Exception):
 
 
 def socks_open(gw, name, port, user=None, pw=None, src=None, cmd=1, atyp=None, timeout=15.0,
-               chunk=0, delay=0.0, pipeline=False, payload=b""):
+               chunk=0, delay=0.0, pipeline=False, payload=b"", hop=None):
     """Full client handshake.  Returns (sock, rep, bnd); the caller closes sock.
-    Raises S5Error when the gateway refused the method / auth or closed early."""
+    Raises S5Error when the gateway refused the method / auth or closed early.
+    hop: [(type, value)...] — offer only method 0x80 and state that identity."""
     s = tcp_connect(gw, src=src, timeout=timeout)
-    methods = [0, 2] if user is None else [2]
+    methods = [0x80] if hop is not None else [0, 2] if user is None else [2]
     greet = s5_greeting(methods)
-    auth = s5_userpass(user, pw) if user is not None else b""
+    auth = s5_hopid(hop) if hop is not None else s5_userpass(user, pw) if user is not None else b""
     req = s5_request(name, port, cmd=cmd, atyp=atyp)
     try:
         if pipeline:
@@ -229,8 +260,8 @@ def socks_open(gw, name, port, user=None, pw=None, src=None, cmd=1, atyp=None, t
             raise S5Error("METHOD", "CLOSED(%s)" % m.hex())
         if m[0] != 5 or m[1] == 0xFF:
             raise S5Error("METHOD", m.hex())
-        if m[1] == 2:
-            if user is None:
+        if m[1] in (2, 0x80):
+            if user is None and hop is None:
                 raise S5Error("METHOD", "gateway wants auth (%s)" % m.hex())
             if not pipeline:
                 send_chunked(s, auth, chunk, delay)
@@ -512,10 +543,17 @@ def open_tunnel(a, payload=b""):
                                         src=a.src, payload=payload if a.pipeline else b"")
         out("STATUS %s" % st)
         return s if st == 200 else None
+    hop = None
+    if a.hop_user is not None or a.hop_client:
+        hop = []
+        if a.hop_user:
+            hop.append((1, a.hop_user))
+        if a.hop_client:
+            hop.append((3, a.hop_client))
     try:
         s, rep, bnd = socks_open(a.gw, a.name, a.port, user=a.user, pw=a.password, src=a.src,
                                  cmd=a.cmd, atyp=a.atyp, chunk=a.chunk, delay=a.delay,
-                                 pipeline=a.pipeline, payload=payload)
+                                 pipeline=a.pipeline, payload=payload, hop=hop)
     except S5Error as e:
         out("%s %s" % (e.stage, e.detail))
         return None
@@ -1007,6 +1045,12 @@ def add_tunnel_opts(p):
     p.add_argument("--user")
     p.add_argument("--password", default="")
     p.add_argument("--http", action="store_true", help="use HTTP CONNECT instead of SOCKS5")
+    p.add_argument("--tls-ca", help="speak TLS first; verify the gateway against this CA")
+    p.add_argument("--tls-cert", help="present this client certificate")
+    p.add_argument("--tls-key")
+    p.add_argument("--tls-name", help="the name the gateway's certificate must carry")
+    p.add_argument("--hop-user", help="SOCKS5 method 0x80: state this user (a fleet host's hop)")
+    p.add_argument("--hop-client", help="... and this client address")
     p.add_argument("--cmd", type=int, default=1)
     p.add_argument("--atyp", type=int)
     p.add_argument("--chunk", type=int, default=0, help="send handshake in chunks of N bytes")
@@ -1107,6 +1151,7 @@ def main(argv=None):
     p.set_defaults(fn=cmd_serve)
 
     a = ap.parse_args(argv)
+    tls_setup(a)
     try:
         return a.fn(a) or 0
     except (OSError, socket.timeout) as e:
