@@ -22,7 +22,8 @@ enum reg_result {
     REG_NOTZONE,  /* NOTZONE: a name is outside the zone the server holds */
     REG_SERVFAIL, /* SERVFAIL, FORMERR, NOTIMP or another unexpected RCODE */
     REG_TIMEOUT,  /* no server answered (commands that do not journal) */
-    REG_BADREPLY, /* the reply failed TSIG verification, had the wrong id, or was malformed */
+    REG_BADREPLY, /* the reply was not believed: unsigned, TSIG not verified, wrong id or
+                   * question, malformed; transient like a lost reply (an add/del is journaled) */
     REG_BADNAME,  /* the name or an argument is invalid (never sent) */
     REG_ERROR,    /* local failure: memory, file system */
 };
@@ -55,7 +56,8 @@ bool reg_result_parse(const char *s, enum reg_result *out);
 int reg_result_exit(enum reg_result r);
 /* The exit code for a set of results: first hard failure wins over queued, queued over done. */
 int reg_exit_code_of(const enum reg_result *r, size_t n);
-/* Transient results are journaled and retried; the others are final. */
+/* Transient results (no answer, SERVFAIL, a reply not believed) are journaled and retried; the
+ * others are final. */
 bool reg_result_transient(enum reg_result r);
 
 #endif

@@ -70,10 +70,12 @@ void reg_cli_usage(FILE *f, const struct reg_cli_command *cmds, size_t n, const 
         "  10 YXDOMAIN: name in use          16 NOTZONE\n"
         "     (another host's VM)           17 SERVFAIL or another server error\n"
         "  11 NXRRSET: not this host's VM    18 no server answered (commands that do not queue)\n"
-        "  12 BADSIG: wrong key secret       19 reply failed verification (TSIG, id)\n"
+        "  12 BADSIG: wrong key secret       19 reply not believed (unsigned, TSIG, id;\n"
+        "                                       commands that do not queue)\n"
         "  13 BADKEY: key unknown to server  64 usage   65 bad name/channel/XML   78 "
         "configuration\n"
-        "  75 queued: no server answered; the change is journaled and the daemon retries it\n"
+        "  75 queued: no server answered (or its reply was not believed); the change is\n"
+        "     journaled and the daemon retries it\n"
         "\n"
         "configuration keys:\n",
         config);

@@ -58,6 +58,20 @@ void reg_engine_close(struct reg_engine *e)
     reg_conn_close(&e->conn);
 }
 
+/* A reply that did not verify is not the server's word: it is treated like a lost reply (the
+ * caller journals the change and retries; every change carries its prerequisites, so a retry is
+ * safe whether or not the server applied it).  Whatever is on this connection cannot be trusted
+ * to line up any more either. */
+static void not_believed(struct reg_engine *e, char *err, size_t errlen)
+{
+    char peer[VG_ADDRSTRLEN], why[256];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errlen, "unsigned/forged reply from %s: %s; not believed",
+             reg_conn_peer(&e->conn, peer, sizeof peer), why);
+    vg_warn("dns: %s", err);
+    reg_conn_close(&e->conn);
+}
+
 /* Sign, send, receive, check.  too_big is set (and nothing sent) when the message exceeds what
  * TCP can carry. */
 static enum reg_result exchange(struct reg_engine *e, ldns_pkt *pkt, ldns_pkt **reply, int *rcode,
@@ -88,12 +102,10 @@ static enum reg_result exchange(struct reg_engine *e, ldns_pkt *pkt, ldns_pkt **
         res = REG_TIMEOUT;
         goto done;
     }
-    res = reg_msg_check(rwire, rlen, id, &e->key, mac, false, (long long)time(NULL), reply, NULL,
+    res = reg_msg_check(rwire, rlen, pkt, &e->key, mac, false, (long long)time(NULL), reply, NULL,
                         rcode, err, errlen);
-    if (res == REG_BADREPLY) {
-        /* whatever is on this connection cannot be trusted to line up any more */
-        reg_conn_close(&e->conn);
-    }
+    if (res == REG_BADREPLY)
+        not_believed(e, err, errlen);
 done:
     free(wire);
     vg_free(rwire);
@@ -170,25 +182,27 @@ static enum reg_result query_owner(struct reg_engine *e, const char *name, char 
         return REG_ERROR;
     }
     enum reg_result r = exchange(e, q, &reply, &rcode, NULL, err, errlen);
-    ldns_pkt_free(q);
-    if (rcode == LDNS_RCODE_NXDOMAIN && reply != NULL) {
-        ldns_pkt_free(reply);
-        return REG_OK;
+    /* exchange hands out only a verified reply: an NXDOMAIN is the server's word */
+    if (reply != NULL && rcode == LDNS_RCODE_NXDOMAIN) {
+        r = REG_OK;
+        goto done;
     }
-    if (r != REG_OK) {
-        ldns_pkt_free(reply);
-        return r;
-    }
+    if (r != REG_OK || reply == NULL)
+        goto done;
     *exists = true;
     ldns_rr_list *an = ldns_pkt_answer(reply);
+    ldns_rdf *qname = ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(q), 0));
     for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
         char txt[256], host[VG_REC_HOST_MAX + 1];
-        if (reg_txt_text(ldns_rr_list_rr(an, i), txt, sizeof txt) &&
-            vg_rec_owner_parse(txt, strlen(txt), host))
+        const ldns_rr *rr = ldns_rr_list_rr(an, i);
+        if (ldns_dname_compare(ldns_rr_owner(rr), qname) == 0 &&
+            reg_txt_text(rr, txt, sizeof txt) && vg_rec_owner_parse(txt, strlen(txt), host))
             snprintf(owner, ownerlen, "%s", host);
     }
+done:
+    ldns_pkt_free(q);
     ldns_pkt_free(reply);
-    return REG_OK;
+    return r;
 }
 
 /* Explain a final conflict of an ADD: who has the name. */
@@ -259,9 +273,11 @@ static void resolve_single(struct reg_engine *e, const char *zone, struct op *op
     case REG_CHANGE_GC_VM:
         r = query_owner(e, c->name, owner, sizeof owner, &exists, err, sizeof err);
         if (r != REG_OK) {
+            /* whether the name is already gone or another host's is unknown: a transient failure
+             * of the query (no answer, an answer not believed) leaves the del to be retried */
             snprintf(msg, sizeof msg, "NXRRSET: %s is not owned by %s (owner unknown: %s)", c->name,
                      op->item.arg, err);
-            set_result(op, REG_NOTOWNER, msg);
+            set_result(op, reg_result_transient(r) ? r : REG_NOTOWNER, msg);
             return;
         }
         if (c->kind == REG_CHANGE_DEL && owner[0] == '\0') {
@@ -434,15 +450,17 @@ enum reg_result reg_engine_axfr(struct reg_engine *e, const char *zone, struct r
         }
         /* RFC 8945 5.3.1: the first reply is verified against the request MAC, every later one
          * against the previous MAC with the timers only */
-        res = reg_msg_check(rwire, rlen, id, &e->key, mac, msgs > 0, (long long)time(NULL), &reply,
+        res = reg_msg_check(rwire, rlen, q, &e->key, mac, msgs > 0, (long long)time(NULL), &reply,
                             &next, &rcode, err, errlen);
         vg_free(rwire);
         rwire = NULL;
         if (res != REG_OK) {
-            if (res == REG_BADREPLY && msgs > 0)
-                snprintf(err + strlen(err), errlen - strlen(err), " (message %u of the transfer)",
-                         msgs + 1);
-            else if (res == REG_NOTAUTH || res == REG_REFUSED) {
+            if (res == REG_BADREPLY) {
+                if (msgs > 0)
+                    snprintf(err + strlen(err), errlen - strlen(err),
+                             " (message %u of the transfer)", msgs + 1);
+                not_believed(e, err, errlen);
+            } else if (res == REG_NOTAUTH || res == REG_REFUSED) {
                 char why[256];
                 snprintf(why, sizeof why, "%s", err);
                 snprintf(err, errlen,

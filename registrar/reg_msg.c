@@ -465,13 +465,81 @@ static uint16_t rdf_u16(const ldns_rdf *r)
     return ldns_read_uint16(ldns_rdf_data(r));
 }
 
-enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
+/* The reply's question (zone) section: empty, or exactly the request's (name compared
+ * case-insensitively, type, class).  Servers echo it; some leave it out of later AXFR messages
+ * and of error replies. */
+static bool same_question(const ldns_pkt *req, const ldns_pkt *rep)
+{
+    const ldns_rr_list *a = ldns_pkt_question(req), *b = ldns_pkt_question(rep);
+    size_t n = ldns_rr_list_rr_count(b);
+    if (n == 0)
+        return true;
+    if (n != ldns_rr_list_rr_count(a))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const ldns_rr *x = ldns_rr_list_rr(a, i), *y = ldns_rr_list_rr(b, i);
+        if (ldns_rr_get_type(x) != ldns_rr_get_type(y) ||
+            ldns_rr_get_class(x) != ldns_rr_get_class(y) ||
+            ldns_dname_compare(ldns_rr_owner(x), ldns_rr_owner(y)) != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool same_dname(const ldns_rdf *a, const char *name)
+{
+    ldns_rdf *b = ldns_dname_new_frm_str(name);
+    bool same =
+        a && b && ldns_rdf_get_type(a) == LDNS_RDF_TYPE_DNAME && ldns_dname_compare(a, b) == 0;
+    ldns_rdf_deep_free(b);
+    return same;
+}
+
+/* A TSIG error (RFC 8945 5.3.2, 5.4: BADSIG, BADKEY, BADTIME): the server could not
+ * authenticate the request, so it answers NOTAUTH with a TSIG RR that names our key and carries
+ * the error, and (BADSIG, BADKEY) no MAC.  Such a reply cannot be verified; it is believed only as
+ * a failure, and only in that exact shape. */
+static enum reg_result tsig_error(int rc, const ldns_rr *tsig, uint16_t terr,
+                                  const struct reg_key *key, char *err, size_t errlen)
+{
+    if (rc != LDNS_RCODE_NOTAUTH || !same_dname(ldns_rr_owner(tsig), key->name)) {
+        snprintf(err, errlen,
+                 "%s with TSIG error %u not in the shape of RFC 8945 (NOTAUTH, key %s)",
+                 rcode_name(rc), terr, key->name);
+        return REG_BADREPLY;
+    }
+    switch (terr) {
+    case 16:
+        snprintf(err, errlen,
+                 "NOTAUTH/BADSIG: the server rejected the signature of key %s "
+                 "(key secret mismatch: the server has this key name with another secret)",
+                 key->name);
+        return REG_BADSIG;
+    case 17:
+        snprintf(err, errlen,
+                 "NOTAUTH/BADKEY: key %s is unknown to the server (name or algorithm %s)",
+                 key->name, key->algorithm);
+        return REG_BADKEY;
+    case 18:
+        snprintf(err, errlen,
+                 "NOTAUTH/BADTIME: clock skew: the clocks of this host and the server differ "
+                 "by more than %d s",
+                 TSIG_FUDGE);
+        return REG_NOTAUTH;
+    default:
+        snprintf(err, errlen, "NOTAUTH with TSIG error %u", terr);
+        return REG_NOTAUTH;
+    }
+}
+
+enum reg_result reg_msg_check(const uint8_t *wire, size_t len, const ldns_pkt *req,
                               const struct reg_key *key, const ldns_rdf *prior_mac,
                               bool timers_only, long long now, ldns_pkt **out, ldns_rdf **next_mac,
                               int *rcode, char *err, size_t errlen)
 {
     ldns_pkt *p = NULL;
     enum reg_result res = REG_BADREPLY;
+    uint16_t id = ldns_pkt_id(req);
     *rcode = -1;
     if (out)
         *out = NULL;
@@ -483,84 +551,51 @@ enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
         snprintf(err, errlen, "malformed reply (%zu octets)", len);
         goto done;
     }
+    int rc = (int)ldns_pkt_get_rcode(p);
     if (ldns_pkt_id(p) != id) {
-        snprintf(err, errlen, "reply id %u does not match request id %u", ldns_pkt_id(p), id);
+        snprintf(err, errlen, "%s reply with id %u does not match request id %u", rcode_name(rc),
+                 ldns_pkt_id(p), id);
         goto done;
     }
     if (!ldns_pkt_qr(p)) {
         snprintf(err, errlen, "reply without the QR bit");
         goto done;
     }
-    int rc = (int)ldns_pkt_get_rcode(p);
+    if (ldns_pkt_get_opcode(p) != ldns_pkt_get_opcode(req)) {
+        snprintf(err, errlen, "%s reply with opcode %d to a request with opcode %d", rcode_name(rc),
+                 (int)ldns_pkt_get_opcode(p), (int)ldns_pkt_get_opcode(req));
+        goto done;
+    }
+    if (!same_question(req, p)) {
+        snprintf(err, errlen, "%s reply to another question than ours", rcode_name(rc));
+        goto done;
+    }
     ldns_rr *tsig = ldns_pkt_tsig(p);
-
     if (tsig == NULL || ldns_rr_rd_count(tsig) < 7) {
-        /* Error replies to a request the server could not authenticate come back unsigned.  An
-         * unsigned reply is never taken as success. */
-        *rcode = rc;
-        if (rc == LDNS_RCODE_NOERROR) {
-            snprintf(err, errlen, "reply is not signed (TSIG missing): ignored");
-            res = REG_BADREPLY;
-        } else {
-            res = reg_rcode_result(rc);
-            snprintf(err, errlen, "%s (unsigned reply)", rcode_name(rc));
-            if (rc == LDNS_RCODE_NOTAUTH)
-                snprintf(err, errlen,
-                         "NOTAUTH (unsigned reply): the server did not accept "
-                         "the key or is not authoritative");
-            else if (rc == LDNS_RCODE_REFUSED)
-                snprintf(err, errlen,
-                         "REFUSED (unsigned reply): the server's update policy "
-                         "refuses key %s",
-                         key->name);
-        }
+        /* Whatever its RCODE: an unsigned NXRRSET would make a del "already absent", an unsigned
+         * YXDOMAIN an add "in use".  Servers sign every reply to a request they authenticated. */
+        snprintf(err, errlen, "%s reply without a TSIG signature", rcode_name(rc));
         goto done;
     }
     uint16_t terr = rdf_u16(ldns_rr_rdf(tsig, 5));
     if (terr != 0) {
-        *rcode = rc;
-        switch (terr) {
-        case 16:
-            res = REG_BADSIG;
-            snprintf(err, errlen,
-                     "NOTAUTH/BADSIG: the server rejected the signature of key %s "
-                     "(wrong secret?)",
-                     key->name);
-            break;
-        case 17:
-            res = REG_BADKEY;
-            snprintf(err, errlen,
-                     "NOTAUTH/BADKEY: the server does not know key %s (or its "
-                     "algorithm %s)",
-                     key->name, key->algorithm);
-            break;
-        case 18:
-            res = REG_NOTAUTH;
-            snprintf(err, errlen,
-                     "NOTAUTH/BADTIME: clocks of this host and the server differ "
-                     "by more than %d s",
-                     TSIG_FUDGE);
-            break;
-        default:
-            res = REG_NOTAUTH;
-            snprintf(err, errlen, "%s with TSIG error %u", rcode_name(rc), terr);
-            break;
-        }
+        res = tsig_error(rc, tsig, terr, key, err, errlen);
+        if (res != REG_BADREPLY)
+            *rcode = rc;
         goto done;
     }
-    char *kn = ldns_rdf2str(ldns_rr_owner(tsig));
-    bool same_key = kn && strcasecmp(kn, key->name) == 0;
-    free(kn);
     char *alg = ldns_rdf2str(ldns_rr_rdf(tsig, 0));
     bool same_alg = alg && strcasecmp(alg, key->algorithm) == 0;
     free(alg);
-    if (!same_key || !same_alg) {
-        snprintf(err, errlen, "reply signed with another key or algorithm");
+    if (!same_dname(ldns_rr_owner(tsig), key->name) || !same_alg) {
+        snprintf(err, errlen, "%s reply signed with another key or algorithm than %s",
+                 rcode_name(rc), key->name);
         goto done;
     }
     if (!ldns_pkt_tsig_verify_next(p, wire, len, key->name, key->secret, prior_mac,
                                    timers_only ? 1 : 0)) {
-        snprintf(err, errlen, "reply signature does not verify with key %s", key->name);
+        snprintf(err, errlen, "%s reply whose signature does not verify with key %s",
+                 rcode_name(rc), key->name);
         goto done;
     }
     long long signed_at = (long long)rdf_u48(ldns_rr_rdf(tsig, 1));
@@ -573,6 +608,7 @@ enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
         res = REG_ERROR;
         goto done;
     }
+    /* verified: from here on the RCODE is the server's word */
     *rcode = rc;
     res = reg_rcode_result(rc);
     if (res == REG_NOTAUTH)
@@ -586,11 +622,11 @@ enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
         snprintf(err, errlen, "NOTZONE: a name is outside the zone");
     else if (res != REG_OK)
         snprintf(err, errlen, "%s", rcode_name(rc));
-done:
-    if (out && res != REG_BADREPLY && res != REG_ERROR) {
+    if (out) {
         *out = p;
         p = NULL;
     }
+done:
     ldns_pkt_free(p);
     return res;
 }

@@ -77,12 +77,19 @@ ldns_pkt *reg_msg_query(const char *name, ldns_rr_type type);
 enum reg_result reg_msg_sign(ldns_pkt *pkt, const struct reg_key *key, uint16_t id, uint8_t **wire,
                              size_t *len, ldns_rdf **mac);
 
-/* Check a reply.  Verifies the id, and the TSIG against `prior_mac` (the request MAC, or for the
- * later messages of a zone transfer the previous message's MAC with timers_only set).  Returns
- * REG_OK for a verified NOERROR reply; otherwise the classification of the RCODE / TSIG error, with
- * a specific message in err.  *rcode gets the RCODE (or -1 when the reply is unusable), *out the
- * parsed reply (caller frees) unless NULL is passed, *next_mac the reply's MAC (for chaining). */
-enum reg_result reg_msg_check(const uint8_t *wire, size_t len, uint16_t id,
+/* Check a reply to `req` (as signed by reg_msg_sign).  Only a reply that carries the request's id,
+ * the QR bit, its opcode and its question (or none), and a TSIG of `key` that verifies against
+ * `prior_mac` (the request MAC, or for the later messages of a zone transfer the previous
+ * message's MAC with timers_only set) within its fudge of `now`, is believed: REG_OK for NOERROR,
+ * else the classification of the RCODE (reg_rcode_result).  The one exception is a TSIG error
+ * (BADSIG, BADKEY, BADTIME: the server could not authenticate the request, so the reply cannot be
+ * signed, RFC 8945 5.3.2): NOTAUTH with a TSIG RR naming `key` → REG_BADSIG / REG_BADKEY /
+ * REG_NOTAUTH, a failure and never a success.  Everything else — unsigned, another key, a MAC
+ * that does not verify, wrong id or question, out of the time window, malformed — is
+ * REG_BADREPLY whatever its RCODE claims, with *rcode -1.  err gets a specific message.
+ * *out gets the parsed reply (caller frees) only when it was verified (NULL may be passed);
+ * *next_mac the reply's MAC (for chaining). */
+enum reg_result reg_msg_check(const uint8_t *wire, size_t len, const ldns_pkt *req,
                               const struct reg_key *key, const ldns_rdf *prior_mac,
                               bool timers_only, long long now, ldns_pkt **out, ldns_rdf **next_mac,
                               int *rcode, char *err, size_t errlen);

@@ -49,7 +49,8 @@ int reg_result_exit(enum reg_result r)
 
 bool reg_result_transient(enum reg_result r)
 {
-    return r == REG_QUEUED || r == REG_TIMEOUT || r == REG_SERVFAIL;
+    /* a reply that was not believed is a lost reply */
+    return r == REG_QUEUED || r == REG_TIMEOUT || r == REG_SERVFAIL || r == REG_BADREPLY;
 }
 
 int reg_exit_code_of(const enum reg_result *r, size_t n)

@@ -197,20 +197,35 @@ static void request(struct exch *x, uint16_t qid)
     free(alg);
 }
 
-/* A server's reply to x: rcode, signed with `secret` (NULL = unsigned) at time `when`. */
-static void reply(struct exch *x, int rcode, uint16_t rid, const char *secret, uint8_t **w,
-                  size_t *wl)
+/* A server's reply to x: rcode, with `zone` in the zone section (NULL = none), signed with
+ * `secret` (NULL = unsigned) now. */
+static void reply_zone(struct exch *x, int rcode, uint16_t rid, const char *zone,
+                       const char *secret, uint8_t **w, size_t *wl)
 {
     ldns_pkt *r = ldns_pkt_new();
     ldns_pkt_set_id(r, rid);
     ldns_pkt_set_qr(r, true);
     ldns_pkt_set_opcode(r, LDNS_PACKET_UPDATE);
     ldns_pkt_set_rcode(r, (uint8_t)rcode);
+    if (zone) {
+        ldns_rr *q = ldns_rr_new();
+        ldns_rr_set_owner(q, ldns_dname_new_frm_str(zone));
+        ldns_rr_set_type(q, LDNS_RR_TYPE_SOA);
+        ldns_rr_set_class(q, LDNS_RR_CLASS_IN);
+        ldns_rr_set_question(q, true);
+        cr_assert(ldns_pkt_push_rr(r, LDNS_SECTION_QUESTION, q));
+    }
     if (secret)
         cr_assert_eq(ldns_pkt_tsig_sign(r, key.name, secret, 300, key.algorithm, x->mac),
                      LDNS_STATUS_OK);
     cr_assert_eq(ldns_pkt2wire(w, r, wl), LDNS_STATUS_OK);
     ldns_pkt_free(r);
+}
+
+static void reply(struct exch *x, int rcode, uint16_t rid, const char *secret, uint8_t **w,
+                  size_t *wl)
+{
+    reply_zone(x, rcode, rid, NULL, secret, w, wl);
 }
 
 static void exch_free(struct exch *x)
@@ -223,8 +238,9 @@ static void exch_free(struct exch *x)
 static enum reg_result check(struct exch *x, const uint8_t *w, size_t wl, uint16_t qid, int *rcode,
                              char *err)
 {
-    return reg_msg_check(w, wl, qid, &key, x->mac, false, (long long)time(NULL), NULL, NULL, rcode,
-                         err, 256);
+    cr_assert_eq(ldns_pkt_id(x->req), qid);
+    return reg_msg_check(w, wl, x->req, &key, x->mac, false, (long long)time(NULL), NULL, NULL,
+                         rcode, err, 256);
 }
 
 Test(msg, signed_reply_verifies)
@@ -286,25 +302,100 @@ Test(msg, rcodes_map_to_specific_results)
                      err);
         cr_assert_eq(rc, cases[i].rcode);
         free(w);
-        /* error replies may come back unsigned: still classified, never success */
+        /* an unsigned error reply is not believed, whatever it claims (an unsigned NXRRSET
+         * would make a del "already absent") */
         reply(&x, cases[i].rcode, 7, NULL, &w, &wl);
-        cr_assert_eq(check(&x, w, wl, 7, &rc, err), cases[i].res);
+        cr_assert_eq(check(&x, w, wl, 7, &rc, err), REG_BADREPLY, "unsigned rcode %d believed",
+                     cases[i].rcode);
+        cr_assert_eq(rc, -1);
+        cr_assert(strstr(err, "without a TSIG") != NULL, "%s", err);
+        free(w);
+        /* nor one signed with another secret */
+        reply(&x, cases[i].rcode, 7, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &w, &wl);
+        cr_assert_eq(check(&x, w, wl, 7, &rc, err), REG_BADREPLY);
+        cr_assert_eq(rc, -1);
         free(w);
     }
     cr_assert(reg_rcode_is_prereq(LDNS_RCODE_YXDOMAIN) && reg_rcode_is_prereq(LDNS_RCODE_NXRRSET));
     cr_assert(!reg_rcode_is_prereq(LDNS_RCODE_REFUSED));
+    cr_assert(reg_result_transient(REG_BADREPLY), "a reply not believed is a lost reply");
     exch_free(&x);
 }
 
-/* NOTAUTH with a TSIG whose error field says why, as BIND and Knot send it (MAC empty). */
-static void tsig_error_reply(uint16_t rid, uint16_t terr, uint8_t **w, size_t *wl)
+Test(msg, reply_must_answer_our_question)
+{
+    struct exch x;
+    uint8_t *w;
+    size_t wl;
+    int rc;
+    char err[256];
+    request(&x, 21);
+    reply_zone(&x, LDNS_RCODE_NXRRSET, 21, "vm.test.", key.secret, &w, &wl);
+    cr_assert_eq(check(&x, w, wl, 21, &rc, err), REG_NOTOWNER, "%s", err);
+    free(w);
+    reply_zone(&x, LDNS_RCODE_NOERROR, 21, "VM.Test.", key.secret, &w, &wl);
+    cr_assert_eq(check(&x, w, wl, 21, &rc, err), REG_OK, "name case is not significant: %s", err);
+    free(w);
+    reply_zone(&x, LDNS_RCODE_NOERROR, 21, "other.test.", key.secret, &w, &wl);
+    cr_assert_eq(check(&x, w, wl, 21, &rc, err), REG_BADREPLY);
+    cr_assert(strstr(err, "question") != NULL, "%s", err);
+    free(w);
+    exch_free(&x);
+}
+
+Test(msg, reply_to_a_query_is_a_query_reply)
+{
+    struct exch x;
+    uint8_t *w;
+    size_t wl;
+    int rc;
+    char err[256];
+    ldns_pkt *out = (ldns_pkt *)1;
+    x.req = reg_msg_query("web1.vm.test", LDNS_RR_TYPE_TXT);
+    cr_assert_eq(reg_msg_sign(x.req, &key, 33, &x.wire, &x.len, &x.mac), REG_OK);
+    /* reply() answers with opcode UPDATE */
+    reply(&x, LDNS_RCODE_NOERROR, 33, key.secret, &w, &wl);
+    cr_assert_eq(check(&x, w, wl, 33, &rc, err), REG_BADREPLY);
+    cr_assert(strstr(err, "opcode") != NULL, "%s", err);
+    free(w);
+    /* an unsigned NXDOMAIN to the ownership query: not believed, and not handed out */
+    ldns_pkt *r = ldns_pkt_new();
+    ldns_pkt_set_id(r, 33);
+    ldns_pkt_set_qr(r, true);
+    ldns_pkt_set_rcode(r, LDNS_RCODE_NXDOMAIN);
+    cr_assert_eq(ldns_pkt2wire(&w, r, &wl), LDNS_STATUS_OK);
+    cr_assert_eq(reg_msg_check(w, wl, x.req, &key, x.mac, false, (long long)time(NULL), &out, NULL,
+                               &rc, err, sizeof err),
+                 REG_BADREPLY);
+    cr_assert_null(out);
+    free(w);
+    /* signed, it is the server's word */
+    cr_assert_eq(ldns_pkt_tsig_sign(r, key.name, key.secret, 300, key.algorithm, x.mac),
+                 LDNS_STATUS_OK);
+    cr_assert_eq(ldns_pkt2wire(&w, r, &wl), LDNS_STATUS_OK);
+    cr_assert_eq(reg_msg_check(w, wl, x.req, &key, x.mac, false, (long long)time(NULL), &out, NULL,
+                               &rc, err, sizeof err),
+                 REG_NOTOWNER, "%s", err);
+    cr_assert_eq(rc, LDNS_RCODE_NXDOMAIN);
+    cr_assert_not_null(out);
+    ldns_pkt_free(out);
+    free(w);
+    ldns_pkt_free(r);
+    exch_free(&x);
+}
+
+/* `rcode` (NOTAUTH as BIND and Knot send it) with a TSIG RR of key `kname` whose error field says
+ * why (MAC empty). */
+static void tsig_error_reply_as(uint16_t rid, int rcode, const char *kname, uint16_t terr,
+                                uint8_t **w, size_t *wl)
 {
     ldns_pkt *r = ldns_pkt_new();
     ldns_pkt_set_id(r, rid);
     ldns_pkt_set_qr(r, true);
-    ldns_pkt_set_rcode(r, LDNS_RCODE_NOTAUTH);
+    ldns_pkt_set_opcode(r, LDNS_PACKET_UPDATE);
+    ldns_pkt_set_rcode(r, (uint8_t)rcode);
     ldns_rr *t = ldns_rr_new();
-    ldns_rr_set_owner(t, ldns_dname_new_frm_str(key.name));
+    ldns_rr_set_owner(t, ldns_dname_new_frm_str(kname));
     ldns_rr_set_type(t, LDNS_RR_TYPE_TSIG);
     ldns_rr_set_class(t, LDNS_RR_CLASS_ANY);
     ldns_rr_set_ttl(t, 0);
@@ -319,6 +410,11 @@ static void tsig_error_reply(uint16_t rid, uint16_t terr, uint8_t **w, size_t *w
     ldns_pkt_set_tsig(r, t);
     cr_assert_eq(ldns_pkt2wire(w, r, wl), LDNS_STATUS_OK);
     ldns_pkt_free(r);
+}
+
+static void tsig_error_reply(uint16_t rid, uint16_t terr, uint8_t **w, size_t *wl)
+{
+    tsig_error_reply_as(rid, LDNS_RCODE_NOTAUTH, key.name, terr, w, wl);
 }
 
 Test(msg, tsig_errors_badsig_badkey_badtime)
@@ -339,7 +435,15 @@ Test(msg, tsig_errors_badsig_badkey_badtime)
     free(w);
     tsig_error_reply(9, 18, &w, &wl);
     cr_assert_eq(check(&x, w, wl, 9, &rc, err), REG_NOTAUTH);
-    cr_assert(strstr(err, "BADTIME") != NULL, "%s", err);
+    cr_assert(strstr(err, "BADTIME") != NULL && strstr(err, "clock skew") != NULL, "%s", err);
+    free(w);
+    /* only in the shape RFC 8945 gives them: NOTAUTH, our key */
+    tsig_error_reply_as(9, LDNS_RCODE_NXRRSET, key.name, 16, &w, &wl);
+    cr_assert_eq(check(&x, w, wl, 9, &rc, err), REG_BADREPLY);
+    cr_assert_eq(rc, -1);
+    free(w);
+    tsig_error_reply_as(9, LDNS_RCODE_NOTAUTH, "other-key.", 17, &w, &wl);
+    cr_assert_eq(check(&x, w, wl, 9, &rc, err), REG_BADREPLY);
     free(w);
     exch_free(&x);
 }
@@ -354,7 +458,7 @@ Test(msg, reply_outside_time_window_rejected)
     request(&x, 11);
     reply(&x, LDNS_RCODE_NOERROR, 11, key.secret, &w, &wl);
     /* the reply was signed now; pretend our clock is an hour ahead */
-    cr_assert_eq(reg_msg_check(w, wl, 11, &key, x.mac, false, (long long)time(NULL) + 3600, NULL,
+    cr_assert_eq(reg_msg_check(w, wl, x.req, &key, x.mac, false, (long long)time(NULL) + 3600, NULL,
                                NULL, &rc, err, sizeof err),
                  REG_BADREPLY);
     cr_assert(strstr(err, "outside") != NULL, "%s", err);
@@ -367,10 +471,12 @@ Test(msg, malformed_reply)
     char err[256];
     int rc;
     uint8_t junk[5] = {1, 2, 3, 4, 5};
+    ldns_pkt *q = reg_msg_query("web1.vm.test", LDNS_RR_TYPE_TXT);
     cr_assert_eq(
-        reg_msg_check(junk, sizeof junk, 1, &key, NULL, false, 0, NULL, NULL, &rc, err, sizeof err),
+        reg_msg_check(junk, sizeof junk, q, &key, NULL, false, 0, NULL, NULL, &rc, err, sizeof err),
         REG_BADREPLY);
     cr_assert_eq(rc, -1);
+    ldns_pkt_free(q);
 }
 
 /* ---- key files --------------------------------------------------------------------------- */
