@@ -139,6 +139,7 @@ connect-timeout = 3
 log-level = info
 ${TOPO_TLS:+$(tls_gw_conf "$VG_TMP/pki" "$h")}
 ${TOPO_GW_EXTRA:-}
+$(v=TOPO_GW_EXTRA_$h; printf '%s' "${!v:-}")
 
 [registrar]
 state-dir = $d/state
@@ -179,7 +180,8 @@ topo_client_conf() { # FILE [extra [client] lines...]
 topo_up() { # the whole topology with registrars' records for web1 (hv1) and web2 (hv2)
     topo_require
     # TOPO_TLS=1: host certificates of one fleet CA (tests/system/tlslib.sh): TLS hops, chaining
-    [[ -z ${TOPO_TLS:-} ]] || tls_fleet "$VG_TMP/pki" hv1 hv2 || vg_die "test PKI"
+    # (TOPO_TLS_HOSTS: host[=IP] list, for certificates that also name an address)
+    [[ -z ${TOPO_TLS:-} ]] || tls_fleet "$VG_TMP/pki" ${TOPO_TLS_HOSTS:-hv1 hv2} || vg_die "test PKI"
     topo_net
     topo_vm 1 hv1
     topo_vm 2 hv2

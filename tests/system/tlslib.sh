@@ -12,12 +12,19 @@ tls_ca() {
         >/dev/null 2>&1 || { echo "tls_ca: openssl failed" >&2; return 1; }
 }
 
+# tls_sans SAN...: "DNS:a,DNS:b,IP:c" (a SAN written IP:ADDR stays as it is)
+tls_sans() {
+    local sans="" s
+    for s in "$@"; do [[ $s == IP:* ]] && sans+="${sans:+,}$s" || sans+="${sans:+,}DNS:$s"; done
+    printf '%s' "$sans"
+}
+
 # tls_cert DIR CA NAME SAN...: DIR/NAME.crt + DIR/NAME.key signed by DIR/CA, valid for 30 days,
-# with DNS:SAN for each SAN
+# with DNS:SAN for each SAN (IP:ADDR for an address)
 tls_cert() {
-    local d=$1 ca=$2 n=$3 sans="" s
+    local d=$1 ca=$2 n=$3 sans
     shift 3
-    for s in "$@"; do sans+="${sans:+,}DNS:$s"; done
+    sans=$(tls_sans "$@")
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
         -keyout "$d/$n.key" -out "$d/$n.csr" >/dev/null 2>&1 || return 1
     printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' \
@@ -29,9 +36,9 @@ tls_cert() {
 
 # tls_cert_expired DIR CA NAME SAN...: like tls_cert, but valid only in January 2020
 tls_cert_expired() {
-    local d=$1 ca=$2 n=$3 sans="" s
+    local d=$1 ca=$2 n=$3 sans
     shift 3
-    for s in "$@"; do sans+="${sans:+,}DNS:$s"; done
+    sans=$(tls_sans "$@")
     local c=$d/ca-$n
     mkdir -p "$c"
     : >"$c/index.txt"
@@ -64,14 +71,19 @@ EOF
         { echo "tls_cert_expired: openssl failed" >&2; return 1; }
 }
 
-# tls_fleet DIR HOST...: the fleet CA "fleet-ca" and one certificate per host naming it (the
-# owner TXT's host name) and HOST.vmgate-hosts.$ZONE (the SRV target)
+# tls_fleet DIR HOST[=IP]...: the fleet CA "fleet-ca" and one certificate per host naming it
+# (the owner TXT's host name), HOST.vmgate-hosts.$ZONE (the SRV target) and IP when given
+# (listen-https clients check the address they connect to).  Nothing is made again when the
+# CA exists (a test may have made its own fleet first).
 tls_fleet() {
-    local d=$1 h
+    local d=$1 h ip
     shift
+    [[ -f $d/fleet-ca.crt ]] && return 0
     tls_ca "$d" fleet-ca || return 1
     for h in "$@"; do
-        tls_cert "$d" fleet-ca "$h" "$h" "$h.vmgate-hosts.${ZONE:-vm.test}" || return 1
+        ip=""
+        [[ $h == *=* ]] && ip="IP:${h#*=}" && h=${h%%=*}
+        tls_cert "$d" fleet-ca "$h" "$h" "$h.vmgate-hosts.${ZONE:-vm.test}" ${ip:+"$ip"} || return 1
     done
 }
 
