@@ -19,7 +19,7 @@ Standard library only.  Results are printed as KEY value lines (flushed).
     hostile_agent.py streams --path P --n N --target NAME:PORT
         opens N streams "CONNECT NAME PORT" at once; prints "STREAMS acked=A refused=R ok=K
         err=E" once each is answered (reset, OK or ERR) or after 15 s, then holds them until
-        SIGTERM (a "ready" stream can be asked for again with SIGUSR1: N more).
+        SIGTERM; each SIGUSR1 opens N more and reports them the same way.
     hostile_agent.py partial --path P --n N --target NAME:PORT
         opens N streams that send "CONNECT NAME" and never the newline; prints "PARTIAL closed=C
         n=N first=T1 last=T2 how=..." when the gateway has closed them (or after 30 s), then
@@ -349,7 +349,7 @@ def cmd_pingid(a):
 def cmd_streams(a):
     ls = listen(a.path)
     m = accept(ls)
-    ag = Agent(m)
+    Agent(m)  # control stream and host streams, answered as the agent does
     name, port = target_of(a.target)
     more = [0]
     signal.signal(signal.SIGUSR1, lambda *_: more.__setitem__(0, more[0] + 1))

@@ -115,6 +115,26 @@ check_match "yamux ping values are numbers other than 1" '^([02-9]|[1-9][0-9]+) 
 check_cmd "the two sessions' first yamux ping values differ" test "${ypings[0]:-x}" != "${ypings[1]:-x}"
 vg_stop pingid
 
+# the real vmgate-agent (--listen unix: plays QEMU's socket) answers the random ids: its session
+# stays up through 5 s of requests (10 ping checks at agent-timeout 1 s; an unanswered ping
+# ends a session after 3)
+AGENT=$VMGATE_BUILD/guest/vmgate-agent
+vm_set real.vm.test "channel=serial:$T/agent.sock"
+vg_start agent "$NS_VM1" "$AGENT" --listen "unix:$T/agent.sock" --allow-ports 7000 --keepalive 1
+wait_unix "$T/agent.sock"
+served=0
+t_end=$((SECONDS + 5))
+while ((SECONDS < t_end)); do
+    out=$(trigger real.vm.test)
+    [[ $out == *"HELLO vm1"* ]] && served=$((served + 1))
+done
+check_ge "the real agent serves requests over its session" 5 "$served"
+check_eq "... in one session for 5 s: its answers to the random ping ids count" 1 \
+    "$(grep -c "serial $T/agent.sock (real.vm.test): agent session opened" "$T/gw.log")"
+check_nomatch "... and no control stream went unanswered" 'agent.sock.*control stream unanswered' \
+    "$(cat "$T/gw.log")"
+vg_stop agent
+
 # ---- 3. guest streams: max-per-vm, guest-share ------------------------------------------------
 restart_gw agent-timeout=1 max-connections=40 guest-share=50 max-per-vm=12
 vm_set bad2.vm.test "channel=serial:$T/bad2.sock" "allow-out=web1.vm.test:7000"
