@@ -46,6 +46,8 @@ struct vg_config {
     char *forward_password;
     unsigned max_connections;
     unsigned max_per_client;
+    unsigned max_per_vm;   /* streams a guest opens (serial:), per VM */
+    unsigned guest_share;  /* percent of max_connections guest-opened streams may hold together */
     unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
 

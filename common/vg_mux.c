@@ -18,6 +18,7 @@
 
 #include "vg_alloc.h"
 #include "vg_log.h"
+#include "vg_random.h"
 #include "vg_time.h"
 #include "vg_yamux.h"
 
@@ -89,7 +90,7 @@ struct vg_mux {
     unsigned nstreams; /* live (in the id table) */
     uint32_t next_id;
 
-    uint32_t ping_id;
+    uint32_t ping_id; /* opaque value of the outstanding ping (random) */
     bool ping_outstanding;
     uint64_t ping_sent_us;
 
@@ -729,9 +730,11 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------------------ keepalive */
 
+/* Each ping carries a fresh random opaque value: a peer that does not read what we send cannot
+ * answer pings blindly (a counter from 1 would be easy to guess). */
 static void send_ping(struct vg_mux *m)
 {
-    m->ping_id++;
+    m->ping_id = (uint32_t)vg_random_u64();
     m->ping_outstanding = true;
     m->ping_sent_us = vg_now_us();
     queue_frame(m, VG_YAMUX_PING, VG_YAMUX_SYN, 0, m->ping_id);

@@ -2,6 +2,7 @@
 
 #include "vg_alloc.h"
 #include "vg_mux.h"
+#include "vg_time.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -17,9 +18,13 @@
 #define BRIDGE_IOV 16
 
 struct vg_mux_bridge {
+    struct event_base *base;
     int fd;
     struct vg_mux_stream *s;
     struct event *rd, *wr, *kick;
+    struct event *idle_ev; /* NULL unless vg_mux_bridge_set_idle() set a timeout */
+    unsigned idle_secs;
+    uint64_t last;   /* vg_now_coarse_s() of the last bytes moved either way */
     bool rd_paused;  /* stopped by backpressure */
     bool up_eof;     /* fd EOF seen, stream shut down */
     bool down_eof;   /* stream EOF seen and fd SHUT_WR done */
@@ -40,6 +45,8 @@ static void finish(struct vg_mux_bridge *b, const char *err)
     event_del(b->rd);
     event_del(b->wr);
     event_del(b->kick);
+    if (b->idle_ev)
+        event_del(b->idle_ev);
     if (err)
         snprintf(b->err, sizeof b->err, "%s", err);
     b->done(b, b->up, b->down, err ? b->err : NULL, b->arg);
@@ -98,6 +105,7 @@ static bool flush_down(struct vg_mux_bridge *b)
             return true;
         }
         b->down += (uint64_t)w;
+        b->last = vg_now_coarse_s();
         evbuffer_drain(in, (size_t)w); /* → window update for the peer */
     }
     event_del(b->wr);
@@ -120,6 +128,7 @@ static void read_fd(struct vg_mux_bridge *b)
                 return;
             }
             b->up += (uint64_t)n;
+            b->last = vg_now_coarse_s();
             if ((size_t)n < sizeof buf)
                 return; /* probably drained; the next readiness brings more */
             continue;
@@ -191,12 +200,42 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     flush_down(b);
 }
 
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vg_mux_bridge *b = arg;
+    uint64_t quiet = vg_now_coarse_s() - b->last;
+    if (quiet >= b->idle_secs) {
+        finish(b, "idle timeout");
+        return;
+    }
+    struct timeval tv = {(time_t)(b->idle_secs - quiet), 0};
+    event_add(b->idle_ev, &tv);
+}
+
+int vg_mux_bridge_set_idle(struct vg_mux_bridge *b, unsigned secs)
+{
+    if (b->idle_ev == NULL && secs > 0 &&
+        (b->idle_ev = event_new(b->base, -1, 0, idle_cb, b)) == NULL)
+        return -1;
+    b->idle_secs = secs;
+    b->last = vg_now_coarse_s();
+    if (b->idle_ev == NULL || b->finished)
+        return 0;
+    if (secs == 0) {
+        event_del(b->idle_ev);
+        return 0;
+    }
+    struct timeval tv = {(time_t)secs, 0};
+    return event_add(b->idle_ev, &tv);
+}
+
 struct vg_mux_bridge *vg_mux_bridge_new(struct event_base *base, int fd, struct vg_mux_stream *s,
                                         vg_mux_bridge_done_fn done, void *arg)
 {
     struct vg_mux_bridge *b = vg_calloc(1, sizeof *b);
     if (!b)
         return NULL;
+    b->base = base;
     b->fd = fd;
     b->s = s;
     b->done = done;
@@ -227,6 +266,8 @@ void vg_mux_bridge_free(struct vg_mux_bridge *b)
     event_free(b->rd);
     event_free(b->wr);
     event_free(b->kick);
+    if (b->idle_ev)
+        event_free(b->idle_ev);
     vg_mux_stream_setcb(b->s, NULL, NULL, NULL);
     if (!b->finished || b->err[0]) {
         vg_mux_stream_reset(b->s);

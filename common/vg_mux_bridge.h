@@ -40,4 +40,10 @@ struct vg_mux_bridge *vg_mux_bridge_new(struct event_base *base, int fd, struct 
                                         vg_mux_bridge_done_fn done, void *arg);
 void vg_mux_bridge_free(struct vg_mux_bridge *b);
 
+/* Idle timeout: when no byte moved either way for `secs` seconds, the relay ends with err
+ * "idle timeout" (an abort, as any error: reset stream, fd closed with a reset).  0 = never, the
+ * default.  May be called again to change it; the quiet time counts from the call.  0, or -1 when
+ * out of memory (the bridge then has no timeout). */
+int vg_mux_bridge_set_idle(struct vg_mux_bridge *b, unsigned secs);
+
 #endif

@@ -53,6 +53,8 @@ struct gw_open {
     struct event *ev;
     enum vg_chan_kind kind;
     uint16_t port;
+    char mline[MUX_LINE_MAX]; /* vsock-mux: the reply line read so far */
+    size_t mlen;
     /* serial / forward: the request running in serial.c / forward.c */
     struct gw_serial_req *sreq;
     struct gw_fwd *fwd;
@@ -152,11 +154,15 @@ static void socket_ready(struct gw_open *o)
     finish(o, &up, VG_OUT_OK, NULL);
 }
 
+/* The hybrid-vsock reply line.  Bytes are consumed as they come (only up to the line's newline:
+ * what follows belongs to the guest port), so a peer that sends part of a line and then waits
+ * leaves nothing readable behind: the level-triggered read event does not fire again until more
+ * arrives, and the caller's connect-timeout ends the wait. */
 static void on_mux_read(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_open *o = arg;
-    char line[MUX_LINE_MAX + 1];
-    ssize_t n = recv(o->fd, line, MUX_LINE_MAX, MSG_PEEK);
+    char *at = o->mline + o->mlen;
+    ssize_t n = recv(o->fd, at, MUX_LINE_MAX - o->mlen, MSG_PEEK);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
@@ -169,18 +175,19 @@ static void on_mux_read(evutil_socket_t fd, short what, void *arg)
         finish(o, NULL, VG_OUT_PORT_CLOSED, "port closed in the guest (vsock-mux closed)");
         return;
     }
-    char *nl = memchr(line, '\n', (size_t)n);
-    if (nl == NULL) {
-        if (n == MUX_LINE_MAX)
-            finish(o, NULL, VG_OUT_PROTOCOL, "vsock-mux: no reply line");
-        return; /* wait for the rest of the line */
-    }
-    size_t take = (size_t)(nl - line) + 1;
-    if (recv(o->fd, line, take, 0) != (ssize_t)take) {
+    char *nl = memchr(at, '\n', (size_t)n);
+    size_t take = nl ? (size_t)(nl - at) + 1 : (size_t)n;
+    if (recv(o->fd, at, take, 0) != (ssize_t)take) {
         finish(o, NULL, VG_OUT_PROTOCOL, "vsock-mux: short read");
         return;
     }
-    if (take < 4 || memcmp(line, "OK ", 3) != 0) {
+    o->mlen += take;
+    if (nl == NULL) {
+        if (o->mlen == MUX_LINE_MAX)
+            finish(o, NULL, VG_OUT_PROTOCOL, "vsock-mux: no reply line");
+        return; /* wait for the rest of the line */
+    }
+    if (o->mlen < 4 || memcmp(o->mline, "OK ", 3) != 0) {
         finish(o, NULL, VG_OUT_PORT_CLOSED, "vsock-mux: guest refused the port");
         return;
     }

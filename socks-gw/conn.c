@@ -275,6 +275,13 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
             return;
         }
         c->bridge = vg_mux_bridge_new(g->base, fd, up->stream, on_bridge_done, c);
+        if (c->bridge && vg_mux_bridge_set_idle(c->bridge, g->cfg->idle_timeout) != 0) {
+            vg_mux_bridge_free(c->bridge); /* closes fd, resets the stream */
+            c->bridge = NULL;
+            VG_CLOG(VG_LOG_WARN, c->ident, "cannot start the serial relay");
+            conn_free(c);
+            return;
+        }
         if (c->bridge == NULL) {
             VG_CLOG(VG_LOG_WARN, c->ident, "cannot start the serial relay");
             gw_upstream_close(up);

@@ -42,6 +42,7 @@ struct gw {
 
     unsigned nconns;
     struct gw_conn *conns; /* every live connection (doubly linked) */
+    unsigned nguest;       /* streams opened by guests (serial.c), every VM: guest-share */
     struct gw_client_count *counts[1024];
     uint64_t next_id;
     bool draining;

@@ -386,9 +386,10 @@ vm_set() { # NAME key=value... : write the VM file atomically (temp + rename)
 
 vm_del() { rm -f "$VG_TMP/vms/$1"; }
 
-# gw_conf FILE [key=value ...]: the gateway config; keys given override the defaults
+# gw_conf FILE [key=value ...]: the gateway config; keys given override the defaults, other
+# [gateway] keys given (agent-timeout, max-per-vm, ...) are added
 gw_conf() {
-    local file=$1 kv k
+    local file=$1 kv k extra=()
     shift
     local -A v=(
         [zone]=vm.test
@@ -406,7 +407,10 @@ gw_conf() {
         [max-per-client]=256
         [log-level]=info
     )
-    for kv in "$@"; do v[${kv%%=*}]=${kv#*=}; done
+    for kv in "$@"; do
+        [[ -v "v[${kv%%=*}]" ]] || extra+=("${kv%%=*} = ${kv#*=}")
+        v[${kv%%=*}]=${kv#*=}
+    done
     {
         echo "[dns]"
         echo "zone = ${v[zone]}"
@@ -417,6 +421,7 @@ gw_conf() {
             idle-timeout connect-timeout drain-timeout max-connections max-per-client log-level; do
             [[ -n ${v[$k]} ]] && echo "$k = ${v[$k]}"
         done
+        for kv in "${extra[@]}"; do echo "$kv"; done
     } >"$file.tmp"
     mv -f "$file.tmp" "$file"
 }

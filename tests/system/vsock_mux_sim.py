@@ -13,6 +13,8 @@ Options that make the simulator awkward on purpose, as a real peer may be:
                  as "OK <n>\n" (the gateway must pass on what follows the line)
   --split-ok     send "OK <n>\n" in three writes 0.1 s apart
   --hang-port N  on CONNECT N accept but never answer (the gateway's connect-timeout must fire)
+  --ok-nonl-port N  on CONNECT N answer "OK 1073" without the newline, then nothing (the gateway
+                 must wait without spinning and fail at connect-timeout)
 """
 
 import argparse
@@ -67,6 +69,12 @@ def handle(c):
             c.settimeout(None)
             c.recv(1)  # until the gateway gives up
             return
+        if port == OPTS.ok_nonl_port:
+            log("CONNECT %d: OK without a newline, then nothing" % port)
+            c.sendall(b"OK 1073")
+            c.settimeout(None)
+            c.recv(1)  # until the gateway gives up
+            return
         try:
             g = socket.create_connection(("127.0.0.1", port), timeout=5)
         except OSError as e:
@@ -111,6 +119,7 @@ def main():
     ap.add_argument("--coalesce", action="store_true")
     ap.add_argument("--split-ok", action="store_true")
     ap.add_argument("--hang-port", type=int, default=-1)
+    ap.add_argument("--ok-nonl-port", type=int, default=-1)
     a = ap.parse_args()
     global OPTS
     OPTS = a

@@ -84,6 +84,8 @@ static const char good[] = "# vmgate test config\n"
                            "drain-timeout = 60\n"
                            "max-connections = 100\n"
                            "max-per-client = 10\n"
+                           "max-per-vm = 8\n"
+                           "guest-share = 0\n"
                            "port = 1080\n"
                            "log-level = debug\n"
                            "\n"
@@ -120,6 +122,8 @@ Test(config, good_file)
     cr_assert_eq(cfg->drain_timeout, 60);
     cr_assert_eq(cfg->max_connections, 100);
     cr_assert_eq(cfg->max_per_client, 10);
+    cr_assert_eq(cfg->max_per_vm, 8);
+    cr_assert_eq(cfg->guest_share, 0);
     cr_assert_eq(cfg->gateway_port, 1080);
     cr_assert_str_eq(cfg->log_level, "debug");
     cr_assert_str_eq(cfg->state_dir, "/var/lib/vmgate/reg");
@@ -143,6 +147,8 @@ static void check_defaults(const struct vg_config *cfg)
     cr_assert_eq(cfg->drain_timeout, 30);
     cr_assert_eq(cfg->max_connections, 4096);
     cr_assert_eq(cfg->max_per_client, 256);
+    cr_assert_eq(cfg->max_per_vm, 64);
+    cr_assert_eq(cfg->guest_share, 50);
     cr_assert_eq(cfg->gateway_port, 0);
     cr_assert_str_eq(cfg->log_level, "notice");
     cr_assert_eq(cfg->heartbeat_interval, 10);

@@ -1176,6 +1176,39 @@ Test(mux, bridge_reports_stream_reset_and_session_loss)
     side_free(&a);
 }
 
+Test(mux, bridge_idle_timeout)
+{
+    struct side a, b;
+    pair(&a, &b);
+    int sp[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    struct bdone d = {0};
+    d.b = vg_mux_bridge_new(base, sp[0], vg_mux_open(a.m), bridge_done, &d);
+    cr_assert_not_null(d.b);
+    cr_assert_eq(vg_mux_bridge_set_idle(d.b, 0), 0, "0 = never");
+    cr_assert(run_until(has_accepted, &b, 2000));
+    run_for(1300);
+    cr_assert_eq(d.calls, 0, "no idle timeout set");
+    /* traffic, then silence: the bridge ends about a second later, as an abort */
+    cr_assert_eq(vg_mux_bridge_set_idle(d.b, 1), 0);
+    vg_mux_stream_write(b.acc[0]->s, "x", 1);
+    char c;
+    uint64_t t0 = vg_now_ms();
+    fcntl(sp[1], F_SETFL, O_NONBLOCK);
+    while (read(sp[1], &c, 1) != 1) {
+        cr_assert_lt(vg_now_ms() - t0, 2000, "the byte crosses the bridge");
+        run_for(10);
+    }
+    cr_assert(run_until(bridge_finished, &d, 3000));
+    cr_assert_geq(vg_now_ms() - t0, 900);
+    cr_assert(d.has_err);
+    cr_assert_str_eq(d.err, "idle timeout");
+    cr_assert(run_until(ctx_reset, b.acc[0], 2000), "the peer's stream is reset");
+    close(sp[1]);
+    side_free(&a);
+    side_free(&b);
+}
+
 Test(mux, bridge_backpressure_slow_fd)
 {
     struct side a, b;
