@@ -675,8 +675,12 @@ enum vg_res_status vg_rparse_fold(const struct vg_rpart parts[VG_RQ_N],
     /* the owning host's addresses: only those the policy allows */
     size_t dropped = keep_allowed(pol, loc->name, a6, &n6, why, whylen) +
                      keep_allowed(pol, loc->name, a4, &n4, why, whylen);
-    if (n4 + n6 == 0)
+    if (n4 + n6 == 0) {
+        size_t used = strlen(why);
+        if (dropped > 1 && used < whylen)
+            snprintf(why + used, whylen - used, " (and %zu more)", dropped - 1);
         return VG_RES_BADADDR;
+    }
     if (dropped > 0 && whylen > 0) {
         char note[220];
         snprintf(note, sizeof note, "%s", why);

@@ -177,6 +177,26 @@ static void zone_answer(struct msg *m, unsigned id, const char *qname, unsigned 
         name = qname + 13;
     bool web1 = strcmp(name, "web1.vm.test") == 0, web2 = strcmp(name, "web2.vm.test") == 0;
     bool noaddr = strcmp(name, "noaddr.vm.test") == 0;
+    /* hostile records: a CNAME out of the zone, an address on loopback, a huge TTL */
+    bool alias = strcmp(name, "alias.vm.test") == 0, lo = strcmp(name, "lo.vm.test") == 0;
+    bool big = strcmp(name, "big.vm.test") == 0;
+    if (!srv && (alias || lo || big)) {
+        m_begin(m, id, 0, qname, qtype);
+        if (alias && qtype == T_A) {
+            rr_alias(m, T_CNAME, qname, 30, "gw.evil.example");
+            rr_a(m, "gw.evil.example", 30, "198.18.0.66");
+        } else if (lo && qtype == T_A) {
+            rr_a(m, qname, 30, "127.0.0.1");
+        } else if (big && qtype == T_A) {
+            rr_a(m, qname, 604800, "198.18.0.13");
+        } else if (big && qtype == T_TXT) {
+            rr_txt(m, qname, 604800, "vmgate-owner=hv3", NULL, NULL);
+        }
+        if (m->an == 0)
+            rr_soa(m, 604800, 604800);
+        m_end(m);
+        return;
+    }
     bool exists = srv ? web1 : (web1 || web2 || noaddr);
     if (!exists) {
         m_begin(m, id, 3, qname, qtype);
@@ -1292,11 +1312,15 @@ struct got {
     enum vg_res_status st;
     struct vg_vm_location loc;
     bool *inside;
+    struct vg_resolver *r; /* set: copy vg_resolver_why into why */
+    char why[256];
 };
 
 static void on_result(enum vg_res_status st, const struct vg_vm_location *loc, void *arg)
 {
     struct got *g = arg;
+    if (g->r)
+        snprintf(g->why, sizeof g->why, "%s", vg_resolver_why(g->r));
     cr_assert_not(g->inside && *g->inside, "callback ran inside vg_resolve");
     g->calls++;
     g->st = st;
@@ -1449,6 +1473,81 @@ Test(resolver, against_fake_dns)
     vg_resolver_free(r);
     cr_assert_eq(g13.calls, 1);
     cr_assert_eq(g13.st, VG_RES_CANCELLED);
+    fake_dns_stop(&d);
+    event_base_free(base);
+}
+
+Test(resolver, refusals_and_caps_from_the_configuration)
+{
+    struct event_base *base = event_base_new();
+    struct fake_dns d;
+    char err[256];
+    fake_dns_start(&d, base);
+    struct vg_config *cfg = fake_cfg(d.port);
+    cfg->cache_ttl_max = 2;
+    cfg->cache_neg_ttl_max = 60; /* more than cache-ttl-max: held to it */
+    struct vg_resolver *r = vg_resolver_new(base, cfg, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    vg_resolver_set_clock(r, fake_clock, NULL);
+    fake_now = 5000000;
+
+    /* a CNAME out of the zone: refused with the reason, not cached */
+    struct got g = {.r = r};
+    vg_resolve(r, "alias", on_result, &g);
+    run_until(base, &g.calls, 1);
+    cr_assert_eq(g.st, VG_RES_OFFZONE);
+    cr_assert_str_eq(g.why, "CNAME alias.vm.test -> gw.evil.example leaves zone vm.test");
+    struct vg_resolver_stats s;
+    vg_resolver_stats(r, &s);
+    cr_assert_eq(s.cache_entries, 0, "a refusal is not cached");
+    /* loopback without host-networks */
+    struct got g2 = {.r = r};
+    vg_resolve(r, "lo", on_result, &g2);
+    run_until(base, &g2.calls, 1);
+    cr_assert_eq(g2.st, VG_RES_BADADDR);
+    cr_assert(strstr(g2.why, "address 127.0.0.1 of lo.vm.test"), "%s", g2.why);
+    /* a week's TTL is held to cache-ttl-max 2 s */
+    struct got g3 = {.r = r};
+    vg_resolve(r, "big", on_result, &g3);
+    run_until(base, &g3.calls, 1);
+    cr_assert_eq(g3.st, VG_RES_OK);
+    cr_assert_eq(g3.loc.ttl, 2);
+    cr_assert_str_eq(g3.why, "");
+    unsigned q = d.queries;
+    fake_now += 1999;
+    struct got g4 = {0};
+    vg_resolve(r, "big", on_result, &g4);
+    run_until(base, &g4.calls, 1);
+    cr_assert(g4.loc.from_cache);
+    cr_assert_eq(d.queries, q);
+    fake_now += 1;
+    struct got g5 = {0};
+    vg_resolve(r, "big", on_result, &g5);
+    run_until(base, &g5.calls, 1);
+    cr_assert_not(g5.loc.from_cache, "expired after the cap");
+    cr_assert_eq(d.queries, q + 4);
+    vg_resolver_free(r);
+
+    /* host-networks that list loopback make it usable; a bad list is refused */
+    cfg->host_networks = strdup("127.0.0.0/8");
+    r = vg_resolver_new(base, cfg, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    struct got g6 = {.r = r};
+    vg_resolve(r, "lo", on_result, &g6);
+    run_until(base, &g6.calls, 1);
+    cr_assert_eq(g6.st, VG_RES_OK);
+    cr_assert_eq(g6.loc.naddrs, 1);
+    struct got g7 = {.r = r};
+    vg_resolve(r, "web1", on_result, &g7);
+    run_until(base, &g7.calls, 1);
+    cr_assert_eq(g7.st, VG_RES_BADADDR, "198.18.0.11 and fd00::11 are outside 127.0.0.0/8");
+    cr_assert(strstr(g7.why, "outside [dns] host-networks"), "%s", g7.why);
+    vg_resolver_free(r);
+    free(cfg->host_networks);
+    cfg->host_networks = strdup("127.0.0.0/8, web1.vm.test");
+    cr_assert_null(vg_resolver_new(base, cfg, err, sizeof err));
+    cr_assert(strstr(err, "host-networks: 'web1.vm.test'"), "%s", err);
+    vg_config_free(cfg);
     fake_dns_stop(&d);
     event_base_free(base);
 }
