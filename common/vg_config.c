@@ -32,8 +32,7 @@ static const struct key_def keys[] = {
     {"dns", "ttl-max", K_UINT, OFF(ttl_max), 1, 86400, "3600", "highest TTL accepted"},
     {"dns", "timeout", K_UINT, OFF(dns_timeout), 1, 300, "3", "seconds per DNS exchange"},
     {"dns", "host-networks", K_STR, OFF(host_networks), 0, 0, NULL,
-     "CIDRs where owning hosts' addresses may be (chaining, vmgate-connect); unset: any but "
-     "loopback, link-local, multicast, unspecified"},
+     "CIDRs owning hosts' addresses must be in (unset: any but loopback and other special ones)"},
     {"dns", "cache-ttl-max", K_UINT, OFF(cache_ttl_max), 0, 86400, "300",
      "seconds a resolved VM is cached at most, whatever its TTL"},
     {"dns", "cache-negative-ttl-max", K_UINT, OFF(cache_neg_ttl_max), 0, 3600, "5",
