@@ -114,11 +114,12 @@ static enum vg_res_status fold_checked(const struct vg_rpart parts[VG_RQ_N],
         }
         if (v4 && v6)
             FUZZ_CHECK(loc->addrs[0].ss_family == AF_INET6);
-        /* an SRV target, when one was taken, is inside the zones */
+        /* an SRV target, when one was taken, is inside the zones (at or below one) */
         if (loc->gateway[0] && pol->nzones > 0) {
             bool under = false;
             for (size_t z = 0; z < pol->nzones; z++)
-                under = under || vg_name_under(loc->gateway, pol->zones[z]);
+                under = under || vg_name_under(loc->gateway, pol->zones[z]) ||
+                        strcmp(loc->gateway, pol->zones[z]) == 0; /* the apex is in the zone */
             FUZZ_CHECK(under);
         }
         break;
