@@ -82,7 +82,7 @@ struct vg_resolver {
     struct vg_rcache *cache;
     unsigned ttl_max, neg_ttl_max; /* [dns] cache-ttl-max, cache-negative-ttl-max */
     struct vg_cidr *nets;          /* [dns] host-networks */
-    size_t nnets;
+    size_t nnets, nets_cap;
     char why[256]; /* during a callback: its request's why (vg_resolver_why) */
     uint64_t (*now_ms)(void *);
     void *clock_arg;
@@ -528,13 +528,11 @@ static bool add_net(const char *item, void *arg)
                  item);
         return false;
     }
-    struct vg_cidr *grown = vg_realloc(c->r->nets, (c->r->nnets + 1) * sizeof *grown);
-    if (grown == NULL) {
+    if (!vg_grow(&c->r->nets, &c->r->nets_cap, c->r->nnets, sizeof *c->r->nets, 4)) {
         snprintf(c->err, c->errlen, "out of memory");
         return false;
     }
-    c->r->nets = grown;
-    grown[c->r->nnets++] = cidr;
+    c->r->nets[c->r->nnets++] = cidr;
     return true;
 }
 
