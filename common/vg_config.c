@@ -31,6 +31,12 @@ static const struct key_def keys[] = {
     {"dns", "ttl-min", K_UINT, OFF(ttl_min), 1, 86400, "5", "lowest TTL accepted"},
     {"dns", "ttl-max", K_UINT, OFF(ttl_max), 1, 86400, "3600", "highest TTL accepted"},
     {"dns", "timeout", K_UINT, OFF(dns_timeout), 1, 300, "3", "seconds per DNS exchange"},
+    {"dns", "host-networks", K_STR, OFF(host_networks), 0, 0, NULL,
+     "CIDRs owning hosts' addresses must be in (unset: any but loopback and other special ones)"},
+    {"dns", "cache-ttl-max", K_UINT, OFF(cache_ttl_max), 0, 86400, "300",
+     "seconds a resolved VM is cached at most, whatever its TTL"},
+    {"dns", "cache-negative-ttl-max", K_UINT, OFF(cache_neg_ttl_max), 0, 3600, "5",
+     "seconds a 'no such VM' answer is cached at most"},
     {"host", "name", K_STR, OFF(host_name), 0, 0, NULL, "this host's name"},
     {"host", "address", K_STR, OFF(host_address), 0, 0, NULL, "this host's address(es)"},
     {"gateway", "listen", K_STR, OFF(listen), 0, 0, NULL, "SOCKS5 listeners, ADDR:PORT list"},
@@ -220,6 +226,8 @@ struct vg_config *vg_config_defaults(void)
     return cfg;
 }
 
+static bool check_cidr(const char *item, void *arg);
+
 struct zone_ctx {
     struct vg_config *cfg;
     char *msg;
@@ -272,6 +280,16 @@ struct vg_config *vg_config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: [dns] ttl %u outside ttl-min..ttl-max (%u..%u)", path,
                  ctx.cfg->ttl, ctx.cfg->ttl_min, ctx.cfg->ttl_max);
         goto fail;
+    }
+    if (ctx.cfg->host_networks) {
+        char msg[256] = "out of memory";
+        char *copy = vg_strdup(ctx.cfg->host_networks);
+        bool ok = copy && vg_list_foreach(copy, check_cidr, msg);
+        vg_free(copy);
+        if (!ok) {
+            snprintf(err, errlen, "%s: [dns] host-networks: %s", path, msg);
+            goto fail;
+        }
     }
     if (ctx.cfg->zone) {
         char msg[256] = "out of memory";

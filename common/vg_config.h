@@ -20,6 +20,9 @@ struct vg_config {
     char *tsig_key_file; /* the file BIND's tsig-keygen writes */
     unsigned ttl, ttl_min, ttl_max;
     unsigned dns_timeout; /* seconds per UPDATE / query */
+    char *host_networks;  /* comma list of CIDR: where owning hosts' addresses may be (resolver) */
+    unsigned cache_ttl_max;     /* resolver: cap of positive answers' TTL, seconds */
+    unsigned cache_neg_ttl_max; /* resolver: cap of negative answers' TTL, seconds */
 
     /* [host] */
     char *host_name;

@@ -14,6 +14,7 @@
 #include "vg_alloc.h"
 #include "vg_addr.h"
 #include "vg_config.h"
+#include "vg_log.h"
 #include "vg_name.h"
 #include "vg_records.h"
 #include "vg_rcache.h"
@@ -67,6 +68,7 @@ struct vg_resolve_req {
     void *arg;
     enum vg_res_status st;
     struct vg_vm_location loc;
+    char why[256];                      /* what the answer refused (vg_resolver_why) */
     struct vg_resolve_req *prev, *next; /* lk->waiters or r->ready */
 };
 
@@ -78,7 +80,10 @@ struct vg_resolver {
     struct lookup *lookups;
     struct vg_resolve_req *ready;
     struct vg_rcache *cache;
-    unsigned neg_ttl_max;
+    unsigned ttl_max, neg_ttl_max; /* [dns] cache-ttl-max, cache-negative-ttl-max */
+    struct vg_cidr *nets;          /* [dns] host-networks */
+    size_t nnets, nets_cap;
+    char why[256]; /* during a callback: its request's why (vg_resolver_why) */
     uint64_t (*now_ms)(void *);
     void *clock_arg;
     char **zones;
@@ -115,6 +120,11 @@ const char *vg_res_strerror(enum vg_res_status st)
         return "not a valid VM name";
     case VG_RES_OUTSIDE:
         return "name outside the configured zone(s)";
+    case VG_RES_OFFZONE:
+        return "DNS answer refused: a CNAME, DNAME or SRV target leaves the zone";
+    case VG_RES_BADADDR:
+        return "DNS answer refused: the owning host's address is not allowed ([dns] "
+               "host-networks)";
     case VG_RES_NOMEM:
         return "out of memory";
     case VG_RES_CANCELLED:
@@ -146,6 +156,8 @@ enum vg_outcome vg_res_outcome(enum vg_res_status st)
     case VG_RES_SERVFAIL:
     case VG_RES_REFUSED:
     case VG_RES_BADRESP:
+    case VG_RES_OFFZONE:
+    case VG_RES_BADADDR:
     case VG_RES_ERROR:
         break;
     }
@@ -165,6 +177,8 @@ const char *vg_res_token(enum vg_res_status st)
         [VG_RES_BADRESP] = "badresp",
         [VG_RES_BADNAME] = "badname",
         [VG_RES_OUTSIDE] = "outside",
+        [VG_RES_OFFZONE] = "offzone",
+        [VG_RES_BADADDR] = "badaddr",
         [VG_RES_NOMEM] = "nomem",
         [VG_RES_CANCELLED] = "cancelled",
         [VG_RES_ERROR] = "error",
@@ -312,16 +326,19 @@ static void req_free(struct vg_resolve_req *q)
 static void on_ready(evutil_socket_t fd, short what, void *arg)
 {
     struct vg_resolve_req *q = arg;
-    req_unlink(&q->r->ready, q);
+    struct vg_resolver *r = q->r;
+    req_unlink(&r->ready, q);
+    memcpy(r->why, q->why, sizeof r->why); /* a copy: the callback may free r */
     q->cb(q->st, q->st == VG_RES_OK ? &q->loc : NULL, q->arg);
     req_free(q);
 }
 
 /* Hand a result to q and schedule its callback. */
 static void req_complete(struct vg_resolve_req *q, enum vg_res_status st,
-                         const struct vg_vm_location *loc)
+                         const struct vg_vm_location *loc, const char *why)
 {
     q->st = st;
+    snprintf(q->why, sizeof q->why, "%s", why ? why : "");
     if (st == VG_RES_OK && loc != &q->loc)
         q->loc = *loc;
     q->lk = NULL;
@@ -357,16 +374,28 @@ static void lookup_finish(struct lookup *lk)
     struct vg_rpart parts[VG_RQ_N];
     struct vg_vm_location loc;
     unsigned cache_ttl = 0;
+    char why[256];
+    const struct vg_rpolicy pol = {
+        .zones = (const char *const *)r->zones,
+        .nzones = r->nzones,
+        .nets = r->nets,
+        .nnets = r->nnets,
+        .ttl_max = r->ttl_max,
+        .neg_ttl_max = r->neg_ttl_max,
+    };
     for (int i = 0; i < VG_RQ_N; i++)
         parts[i] = (struct vg_rpart){lk->status[i], lk->abuf[i], lk->alen[i]};
     memcpy(loc.name, lk->name, sizeof loc.name);
-    enum vg_res_status st = vg_rparse_fold(parts, r->neg_ttl_max, &loc, &cache_ttl);
+    enum vg_res_status st = vg_rparse_fold(parts, &pol, &loc, &cache_ttl, why, sizeof why);
+    if (why[0] != '\0')
+        vg_warn("DNS %s: %s%s", lk->name, st == VG_RES_OK ? "" : "refused: ", why);
+    /* refusals are failures: never cached */
     if (st == VG_RES_OK || vg_res_is_negative(st))
         vg_rcache_put(r->cache, lk->name, st, &loc, cache_ttl, r->now_ms(r->clock_arg));
     while (lk->waiters) {
         struct vg_resolve_req *q = lk->waiters;
         req_unlink(&lk->waiters, q);
-        req_complete(q, st, &loc);
+        req_complete(q, st, &loc, why);
     }
     lookup_free(lk);
 }
@@ -443,13 +472,13 @@ struct vg_resolve_req *vg_resolve(struct vg_resolver *r, const char *name, vg_re
     char norm[254];
     enum vg_res_status st = vg_res_qualify(name, (const char *const *)r->zones, r->nzones, norm);
     if (st != VG_RES_OK) {
-        req_complete(q, st, NULL);
+        req_complete(q, st, NULL, NULL);
         return q;
     }
     memcpy(q->loc.name, norm, sizeof norm);
     if (vg_rcache_get(r->cache, norm, r->now_ms(r->clock_arg), &st, &q->loc)) {
         r->stats.cache_hits++;
-        req_complete(q, st, &q->loc);
+        req_complete(q, st, &q->loc, NULL);
         return q;
     }
     struct lookup *lk = lookup_find(r, norm);
@@ -460,7 +489,7 @@ struct vg_resolve_req *vg_resolve(struct vg_resolver *r, const char *name, vg_re
         return q;
     }
     if ((lk = lookup_start(r, norm)) == NULL) {
-        req_complete(q, VG_RES_NOMEM, NULL);
+        req_complete(q, VG_RES_NOMEM, NULL, NULL);
         return q;
     }
     q->lk = lk;
@@ -483,6 +512,29 @@ void vg_resolve_cancel(struct vg_resolve_req *q)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+
+struct nets_ctx {
+    struct vg_resolver *r;
+    char *err;
+    size_t errlen;
+};
+
+static bool add_net(const char *item, void *arg)
+{
+    struct nets_ctx *c = arg;
+    struct vg_cidr cidr;
+    if (!vg_cidr_parse(item, &cidr)) {
+        snprintf(c->err, c->errlen, "[dns] host-networks: '%s' is not an address or CIDR prefix",
+                 item);
+        return false;
+    }
+    if (!vg_grow(&c->r->nets, &c->r->nets_cap, c->r->nnets, sizeof *c->r->nets, 4)) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return false;
+    }
+    c->r->nets[c->r->nnets++] = cidr;
+    return true;
+}
 
 struct csv_ctx {
     char *buf;
@@ -523,7 +575,10 @@ struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_con
     }
     r->base = base;
     r->now_ms = mono_ms;
-    r->neg_ttl_max = 5;
+    r->ttl_max = cfg ? cfg->cache_ttl_max : VG_RES_TTL_MAX_DEFAULT;
+    r->neg_ttl_max = cfg ? cfg->cache_neg_ttl_max : VG_RES_NEG_TTL_MAX_DEFAULT;
+    if (r->neg_ttl_max > r->ttl_max)
+        r->neg_ttl_max = r->ttl_max;
     if (ares_users++ == 0) {
         int st = ares_library_init(ARES_LIB_INIT_ALL);
         if (st != ARES_SUCCESS) {
@@ -548,6 +603,19 @@ struct vg_resolver *vg_resolver_new(struct event_base *base, const struct vg_con
                 snprintf(err, errlen, "out of memory");
                 goto done;
             }
+    }
+
+    if (cfg != NULL && cfg->host_networks != NULL) {
+        char *copy = vg_strdup(cfg->host_networks);
+        struct nets_ctx c = {r, err, errlen};
+        if (copy == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        bool ok = vg_list_foreach(copy, add_net, &c);
+        vg_free(copy);
+        if (!ok)
+            goto done;
     }
 
     /* [dns] timeout is the whole budget of one query: c-ares doubles the per-try timeout each
@@ -606,6 +674,7 @@ void vg_resolver_free(struct vg_resolver *r)
         while (lk->waiters) {
             struct vg_resolve_req *q = lk->waiters;
             req_unlink(&lk->waiters, q);
+            r->why[0] = '\0';
             q->cb(VG_RES_CANCELLED, NULL, q->arg);
             req_free(q);
         }
@@ -614,6 +683,7 @@ void vg_resolver_free(struct vg_resolver *r)
     while (r->ready) {
         struct vg_resolve_req *q = r->ready;
         req_unlink(&r->ready, q);
+        r->why[0] = '\0';
         q->cb(VG_RES_CANCELLED, NULL, q->arg);
         req_free(q);
     }
@@ -629,6 +699,7 @@ void vg_resolver_free(struct vg_resolver *r)
     for (size_t i = 0; i < r->nzones; i++)
         vg_free(r->zones[i]);
     vg_free(r->zones);
+    vg_free(r->nets);
     if (!r->lib_failed && ares_users > 0 && --ares_users == 0)
         ares_library_cleanup();
     vg_free(r);
@@ -657,6 +728,11 @@ void vg_resolver_set_clock(struct vg_resolver *r, uint64_t (*now_ms)(void *), vo
     r->now_ms = now_ms ? now_ms : mono_ms;
     r->clock_arg = arg;
     vg_rcache_clear(r->cache);
+}
+
+const char *vg_resolver_why(const struct vg_resolver *r)
+{
+    return r->why;
 }
 
 void vg_resolver_flush(struct vg_resolver *r)

@@ -4,6 +4,7 @@
 #include "vg_addr.h"
 #include "vg_client.h"
 #include "vg_config.h"
+#include "vg_log.h"
 #include "vg_resolve.h"
 #include "vg_time.h"
 #include "vg_version.h"
@@ -41,6 +42,8 @@ struct lookup_result {
     enum vg_res_status st;
     struct vg_vm_location loc;
     struct event_base *base;
+    struct vg_resolver *r;
+    char why[256]; /* what the answer refused (vg_resolver_why) */
 };
 
 static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc, void *arg)
@@ -48,6 +51,7 @@ static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc,
     struct lookup_result *res = arg;
     res->done = true;
     res->st = st;
+    snprintf(res->why, sizeof res->why, "%s", vg_resolver_why(res->r));
     if (loc != NULL)
         res->loc = *loc;
     event_base_loopbreak(res->base);
@@ -78,6 +82,7 @@ static int resolve(const struct vg_config *cfg, const char *name, int64_t deadli
         rc = VG_EXIT_CONFIG;
         goto done;
     }
+    res.r = r;
     int64_t left = deadline - (int64_t)vg_now_ms();
     struct timeval tv = {left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000 : 0};
     if ((timer = evtimer_new(base, on_deadline, base)) == NULL || evtimer_add(timer, &tv) < 0 ||
@@ -92,10 +97,12 @@ static int resolve(const struct vg_config *cfg, const char *name, int64_t deadli
         goto done;
     }
     if (res.st != VG_RES_OK) {
-        say("%s: %s", name, vg_res_strerror(res.st));
+        say("%s: %s%s%s", name, vg_res_strerror(res.st), res.why[0] ? ": " : "", res.why);
         rc = vg_exit_of_res(res.st);
         goto done;
     }
+    if (res.why[0])
+        say("%s: %s", name, res.why);
     *loc = res.loc;
     rc = 0;
 done:
@@ -248,6 +255,7 @@ int main(int argc, char **argv)
         break;
     }
     int64_t deadline = t0 + (int64_t)o.timeout * 1000;
+    vg_log_max = VG_LOG_ERR; /* the resolver's warnings: said below, with the result */
     if ((cfg = vg_client_config(o.config, getenv("VMGATE_CONFIG"), o.dns_server, err,
                                 sizeof err)) == NULL) {
         say("%s", err);

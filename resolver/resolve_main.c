@@ -2,6 +2,7 @@
 #include "vg_addr.h"
 #include "vg_client.h"
 #include "vg_config.h"
+#include "vg_log.h"
 #include "vg_resolve.h"
 #include "vg_version.h"
 
@@ -14,6 +15,8 @@ struct result {
     bool done;
     enum vg_res_status st;
     struct vg_vm_location loc;
+    struct vg_resolver *r;
+    char why[256]; /* what the answer refused (vg_resolver_why) */
 };
 
 static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc, void *arg)
@@ -21,6 +24,7 @@ static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc,
     struct result *res = arg;
     res->done = true;
     res->st = st;
+    snprintf(res->why, sizeof res->why, "%s", vg_resolver_why(res->r));
     if (loc != NULL)
         res->loc = *loc;
 }
@@ -41,7 +45,8 @@ static void json_str(const char *s)
     putchar('"');
 }
 
-static void print_json(const char *input, enum vg_res_status st, const struct vg_vm_location *loc)
+static void print_json(const char *input, enum vg_res_status st, const struct vg_vm_location *loc,
+                       const char *why)
 {
     char a[VG_ADDRSTRLEN];
     printf("{\"query\":");
@@ -50,6 +55,10 @@ static void print_json(const char *input, enum vg_res_status st, const struct vg
     if (st != VG_RES_OK) {
         printf(",\"error\":");
         json_str(vg_res_strerror(st));
+        if (why[0]) {
+            printf(",\"detail\":");
+            json_str(why);
+        }
         if (loc && loc->name[0]) {
             printf(",\"name\":");
             json_str(loc->name);
@@ -75,7 +84,12 @@ static void print_json(const char *input, enum vg_res_status st, const struct vg
         printf("%s", i ? "," : "");
         json_str(a);
     }
-    printf("],\"ttl\":%u}\n", loc->ttl);
+    printf("],\"ttl\":%u", loc->ttl);
+    if (why[0]) {
+        printf(",\"detail\":");
+        json_str(why);
+    }
+    printf("}\n");
 }
 
 static void print_human(const struct vg_vm_location *loc)
@@ -129,6 +143,8 @@ int main(int argc, char **argv)
         rc = VG_EXIT_CONFIG;
         goto done;
     }
+    res.r = r;
+    vg_log_max = VG_LOG_ERR; /* the library's warnings: printed below, with the result */
     if (vg_resolve(r, o.name, on_resolved, &res) == NULL) {
         fprintf(stderr, "vmgate-resolve: out of memory\n");
         goto done;
@@ -139,11 +155,14 @@ int main(int argc, char **argv)
         goto done;
     }
     if (o.json)
-        print_json(o.name, res.st, &res.loc);
+        print_json(o.name, res.st, &res.loc, res.why);
     else if (res.st == VG_RES_OK)
         print_human(&res.loc);
     if (res.st != VG_RES_OK)
-        fprintf(stderr, "vmgate-resolve: %s: %s\n", o.name, vg_res_strerror(res.st));
+        fprintf(stderr, "vmgate-resolve: %s: %s%s%s\n", o.name, vg_res_strerror(res.st),
+                res.why[0] ? ": " : "", res.why);
+    else if (res.why[0])
+        fprintf(stderr, "vmgate-resolve: %s: %s\n", o.name, res.why);
     rc = vg_exit_of_res(res.st);
 done:
     vg_resolver_free(r);

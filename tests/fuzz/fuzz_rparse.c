@@ -13,13 +13,16 @@
  *
  * Checked: vg_rparse_ttls on each reply for each query type (TTLs at most 2^31 - 1 or
  * VG_TTL_NONE; the same answer twice), vg_rec_owner_parse on every TXT-sized slice (a normalized
- * host name of at most 63 octets), vg_rparse_status on any status, and vg_rparse_fold: the status
- * is one of the enum, OK has 1..8 addresses of either family, all with the SRV's port, IPv6 first
- * when there are both, and cache_ttl = ttl; NXDOMAIN/NODATA have no address and cache_ttl <=
- * neg_ttl_max; failures cache nothing; owner and gateway are normalized names; folding again
- * gives the same result.
+ * host name of at most 63 octets), vg_rparse_status on any status, and vg_rparse_fold under an
+ * open and a strict policy (zone vm.test, host networks 198.18.0.0/15 and fd00::/8, TTL cap
+ * 300): the status is one of the enum, OK has 1..8 addresses of either family that the policy
+ * allows, all with the SRV's port, IPv6 first when there are both, an SRV target inside the
+ * zone, and cache_ttl = ttl <= the cap; NXDOMAIN/NODATA have no address and cache_ttl <=
+ * neg_ttl_max; failures cache nothing, refusals say why; owner and gateway are normalized names;
+ * folding again gives the same result; what the strict policy accepts the open one accepts.
  */
 #include "fuzz.h"
+#include "vg_addr.h"
 #include "vg_name.h"
 #include "vg_records.h"
 #include "vg_rparse.h"
@@ -72,43 +75,63 @@ static void check_owner(const unsigned char *p, size_t len)
     FUZZ_CHECK(owner[0] != '\0' && normalized(owner, 63));
 }
 
-static void check_fold(const struct vg_rpart parts[VG_RQ_N], unsigned neg_max)
+/* One fold under pol, with the invariants of any policy; returns the status. */
+static enum vg_res_status fold_checked(const struct vg_rpart parts[VG_RQ_N],
+                                       const struct vg_rpolicy *pol, struct vg_vm_location *loc,
+                                       unsigned *cttl)
 {
-    struct vg_vm_location loc, loc2;
-    unsigned cttl = 12345, cttl2;
-    memset(&loc, 0x5a, sizeof loc);
-    snprintf(loc.name, sizeof loc.name, "web1.vm.test");
-    enum vg_res_status st = vg_rparse_fold(parts, neg_max, &loc, &cttl);
-    FUZZ_CHECK(strcmp(loc.name, "web1.vm.test") == 0);
-    FUZZ_CHECK(memchr(loc.owner, '\0', sizeof loc.owner) && normalized(loc.owner, 63));
-    FUZZ_CHECK(memchr(loc.gateway, '\0', sizeof loc.gateway) &&
-               normalized(loc.gateway, VG_NAME_MAX));
-    FUZZ_CHECK(!loc.from_cache);
-    FUZZ_CHECK(loc.naddrs <= VG_RES_MAX_ADDRS);
+    struct vg_vm_location loc2;
+    unsigned cttl2;
+    char why[256], why2[256];
+    memset(loc, 0x5a, sizeof *loc);
+    memset(why, 0x5a, sizeof why);
+    snprintf(loc->name, sizeof loc->name, "web1.vm.test");
+    *cttl = 12345;
+    enum vg_res_status st = vg_rparse_fold(parts, pol, loc, cttl, why, sizeof why);
+    FUZZ_CHECK(memchr(why, '\0', sizeof why) != NULL);
+    FUZZ_CHECK(strcmp(loc->name, "web1.vm.test") == 0);
+    FUZZ_CHECK(memchr(loc->owner, '\0', sizeof loc->owner) && normalized(loc->owner, 63));
+    FUZZ_CHECK(memchr(loc->gateway, '\0', sizeof loc->gateway) &&
+               normalized(loc->gateway, VG_NAME_MAX));
+    FUZZ_CHECK(!loc->from_cache);
+    FUZZ_CHECK(loc->naddrs <= VG_RES_MAX_ADDRS);
     switch (st) {
     case VG_RES_OK: {
-        FUZZ_CHECK(loc.naddrs >= 1);
-        FUZZ_CHECK(cttl == loc.ttl && loc.ttl <= 0x7fffffffu);
+        FUZZ_CHECK(loc->naddrs >= 1);
+        FUZZ_CHECK(*cttl == loc->ttl && loc->ttl <= 0x7fffffffu && loc->ttl <= pol->ttl_max);
         bool v4 = false, v6 = false;
-        for (size_t i = 0; i < loc.naddrs; i++) {
-            const struct sockaddr_storage *ss = &loc.addrs[i];
+        for (size_t i = 0; i < loc->naddrs; i++) {
+            const struct sockaddr_storage *ss = &loc->addrs[i];
+            FUZZ_CHECK(vg_rparse_addr_ok(pol, (const struct sockaddr *)ss));
             if (ss->ss_family == AF_INET) {
                 v4 = true;
-                FUZZ_CHECK(ntohs(((const struct sockaddr_in *)ss)->sin_port) == loc.port);
+                FUZZ_CHECK(ntohs(((const struct sockaddr_in *)ss)->sin_port) == loc->port);
             } else {
                 FUZZ_CHECK(ss->ss_family == AF_INET6);
                 v6 = true;
-                FUZZ_CHECK(ntohs(((const struct sockaddr_in6 *)ss)->sin6_port) == loc.port);
+                FUZZ_CHECK(ntohs(((const struct sockaddr_in6 *)ss)->sin6_port) == loc->port);
             }
         }
         if (v4 && v6)
-            FUZZ_CHECK(loc.addrs[0].ss_family == AF_INET6);
+            FUZZ_CHECK(loc->addrs[0].ss_family == AF_INET6);
+        /* an SRV target, when one was taken, is inside the zones (at or below one) */
+        if (loc->gateway[0] && pol->nzones > 0) {
+            bool under = false;
+            for (size_t z = 0; z < pol->nzones; z++)
+                under = under || vg_name_under(loc->gateway, pol->zones[z]) ||
+                        strcmp(loc->gateway, pol->zones[z]) == 0; /* the apex is in the zone */
+            FUZZ_CHECK(under);
+        }
         break;
     }
     case VG_RES_NXDOMAIN:
     case VG_RES_NODATA:
-        FUZZ_CHECK(loc.naddrs == 0 && cttl <= neg_max);
+        FUZZ_CHECK(loc->naddrs == 0 && *cttl <= pol->neg_ttl_max);
         break;
+    case VG_RES_OFFZONE:
+    case VG_RES_BADADDR:
+        FUZZ_CHECK(why[0] != '\0'); /* a refusal always says why */
+        /* fall through */
     case VG_RES_TIMEOUT:
     case VG_RES_UNREACHABLE:
     case VG_RES_SERVFAIL:
@@ -118,20 +141,48 @@ static void check_fold(const struct vg_rpart parts[VG_RQ_N], unsigned neg_max)
     case VG_RES_NOMEM:
     case VG_RES_CANCELLED:
     case VG_RES_ERROR:
-        FUZZ_CHECK(loc.naddrs == 0 && cttl == 0);
+        FUZZ_CHECK(loc->naddrs == 0 && *cttl == 0);
         break;
     default:
         FUZZ_CHECK(!"unknown resolver status");
     }
-    if (loc.naddrs == 0)
+    if (loc->naddrs == 0)
         FUZZ_CHECK(st != VG_RES_OK);
 
     /* the same replies fold the same */
     memset(&loc2, 0, sizeof loc2);
     snprintf(loc2.name, sizeof loc2.name, "web1.vm.test");
-    FUZZ_CHECK(vg_rparse_fold(parts, neg_max, &loc2, &cttl2) == st && cttl2 == cttl);
-    FUZZ_CHECK(loc2.naddrs == loc.naddrs && loc2.port == loc.port && loc2.ttl == loc.ttl);
-    FUZZ_CHECK(strcmp(loc2.owner, loc.owner) == 0 && strcmp(loc2.gateway, loc.gateway) == 0);
+    FUZZ_CHECK(vg_rparse_fold(parts, pol, &loc2, &cttl2, why2, sizeof why2) == st &&
+               cttl2 == *cttl);
+    FUZZ_CHECK(loc2.naddrs == loc->naddrs && loc2.port == loc->port && loc2.ttl == loc->ttl);
+    FUZZ_CHECK(strcmp(loc2.owner, loc->owner) == 0 && strcmp(loc2.gateway, loc->gateway) == 0);
+    FUZZ_CHECK(strcmp(why, why2) == 0);
+    return st;
+}
+
+/* Fold under the open policy (no zones, no host networks, no TTL cap but the negative one) and
+ * under a strict one (zone vm.test, host networks 198.18.0.0/15 and fd00::/8, cap 300 s): what
+ * the strict policy accepts, the open one accepts too, with at least its addresses. */
+static void check_fold(const struct vg_rpart parts[VG_RQ_N], unsigned neg_max)
+{
+    static const char *const zones[] = {"vm.test"};
+    struct vg_cidr nets[2];
+    if (!vg_cidr_parse("198.18.0.0/15", &nets[0]) || !vg_cidr_parse("fd00::/8", &nets[1]))
+        abort();
+    const struct vg_rpolicy open = {NULL, 0, NULL, 0, 0x7fffffffu, neg_max};
+    const struct vg_rpolicy strict = {zones, 1, nets, 2, 300, neg_max};
+    struct vg_vm_location lo, ls;
+    unsigned co, cs;
+    enum vg_res_status so = fold_checked(parts, &open, &lo, &co);
+    enum vg_res_status ss = fold_checked(parts, &strict, &ls, &cs);
+    if (ss == VG_RES_OK) {
+        FUZZ_CHECK(so == VG_RES_OK);
+        FUZZ_CHECK(ls.naddrs <= lo.naddrs && ls.port == lo.port);
+        FUZZ_CHECK(cs == (co < 300 ? co : 300));
+        FUZZ_CHECK(strcmp(ls.owner, lo.owner) == 0 && strcmp(ls.gateway, lo.gateway) == 0);
+    }
+    if (vg_res_is_negative(ss) || vg_res_is_negative(so))
+        FUZZ_CHECK(ss == so || ss == VG_RES_OFFZONE);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

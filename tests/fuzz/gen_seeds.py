@@ -233,7 +233,7 @@ def ctl_seeds():
 
 # ----------------------------------------------------------------------------- DNS replies
 
-T_A, T_CNAME, T_SOA, T_TXT, T_AAAA, T_SRV = 1, 5, 6, 16, 28, 33
+T_A, T_CNAME, T_SOA, T_TXT, T_AAAA, T_SRV, T_DNAME = 1, 5, 6, 16, 28, 33, 39
 
 
 def dname(name):
@@ -331,6 +331,35 @@ def rparse_seeds():
     s["txt-overflow-512"] = lookup(ok4, [full[0], full[1],
                                          Msg(n, T_TXT).txt(n, 30, *([b"x" * 255] * 3)).txt(n, 30, b"vmgate-owner=hv9"),
                                          full[3]])
+    # hostile answers the resolver refuses (vg_rparse_check, the policy of fuzz_rparse.c)
+    off_a = Msg(n, T_A).rr(n, T_CNAME, 30, dname("gw.evil.example")).a("gw.evil.example", 30, "198.18.0.66")
+    s["refuse-cname-out-of-zone"] = lookup(ok4, [off_a] + full[1:])
+    chain = Msg(n, T_A).rr(n, T_CNAME, 30, dname("a.vm.test")).rr("a.vm.test", T_CNAME, 30, dname("b.vm.test")) \
+        .a("b.vm.test", 30, "198.18.0.21")
+    s["cname-chain-in-zone"] = lookup(ok4, [chain] + full[1:])
+    long_chain = Msg(n, T_A).rr(n, T_CNAME, 30, dname("c1.vm.test"))
+    for i in range(1, 10):
+        long_chain.rr("c%d.vm.test" % i, T_CNAME, 30, dname("c%d.vm.test" % (i + 1)))
+    s["refuse-cname-chain-too-long"] = lookup(ok4, [long_chain.a("c10.vm.test", 30, "198.18.0.22")] + full[1:])
+    s["refuse-cname-loop"] = lookup(ok4, [Msg(n, T_A).rr(n, T_CNAME, 30, dname("l.vm.test"))
+                                          .rr("l.vm.test", T_CNAME, 30, dname(n))] + full[1:])
+    dn = Msg(n, T_TXT).rr("vm.test", T_DNAME, 30, dname("evil.example")) \
+        .rr(n, T_CNAME, 30, dname("web1.evil.example")).txt("web1.evil.example", 30, b"vmgate-owner=evil")
+    s["refuse-dname-out-of-zone"] = lookup(ok4, full[:2] + [dn, full[3]])
+    s["refuse-a-loopback"] = lookup((ST_OK, ST_NODATA, ST_OK, ST_OK),
+                                    [Msg(n, T_A).a(n, 30, "127.0.0.1"), nodata(n, T_AAAA)] + full[2:])
+    s["refuse-a-outside-host-networks"] = lookup(
+        ok4, [Msg(n, T_A).a(n, 30, "192.0.2.10").a(n, 30, "198.18.0.11"),
+              Msg(n, T_AAAA).aaaa(n, 30, "fe80" + "0" * 26 + "01")] + full[2:])
+    s["refuse-srv-target-out-of-zone"] = lookup(ok4, full[:3] + [Msg(srvn, T_SRV).srv(srvn, 20, 0, 0, 22, "ssh.evil.example")])
+    s["refuse-other-question"] = lookup(ok4, [Msg("web2.vm.test", T_A).a("web2.vm.test", 30, "198.18.0.12")] + full[1:])
+    s["refuse-txt-foreign-owner"] = lookup(ok4, full[:2] + [Msg(n, T_TXT).txt("evil.vm.test", 30, b"vmgate-owner=evil")] + full[3:])
+    s["ttl-huge-capped"] = lookup(ok4, [Msg(n, T_A).a(n, 0x7fffffff, "198.18.0.11"),
+                                        Msg(n, T_AAAA).aaaa(n, 604800, "fd00" + "0" * 26 + "11"),
+                                        Msg(n, T_TXT).txt(n, 86400, b"vmgate-owner=hv1"),
+                                        Msg(srvn, T_SRV).srv(srvn, 86400, 0, 0, 1081, "hv1.vmgate-hosts.vm.test")])
+    s["nxdomain-huge-soa"] = lookup((ST_NXDOMAIN,) * 4, [Msg(q, t, rcode=3).soa(86400, 86400) for q, t in
+                                                         ((n, T_A), (n, T_AAAA), (n, T_TXT), (srvn, T_SRV))], neg_max=200)
     s["txt-owner-long-host"] = lookup(ok4, full[:2] + [Msg(n, T_TXT).txt(n, 30, b"vmgate-owner=" + b"h" * 64)] + full[3:])
     s["txt-owner-bad-host"] = lookup(ok4, full[:2] + [Msg(n, T_TXT).txt(n, 30, b"vmgate-owner=hv_1!")] + full[3:])
     s["ttl-high-bit"] = lookup(ok4, [Msg(n, T_A).a(n, 0x80000000, "198.18.0.1")] + full[1:])

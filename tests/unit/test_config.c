@@ -403,6 +403,30 @@ Test(config, bad_zone)
     cr_assert_null(cfg);
 }
 
+Test(config, resolver_policy_keys)
+{
+    struct vg_config *cfg = load("[dns]\nzone = vm.test\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_null(cfg->host_networks);
+    cr_assert_eq(cfg->cache_ttl_max, 300);
+    cr_assert_eq(cfg->cache_neg_ttl_max, 5);
+    vg_config_free(cfg);
+    cfg = load("[dns]\nhost-networks = 198.18.0.0/15, fd00::/8 127.0.0.1\ncache-ttl-max = 2\n"
+               "cache-negative-ttl-max = 0\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->host_networks, "198.18.0.0/15, fd00::/8 127.0.0.1");
+    cr_assert_eq(cfg->cache_ttl_max, 2);
+    cr_assert_eq(cfg->cache_neg_ttl_max, 0);
+    vg_config_free(cfg);
+    cfg = load("[dns]\nhost-networks = 198.18.0.0/15, hv1.example\n");
+    cr_assert_null(cfg);
+    cr_assert_not_null(strstr(err, "host-networks: 'hv1.example' is not an address or CIDR"), "%s",
+                       err);
+    cr_assert_null(load("[dns]\nhost-networks = 10.0.0.0/33\n"));
+    expect_fail_at("[dns]\ncache-ttl-max = 86401\n", 2, "cache-ttl-max");
+    expect_fail_at("[dns]\ncache-negative-ttl-max = -1\n", 2, "cache-negative-ttl-max");
+}
+
 Test(config, zone_of)
 {
     struct vg_config *cfg = load("[dns]\nzone = vm.test, lab.example.com\n");

@@ -3,6 +3,7 @@
  * vmgate-connect command line and credentials, the client side of SOCKS5 (byte at a time), the
  * relay's half-close over socket pairs, descriptor passing, and the whole resolver against a fake
  * DNS responder (a UDP socket on 127.0.0.1 answering canned messages from the same event loop). */
+#include "vg_addr.h"
 #include "vg_client.h"
 #include "vg_config.h"
 #include "vg_rcache.h"
@@ -25,7 +26,7 @@
 
 /* ---- a small DNS message builder (uncompressed names) ---------------------------------- */
 
-enum { T_A = 1, T_SOA = 6, T_TXT = 16, T_AAAA = 28, T_SRV = 33 };
+enum { T_A = 1, T_CNAME = 5, T_SOA = 6, T_TXT = 16, T_AAAA = 28, T_SRV = 33, T_DNAME = 39 };
 
 struct msg {
     uint8_t b[2048];
@@ -140,6 +141,14 @@ static void rr_srv(struct msg *m, const char *name, unsigned ttl, unsigned prio,
     put_name(&rd, target);
     m_rr(m, false, name, T_SRV, ttl, &rd);
 }
+/* CNAME or DNAME (type) to target */
+static void rr_alias(struct msg *m, unsigned type, const char *name, unsigned ttl,
+                     const char *target)
+{
+    struct msg rd = {0};
+    put_name(&rd, target);
+    m_rr(m, false, name, type, ttl, &rd);
+}
 static void rr_soa(struct msg *m, unsigned ttl, unsigned minimum)
 {
     struct msg rd = {0};
@@ -168,6 +177,26 @@ static void zone_answer(struct msg *m, unsigned id, const char *qname, unsigned 
         name = qname + 13;
     bool web1 = strcmp(name, "web1.vm.test") == 0, web2 = strcmp(name, "web2.vm.test") == 0;
     bool noaddr = strcmp(name, "noaddr.vm.test") == 0;
+    /* hostile records: a CNAME out of the zone, an address on loopback, a huge TTL */
+    bool alias = strcmp(name, "alias.vm.test") == 0, lo = strcmp(name, "lo.vm.test") == 0;
+    bool big = strcmp(name, "big.vm.test") == 0;
+    if (!srv && (alias || lo || big)) {
+        m_begin(m, id, 0, qname, qtype);
+        if (alias && qtype == T_A) {
+            rr_alias(m, T_CNAME, qname, 30, "gw.evil.example");
+            rr_a(m, "gw.evil.example", 30, "198.18.0.66");
+        } else if (lo && qtype == T_A) {
+            rr_a(m, qname, 30, "127.0.0.1");
+        } else if (big && qtype == T_A) {
+            rr_a(m, qname, 604800, "198.18.0.13");
+        } else if (big && qtype == T_TXT) {
+            rr_txt(m, qname, 604800, "vmgate-owner=hv3", NULL, NULL);
+        }
+        if (m->an == 0)
+            rr_soa(m, 604800, 604800);
+        m_end(m);
+        return;
+    }
     bool exists = srv ? web1 : (web1 || web2 || noaddr);
     if (!exists) {
         m_begin(m, id, 3, qname, qtype);
@@ -320,14 +349,20 @@ Test(rparse, status_map)
 
 /* ---- folding ------------------------------------------------------------------------------ */
 
+static const char *const ZONES[] = {"vm.test"};
+/* the resolver's defaults with zone vm.test: caps 300 s / 5 s, no host networks */
+static const struct vg_rpolicy POL5 = {ZONES, 1, NULL, 0, 300, 5};
+static const struct vg_rpolicy POL60 = {ZONES, 1, NULL, 0, 300, 60};
+
 Test(fold, full_record_set)
 {
     struct parts ps;
     struct vg_vm_location loc = {.name = "web1.vm.test"};
     unsigned cttl;
+    char why[256];
     char a[80];
     lookup_parts(&ps, "web1.vm.test");
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_OK);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OK);
     cr_assert_str_eq(loc.owner, "hv1");
     cr_assert_str_eq(loc.gateway, "hv1.vmgate-hosts.vm.test");
     cr_assert_eq(loc.port, 1081);
@@ -343,11 +378,12 @@ Test(fold, no_srv_no_aaaa_split_txt)
     struct parts ps;
     struct vg_vm_location loc = {.name = "web2.vm.test"};
     unsigned cttl;
+    char why[256];
     char a[80];
     lookup_parts(&ps, "web2.vm.test");
     cr_assert_eq(ps.p[VG_RQ_SRV].status, ARES_ENOTFOUND);
     cr_assert_eq(ps.p[VG_RQ_AAAA].status, ARES_ENODATA);
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_OK);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OK);
     cr_assert_str_eq(loc.owner, "hv2", "owner from a TXT record split in two strings");
     cr_assert_str_eq(loc.gateway, "");
     cr_assert_eq(loc.port, 1080, "no SRV: default port");
@@ -363,6 +399,7 @@ Test(fold, srv_selection)
     struct parts ps;
     struct vg_vm_location loc = {.name = "web1.vm.test"};
     unsigned cttl;
+    char why[256];
     lookup_parts(&ps, "web1.vm.test");
     struct msg *m = &ps.m[VG_RQ_SRV];
     m_begin(m, 1, 0, "_vmgate._tcp.web1.vm.test", T_SRV);
@@ -375,7 +412,7 @@ Test(fold, srv_selection)
     rr_srv(m, "_vmgate._tcp.web1.vm.test", 30, 0, 50, 6666, "bad_label!.vmgate-hosts.vm.test");
     m_end(m);
     ps.p[VG_RQ_SRV].alen = (int)m->n;
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_OK);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OK);
     cr_assert_str_eq(loc.gateway, "heavy.vmgate-hosts.vm.test");
     cr_assert_eq(loc.port, 1090);
 }
@@ -385,6 +422,7 @@ Test(fold, many_addresses_interleaved_and_capped)
     struct parts ps;
     struct vg_vm_location loc = {.name = "web1.vm.test"};
     unsigned cttl;
+    char why[256];
     char a[80], want[80];
     lookup_parts(&ps, "web1.vm.test");
     struct msg *m4 = &ps.m[VG_RQ_A], *m6 = &ps.m[VG_RQ_AAAA];
@@ -400,7 +438,7 @@ Test(fold, many_addresses_interleaved_and_capped)
     m_end(m6);
     ps.p[VG_RQ_A].alen = (int)m4->n;
     ps.p[VG_RQ_AAAA].alen = (int)m6->n;
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_OK);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OK);
     cr_assert_eq(loc.naddrs, VG_RES_MAX_ADDRS);
     for (size_t i = 0; i < loc.naddrs; i++) {
         if (i % 2 == 0)
@@ -414,31 +452,339 @@ Test(fold, many_addresses_interleaved_and_capped)
 Test(fold, nxdomain_nodata_and_failures)
 {
     struct parts ps;
-    struct vg_vm_location loc = {.name = "x"};
+    struct vg_vm_location loc = {.name = "nosuch.vm.test"};
     unsigned cttl;
+    char why[256];
     lookup_parts(&ps, "nosuch.vm.test");
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_NXDOMAIN);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_NXDOMAIN);
     cr_assert_eq(cttl, 5, "negative TTL 30 capped at 5");
-    cr_assert_eq(vg_rparse_fold(ps.p, 60, &loc, &cttl), VG_RES_NXDOMAIN);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL60, &loc, &cttl, why, sizeof why), VG_RES_NXDOMAIN);
     cr_assert_eq(cttl, 30);
 
     lookup_parts(&ps, "noaddr.vm.test");
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_NODATA);
+    snprintf(loc.name, sizeof loc.name, "noaddr.vm.test");
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_NODATA);
     cr_assert_eq(cttl, 5);
 
     /* one query timed out: the lookup fails and nothing is cached */
     lookup_parts(&ps, "web1.vm.test");
+    snprintf(loc.name, sizeof loc.name, "web1.vm.test");
     ps.p[VG_RQ_TXT] = (struct vg_rpart){ARES_ETIMEOUT, NULL, 0};
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_TIMEOUT);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_TIMEOUT);
     cr_assert_eq(cttl, 0);
     lookup_parts(&ps, "web1.vm.test");
     ps.p[VG_RQ_SRV] = (struct vg_rpart){ARES_ESERVFAIL, NULL, 0};
     ps.p[VG_RQ_TXT] = (struct vg_rpart){ARES_ETIMEOUT, NULL, 0};
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_SERVFAIL, "SRV before TXT");
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_SERVFAIL,
+                 "SRV before TXT");
     /* garbage where an answer should be */
     lookup_parts(&ps, "web1.vm.test");
     ps.p[VG_RQ_A].alen = 11;
-    cr_assert_eq(vg_rparse_fold(ps.p, 5, &loc, &cttl), VG_RES_BADRESP);
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_BADRESP);
+}
+
+/* ---- what the resolver refuses (vg_rparse_check, vg_rparse_addr_ok, the policy in fold) ---- */
+
+static enum vg_res_status check(const struct msg *m, const char *qname, int qtype, char *why)
+{
+    return vg_rparse_check(m->b, m->n, qname, qtype, &POL5, why, 256);
+}
+
+Test(refuse, reply_must_answer_the_question)
+{
+    struct msg m;
+    char why[256];
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    rr_a(&m, "web1.vm.test", 30, "198.18.0.11");
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_OK, "%s", why);
+    cr_assert_str_eq(why, "");
+    cr_assert_eq(check(&m, "WEB1.vm.test", T_A, why), VG_RES_OK, "names compare in any case");
+    cr_assert_eq(check(&m, "web2.vm.test", T_A, why), VG_RES_BADRESP);
+    cr_assert(strstr(why, "another question"), "%s", why);
+    cr_assert_eq(check(&m, "web1.vm.test", T_AAAA, why), VG_RES_BADRESP, "another type");
+    /* class CH instead of IN: the last octets of the question */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    m.b[m.n - 1] = 3;
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_BADRESP, "class CH");
+    /* a query (QR clear), an UPDATE opcode, two questions */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    m_end(&m);
+    m.b[2] &= 0x7f;
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_BADRESP, "QR clear");
+    m.b[2] = 0x80 | 5 << 3;
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_BADRESP, "opcode UPDATE");
+    m.b[2] = 0x84;
+    m.b[5] = 2;
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_BADRESP, "two questions");
+    m.b[5] = 0;
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_BADRESP, "no question");
+    /* records of the asked type for another name (c-ares' TXT parser would take them) */
+    m_begin(&m, 1, 0, "web1.vm.test", T_TXT);
+    rr_txt(&m, "web1.vm.test", 30, "hello", NULL, NULL);
+    rr_txt(&m, "evil.vm.test", 30, "vmgate-owner=evil", NULL, NULL);
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_TXT, why), VG_RES_BADRESP);
+    cr_assert(strstr(why, "evil.vm.test"), "%s", why);
+    /* every prefix of a good reply is refused, never read past */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    rr_alias(&m, T_CNAME, "web1.vm.test", 30, "web1b.vm.test");
+    rr_a(&m, "web1b.vm.test", 30, "198.18.0.11");
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_OK, "%s", why);
+    for (size_t cut = 0; cut < m.n; cut++)
+        cr_assert_eq(vg_rparse_check(m.b, cut, "web1.vm.test", T_A, &POL5, why, sizeof why),
+                     VG_RES_BADRESP, "cut %zu", cut);
+}
+
+Test(refuse, aliases_stay_in_the_zone)
+{
+    struct msg m;
+    char why[256];
+    /* a chain inside the zone is followed */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    rr_alias(&m, T_CNAME, "web1.vm.test", 30, "a.vm.test");
+    rr_alias(&m, T_CNAME, "a.vm.test", 30, "B.VM.test");
+    rr_a(&m, "b.vm.test", 30, "198.18.0.11");
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_OK, "%s", why);
+    /* a CNAME out of the zone */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    rr_alias(&m, T_CNAME, "web1.vm.test", 30, "gw.evil.example");
+    rr_a(&m, "gw.evil.example", 30, "127.0.0.1");
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_OFFZONE);
+    cr_assert_str_eq(why, "CNAME web1.vm.test -> gw.evil.example leaves zone vm.test");
+    /* a name that only ends like the zone */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    rr_alias(&m, T_CNAME, "web1.vm.test", 30, "xvm.test");
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_OFFZONE, "xvm.test is not vm.test");
+    /* a label with a dot in it is not two labels */
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    struct msg rd = {0};
+    const uint8_t fake[] = {1, 'x', 7, 'v', 'm', '.', 't', 'e', 's', 't', 0}; /* "x.vm\.test" */
+    memcpy(rd.b, fake, sizeof fake);
+    rd.n = sizeof fake;
+    m_rr(&m, false, "web1.vm.test", T_CNAME, 30, &rd);
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_A, why), VG_RES_OFFZONE, "%s", why);
+    /* a DNAME out of the zone, even with no CNAME synthesized */
+    m_begin(&m, 1, 0, "web1.vm.test", T_TXT);
+    rr_alias(&m, T_DNAME, "vm.test", 30, "evil.example");
+    m_end(&m);
+    cr_assert_eq(check(&m, "web1.vm.test", T_TXT, why), VG_RES_OFFZONE);
+    cr_assert(strstr(why, "DNAME vm.test -> evil.example"), "%s", why);
+    /* in a NODATA answer too (c-ares reports ENODATA for a CNAME without addresses) */
+    m_begin(&m, 1, 0, "_vmgate._tcp.web1.vm.test", T_SRV);
+    rr_alias(&m, T_CNAME, "_vmgate._tcp.web1.vm.test", 30, "_gw._tcp.evil.example");
+    m_end(&m);
+    cr_assert_eq(check(&m, "_vmgate._tcp.web1.vm.test", T_SRV, why), VG_RES_OFFZONE);
+    /* without zones, aliases are not restricted */
+    struct vg_rpolicy open = {NULL, 0, NULL, 0, 300, 5};
+    m_begin(&m, 1, 0, "web1.vm.test", T_A);
+    rr_alias(&m, T_CNAME, "web1.vm.test", 30, "gw.evil.example");
+    rr_a(&m, "gw.evil.example", 30, "198.18.0.11");
+    m_end(&m);
+    cr_assert_eq(vg_rparse_check(m.b, m.n, "web1.vm.test", T_A, &open, why, sizeof why), VG_RES_OK);
+    /* a second zone counts */
+    const char *const two[] = {"other.test", "evil.example"};
+    struct vg_rpolicy pol2 = {two, 2, NULL, 0, 300, 5};
+    cr_assert_eq(vg_rparse_check(m.b, m.n, "web1.vm.test", T_A, &pol2, why, sizeof why), VG_RES_OK);
+}
+
+Test(refuse, cname_chains_are_bounded)
+{
+    struct msg m;
+    char why[256], a[64], b[64];
+    /* 8 links: followed; 9: refused */
+    for (int links = 8; links <= 9; links++) {
+        m_begin(&m, 1, 0, "c0.vm.test", T_A);
+        for (int i = 0; i < links; i++) {
+            snprintf(a, sizeof a, "c%d.vm.test", i);
+            snprintf(b, sizeof b, "c%d.vm.test", i + 1);
+            rr_alias(&m, T_CNAME, a, 30, b);
+        }
+        rr_a(&m, b, 30, "198.18.0.11");
+        m_end(&m);
+        cr_assert_eq(check(&m, "c0.vm.test", T_A, why),
+                     links <= VG_RPARSE_CHAIN_MAX ? VG_RES_OK : VG_RES_BADRESP, "%d links: %s",
+                     links, why);
+    }
+    /* a loop */
+    m_begin(&m, 1, 0, "c0.vm.test", T_A);
+    rr_alias(&m, T_CNAME, "c0.vm.test", 30, "c1.vm.test");
+    rr_alias(&m, T_CNAME, "c1.vm.test", 30, "c0.vm.test");
+    m_end(&m);
+    cr_assert_eq(check(&m, "c0.vm.test", T_A, why), VG_RES_BADRESP);
+    cr_assert(strstr(why, "loop"), "%s", why);
+}
+
+static bool addr_ok(const struct vg_rpolicy *pol, const char *text)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    cr_assert(vg_sockaddr_parse(text, 1, &ss, &sl), "%s", text);
+    return vg_rparse_addr_ok(pol, (struct sockaddr *)&ss);
+}
+
+Test(refuse, owning_host_addresses)
+{
+    struct vg_rpolicy pol = POL5;
+    static const char *const bad[] = {"127.0.0.1",
+                                      "127.255.0.9",
+                                      "0.0.0.0",
+                                      "0.1.2.3",
+                                      "169.254.1.1",
+                                      "224.0.0.1",
+                                      "239.1.1.1",
+                                      "240.0.0.1",
+                                      "255.255.255.255",
+                                      "::",
+                                      "::1",
+                                      "fe80::1",
+                                      "febf::1",
+                                      "ff02::1",
+                                      "::ffff:127.0.0.1",
+                                      "::ffff:169.254.0.1"};
+    static const char *const good[] = {"198.18.0.11",       "192.0.2.10",   "10.0.0.1",
+                                       "fd00::11",          "2001:db8::10", "fec0::1",
+                                       "::ffff:198.18.0.1", "1.2.3.4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_not(addr_ok(&pol, bad[i]), "%s allowed without host-networks", bad[i]);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        cr_assert(addr_ok(&pol, good[i]), "%s refused without host-networks", good[i]);
+    /* with host-networks only those, loopback too when listed */
+    struct vg_cidr nets[2];
+    cr_assert(vg_cidr_parse("198.18.0.0/15", &nets[0]));
+    cr_assert(vg_cidr_parse("127.0.0.0/8", &nets[1]));
+    pol.nets = nets;
+    pol.nnets = 2;
+    cr_assert(addr_ok(&pol, "198.19.255.1"));
+    cr_assert(addr_ok(&pol, "127.0.0.1"), "listed explicitly");
+    cr_assert(addr_ok(&pol, "::ffff:198.18.0.1"), "IPv4-mapped");
+    cr_assert_not(addr_ok(&pol, "198.20.0.1"));
+    cr_assert_not(addr_ok(&pol, "10.0.0.1"));
+    cr_assert_not(addr_ok(&pol, "fd00::11"), "no IPv6 prefix listed");
+    pol.nnets = 1;
+    cr_assert_not(addr_ok(&pol, "127.0.0.1"));
+}
+
+Test(refuse, fold_applies_the_policy)
+{
+    struct parts ps;
+    struct vg_vm_location loc = {.name = "web1.vm.test"};
+    unsigned cttl;
+    char why[256], a[80];
+    struct vg_cidr nets[1];
+    cr_assert(vg_cidr_parse("198.18.0.0/15", &nets[0]));
+    struct vg_rpolicy pol = POL5;
+
+    /* host-networks without IPv6: the AAAA is left out, the answer still usable */
+    pol.nets = nets;
+    pol.nnets = 1;
+    lookup_parts(&ps, "web1.vm.test");
+    cr_assert_eq(vg_rparse_fold(ps.p, &pol, &loc, &cttl, why, sizeof why), VG_RES_OK);
+    cr_assert_eq(loc.naddrs, 1);
+    cr_assert_str_eq(addr_str(&loc.addrs[0], a, sizeof a), "198.18.0.11:1081");
+    cr_assert(strstr(why, "1 address left out: address fd00::11 of web1.vm.test is outside"), "%s",
+              why);
+
+    /* A on loopback, no AAAA: refused, nothing to cache */
+    lookup_parts(&ps, "web1.vm.test");
+    struct msg *m4 = &ps.m[VG_RQ_A];
+    m_begin(m4, 1, 0, "web1.vm.test", T_A);
+    rr_a(m4, "web1.vm.test", 30, "127.0.0.1");
+    m_end(m4);
+    ps.p[VG_RQ_A].alen = (int)m4->n;
+    ps.p[VG_RQ_AAAA] = (struct vg_rpart){ARES_ENODATA, NULL, 0};
+    cr_assert_eq(vg_rparse_fold(ps.p, &pol, &loc, &cttl, why, sizeof why), VG_RES_BADADDR);
+    cr_assert_eq(cttl, 0);
+    cr_assert_eq(loc.naddrs, 0);
+    cr_assert_str_eq(why, "address 127.0.0.1 of web1.vm.test is outside [dns] host-networks");
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_BADADDR,
+                 "loopback without host-networks");
+    cr_assert(strstr(why, "allow it with [dns] host-networks"), "%s", why);
+
+    /* an SRV target outside the zone */
+    lookup_parts(&ps, "web1.vm.test");
+    struct msg *ms = &ps.m[VG_RQ_SRV];
+    m_begin(ms, 1, 0, "_vmgate._tcp.web1.vm.test", T_SRV);
+    rr_srv(ms, "_vmgate._tcp.web1.vm.test", 30, 0, 0, 22, "ssh.evil.example");
+    m_end(ms);
+    ps.p[VG_RQ_SRV].alen = (int)ms->n;
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OFFZONE);
+    cr_assert_str_eq(why, "SRV target ssh.evil.example leaves zone vm.test");
+    cr_assert_str_eq(loc.gateway, "");
+    cr_assert_eq(cttl, 0);
+
+    /* a CNAME out of the zone in the A answer */
+    lookup_parts(&ps, "web1.vm.test");
+    m_begin(m4, 1, 0, "web1.vm.test", T_A);
+    rr_alias(m4, T_CNAME, "web1.vm.test", 30, "gw.evil.example");
+    rr_a(m4, "gw.evil.example", 30, "198.18.0.99");
+    m_end(m4);
+    ps.p[VG_RQ_A].alen = (int)m4->n;
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OFFZONE);
+    cr_assert_str_eq(why, "CNAME web1.vm.test -> gw.evil.example leaves zone vm.test");
+
+    /* a reply to another question */
+    lookup_parts(&ps, "web1.vm.test");
+    snprintf(loc.name, sizeof loc.name, "web2.vm.test");
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_BADRESP);
+    snprintf(loc.name, sizeof loc.name, "web1.vm.test");
+}
+
+Test(refuse, ttls_are_capped)
+{
+    struct parts ps;
+    struct vg_vm_location loc = {.name = "web1.vm.test"};
+    unsigned cttl;
+    char why[256];
+    lookup_parts(&ps, "web1.vm.test");
+    /* every record with a huge TTL */
+    struct msg *m4 = &ps.m[VG_RQ_A], *m6 = &ps.m[VG_RQ_AAAA], *mt = &ps.m[VG_RQ_TXT],
+               *ms = &ps.m[VG_RQ_SRV];
+    m_begin(m4, 1, 0, "web1.vm.test", T_A);
+    rr_a(m4, "web1.vm.test", 0x7fffffff, "198.18.0.11");
+    m_end(m4);
+    m_begin(m6, 1, 0, "web1.vm.test", T_AAAA);
+    rr_aaaa(m6, "web1.vm.test", 604800, "fd00::11");
+    m_end(m6);
+    m_begin(mt, 1, 0, "web1.vm.test", T_TXT);
+    rr_txt(mt, "web1.vm.test", 86400, "vmgate-owner=hv1", NULL, NULL);
+    m_end(mt);
+    m_begin(ms, 1, 0, "_vmgate._tcp.web1.vm.test", T_SRV);
+    rr_srv(ms, "_vmgate._tcp.web1.vm.test", 86400, 0, 0, 1081, "hv1.vmgate-hosts.vm.test");
+    m_end(ms);
+    for (int i = 0; i < VG_RQ_N; i++)
+        ps.p[i].alen = (int)ps.m[i].n;
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL5, &loc, &cttl, why, sizeof why), VG_RES_OK);
+    cr_assert_eq(loc.ttl, 300, "capped at cache-ttl-max: %u", loc.ttl);
+    cr_assert_eq(cttl, 300);
+    struct vg_rpolicy pol = POL5;
+    pol.ttl_max = 2;
+    cr_assert_eq(vg_rparse_fold(ps.p, &pol, &loc, &cttl, why, sizeof why), VG_RES_OK);
+    cr_assert_eq(loc.ttl, 2);
+    pol.ttl_max = 0;
+    cr_assert_eq(vg_rparse_fold(ps.p, &pol, &loc, &cttl, why, sizeof why), VG_RES_OK);
+    cr_assert_eq(cttl, 0, "cache-ttl-max 0: not cached");
+    /* a negative answer with a huge SOA: capped at the negative cap */
+    lookup_parts(&ps, "nosuch.vm.test");
+    snprintf(loc.name, sizeof loc.name, "nosuch.vm.test");
+    for (int i = 0; i < VG_RQ_N; i++) {
+        struct msg *m = &ps.m[i];
+        char q[300];
+        snprintf(q, sizeof q, "%snosuch.vm.test", i == VG_RQ_SRV ? "_vmgate._tcp." : "");
+        static const unsigned types[VG_RQ_N] = {T_A, T_AAAA, T_TXT, T_SRV};
+        m_begin(m, 1, 3, q, types[i]);
+        rr_soa(m, 86400, 86400);
+        m_end(m);
+        ps.p[i].alen = (int)m->n;
+    }
+    cr_assert_eq(vg_rparse_fold(ps.p, &POL60, &loc, &cttl, why, sizeof why), VG_RES_NXDOMAIN);
+    cr_assert_eq(cttl, 60);
 }
 
 /* ---- cache -------------------------------------------------------------------------------- */
@@ -598,6 +944,8 @@ Test(names, lookup_outcomes)
         {VG_RES_BADRESP, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
         {VG_RES_BADNAME, VG_OUT_BAD_NAME, 0x02, 403, 65},
         {VG_RES_OUTSIDE, VG_OUT_BAD_NAME, 0x02, 403, 65},
+        {VG_RES_OFFZONE, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
+        {VG_RES_BADADDR, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
         {VG_RES_NOMEM, VG_OUT_DNS_LOCAL, 0x04, 502, 1},
         {VG_RES_CANCELLED, VG_OUT_DNS_LOCAL, 0x04, 502, 1},
         {VG_RES_ERROR, VG_OUT_DNS_FAILURE, 0x04, 502, 12},
@@ -964,11 +1312,15 @@ struct got {
     enum vg_res_status st;
     struct vg_vm_location loc;
     bool *inside;
+    struct vg_resolver *r; /* set: copy vg_resolver_why into why */
+    char why[256];
 };
 
 static void on_result(enum vg_res_status st, const struct vg_vm_location *loc, void *arg)
 {
     struct got *g = arg;
+    if (g->r)
+        snprintf(g->why, sizeof g->why, "%s", vg_resolver_why(g->r));
     cr_assert_not(g->inside && *g->inside, "callback ran inside vg_resolve");
     g->calls++;
     g->st = st;
@@ -1121,6 +1473,81 @@ Test(resolver, against_fake_dns)
     vg_resolver_free(r);
     cr_assert_eq(g13.calls, 1);
     cr_assert_eq(g13.st, VG_RES_CANCELLED);
+    fake_dns_stop(&d);
+    event_base_free(base);
+}
+
+Test(resolver, refusals_and_caps_from_the_configuration)
+{
+    struct event_base *base = event_base_new();
+    struct fake_dns d;
+    char err[256];
+    fake_dns_start(&d, base);
+    struct vg_config *cfg = fake_cfg(d.port);
+    cfg->cache_ttl_max = 2;
+    cfg->cache_neg_ttl_max = 60; /* more than cache-ttl-max: held to it */
+    struct vg_resolver *r = vg_resolver_new(base, cfg, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    vg_resolver_set_clock(r, fake_clock, NULL);
+    fake_now = 5000000;
+
+    /* a CNAME out of the zone: refused with the reason, not cached */
+    struct got g = {.r = r};
+    vg_resolve(r, "alias", on_result, &g);
+    run_until(base, &g.calls, 1);
+    cr_assert_eq(g.st, VG_RES_OFFZONE);
+    cr_assert_str_eq(g.why, "CNAME alias.vm.test -> gw.evil.example leaves zone vm.test");
+    struct vg_resolver_stats s;
+    vg_resolver_stats(r, &s);
+    cr_assert_eq(s.cache_entries, 0, "a refusal is not cached");
+    /* loopback without host-networks */
+    struct got g2 = {.r = r};
+    vg_resolve(r, "lo", on_result, &g2);
+    run_until(base, &g2.calls, 1);
+    cr_assert_eq(g2.st, VG_RES_BADADDR);
+    cr_assert(strstr(g2.why, "address 127.0.0.1 of lo.vm.test"), "%s", g2.why);
+    /* a week's TTL is held to cache-ttl-max 2 s */
+    struct got g3 = {.r = r};
+    vg_resolve(r, "big", on_result, &g3);
+    run_until(base, &g3.calls, 1);
+    cr_assert_eq(g3.st, VG_RES_OK);
+    cr_assert_eq(g3.loc.ttl, 2);
+    cr_assert_str_eq(g3.why, "");
+    unsigned q = d.queries;
+    fake_now += 1999;
+    struct got g4 = {0};
+    vg_resolve(r, "big", on_result, &g4);
+    run_until(base, &g4.calls, 1);
+    cr_assert(g4.loc.from_cache);
+    cr_assert_eq(d.queries, q);
+    fake_now += 1;
+    struct got g5 = {0};
+    vg_resolve(r, "big", on_result, &g5);
+    run_until(base, &g5.calls, 1);
+    cr_assert_not(g5.loc.from_cache, "expired after the cap");
+    cr_assert_eq(d.queries, q + 4);
+    vg_resolver_free(r);
+
+    /* host-networks that list loopback make it usable; a bad list is refused */
+    cfg->host_networks = strdup("127.0.0.0/8");
+    r = vg_resolver_new(base, cfg, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    struct got g6 = {.r = r};
+    vg_resolve(r, "lo", on_result, &g6);
+    run_until(base, &g6.calls, 1);
+    cr_assert_eq(g6.st, VG_RES_OK);
+    cr_assert_eq(g6.loc.naddrs, 1);
+    struct got g7 = {.r = r};
+    vg_resolve(r, "web1", on_result, &g7);
+    run_until(base, &g7.calls, 1);
+    cr_assert_eq(g7.st, VG_RES_BADADDR, "198.18.0.11 and fd00::11 are outside 127.0.0.0/8");
+    cr_assert(strstr(g7.why, "outside [dns] host-networks"), "%s", g7.why);
+    vg_resolver_free(r);
+    free(cfg->host_networks);
+    cfg->host_networks = strdup("127.0.0.0/8, web1.vm.test");
+    cr_assert_null(vg_resolver_new(base, cfg, err, sizeof err));
+    cr_assert(strstr(err, "host-networks: 'web1.vm.test'"), "%s", err);
+    vg_config_free(cfg);
     fake_dns_stop(&d);
     event_base_free(base);
 }
