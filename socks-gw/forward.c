@@ -322,8 +322,10 @@ static void on_resolved(enum vg_res_status st, const struct vg_vm_location *loc,
     struct gw_fwd *f = arg;
     f->q = NULL;
     if (st != VG_RES_OK) {
-        char why[128];
-        snprintf(why, sizeof why, "DNS: %s", vg_res_strerror(st));
+        char why[200];
+        const char *detail = vg_resolver_why(f->g->resolver);
+        snprintf(why, sizeof why, "DNS: %s%s%s", vg_res_strerror(st), detail && *detail ? ": " : "",
+                 detail ? detail : "");
         finish(f, -1, vg_res_outcome(st), why, NULL);
         return;
     }

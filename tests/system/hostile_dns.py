@@ -149,9 +149,11 @@ def recv_exact(c, n):
     return b
 
 
-def serve_trap(c, tag):
+def serve_trap(c, tag, ctx=None):
     try:
         c.settimeout(20)
+        if ctx is not None:
+            c = ctx.wrap_socket(c, server_side=True)
         _, nm = recv_exact(c, 2)
         recv_exact(c, nm)
         c.sendall(b"\x05\x02")
@@ -186,15 +188,26 @@ def serve_trap(c, tag):
         c.close()
 
 
+def trap_tls(a):
+    """--tls-cert/--tls-key: traps speak TLS first, as the hosts' gateways do."""
+    if not a.tls_cert:
+        return None
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(a.tls_cert, a.tls_key)
+    return ctx
+
+
 def cmd_trap(a):
     lock = threading.Lock()
+    ctx = trap_tls(a)
 
     def run(ls, tag):
         while True:
             c, _ = ls.accept()
             with lock, open(a.log, "a") as f:
                 f.write("CONN %s\n" % tag)
-            threading.Thread(target=serve_trap, args=(c, tag), daemon=True).start()
+            threading.Thread(target=serve_trap, args=(c, tag, ctx), daemon=True).start()
 
     threads = []
     for hp in a.listen:
@@ -221,6 +234,8 @@ def main():
     t = sub.add_parser("trap")
     t.add_argument("--listen", action="append", required=True)
     t.add_argument("--log", required=True)
+    t.add_argument("--tls-cert", help="speak TLS first with this certificate")
+    t.add_argument("--tls-key")
     t.set_defaults(fn=cmd_trap)
     a = p.parse_args()
     return a.fn(a)

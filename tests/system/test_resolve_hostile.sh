@@ -15,6 +15,7 @@
 #   - a TTL of a week, capped by cache-ttl-max = 2: vmgate-resolve prints 2, and the front
 #     follows a changed answer within the cap.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/tlslib.sh"
 
 VR=$VMGATE_BUILD/resolver/vmgate-resolve
 HD=$VG_LIB_DIR/hostile_dns.py
@@ -67,7 +68,10 @@ set_records 198.18.0.11
 
 vg_start dns "$NS" "$VG_PY" "$HD" dns --records "$T/records" --listen 127.0.0.1:5353
 : >"$T/traps"
+# the traps are "hosts" of the fleet, with hv1's certificate: only the DNS checks stop the front
+tls_fleet "$T/pki" hv1 || vg_die "test PKI"
 vg_start traps "$NS" "$VG_PY" "$HD" trap --log "$T/traps" --listen 127.0.0.1:1080 \
+    --tls-cert "$T/pki/hv1.crt" --tls-key "$T/pki/hv1.key" \
     --listen 198.18.0.11:1080 --listen 198.18.0.12:1080 --listen 198.18.0.11:2222 --listen 198.18.1.66:2222
 wait_port "$NS" 198.18.1.66 2222 10 traps || vg_die "traps did not start"
 wait_until "fake DNS" 10 grep -q listening "$T/dns.log" || vg_die "fake DNS did not start: $(cat "$T/dns.log")"
@@ -83,6 +87,7 @@ $(cat)
 [gateway]
 listen = 127.0.0.1:1090
 allow-anonymous-from = 127.0.0.1/32
+tls-ca = $T/pki/fleet-ca.crt
 forward-user = vmgate-forward
 forward-password = fwd-secret
 connect-timeout = 2
