@@ -287,3 +287,61 @@ Test(users, errors_with_line_numbers, .init = mkdir_tmp, .fini = rm_tmp)
     cr_assert_null(vg_users_load("/nonexistent/users", err, sizeof err));
     cr_assert(strstr(err, "cannot open") != NULL);
 }
+
+Test(users, method_of)
+{
+    char m[VG_USERS_METHOD_MAX];
+    static const char *const cases[][2] = {
+        {"$y$j9T$salt$hash", "$y$j9T"},
+        {"$6$salt$hash", "$6"},
+        {"$6$rounds=9000$salt$hash", "$6$rounds=9000"},
+        {"$2b$12$abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNO", "$2b$12"},
+        {"$1$salt$hash", "$1"},
+        {"$6$hash", "$6"},
+        {"$x", "$x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vg_users_method_of(cases[i][0], m, sizeof m);
+        cr_assert_str_eq(m, cases[i][1], "%s", cases[i][0]);
+    }
+}
+
+/* An unknown user is hashed with the method and cost most users of the file have. */
+Test(users, unknown_user_same_method, .init = mkdir_tmp, .fini = rm_tmp)
+{
+    char err[256], text[2048], path[256], hy1[256], hy2[256], h6[256];
+    char gs[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    snprintf(h6, sizeof h6, "%s", crypt_r("six", "$6$vmgatetest$", &cd));
+    cr_assert_not_null(crypt_gensalt_rn("$y$", 0, NULL, 0, gs, sizeof gs));
+    snprintf(hy1, sizeof hy1, "%s", crypt_r("one", gs, &cd));
+    cr_assert_not_null(crypt_gensalt_rn("$y$", 0, NULL, 0, gs, sizeof gs));
+    snprintf(hy2, sizeof hy2, "%s", crypt_r("two", gs, &cd));
+    snprintf(text, sizeof text, "carol:%s\nalice:%s\nbob:%s\n", h6, hy1, hy2);
+    write_file("users", text);
+    snprintf(path, sizeof path, "%s/users", dir);
+    struct vg_users *u = vg_users_load(path, err, sizeof err);
+    cr_assert_not_null(u, "%s", err);
+    cr_assert_str_eq(vg_users_dummy_method(u), "$y$j9T");
+
+    struct vg_users_target t;
+    vg_users_target(u, "mallory", &t);
+    cr_assert_not(t.known);
+    cr_assert_str_eq(t.method, "$y$j9T");
+    /* the dummy is a real hash of the file: even its password is "no" for an unknown name */
+    cr_assert_not(vg_users_verify(&t, "one", &cd));
+    cr_assert_not(vg_users_check(u, "mallory", "one"));
+    vg_users_target(u, "carol", &t);
+    cr_assert(t.known);
+    cr_assert_str_eq(t.method, "$6");
+    cr_assert(vg_users_verify(&t, "six", &cd));
+    cr_assert(vg_users_check(u, "bob", "two"));
+    vg_users_free(u);
+
+    /* no users file: a fixed $6$ hash */
+    vg_users_target(NULL, "x", &t);
+    cr_assert_not(t.known);
+    cr_assert_str_eq(t.method, "$6");
+    cr_assert_not(vg_users_verify(&t, "", &cd));
+}
