@@ -40,6 +40,8 @@ struct vg_config {
     char *forward_password;
     unsigned max_connections;
     unsigned max_per_client;
+    unsigned auth_threads; /* password-checking threads (read at start) */
+    unsigned auth_queue;   /* checks waiting for a thread at most (read at start) */
     unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
 

@@ -12,6 +12,7 @@
 
 struct vg_users;
 struct vg_vmtable;
+struct gw_auth;
 struct vg_resolver;
 struct gw_listener;
 struct gw_conn;
@@ -26,6 +27,7 @@ struct gw {
     const char *cfg_path;
     struct vg_config *cfg;
     struct vg_users *users;
+    struct gw_auth *auth; /* password checks off the loop, back-off (auth.h) */
     struct vg_vmtable *vmt;
     struct vg_cidr *anon;
     size_t nanon;
