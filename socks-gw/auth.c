@@ -319,7 +319,7 @@ struct gw_auth_job *gw_auth_start(struct gw_auth *a, const struct vg_users *u,
     snprintf(j->user, sizeof j->user, "%s", user);
     snprintf(j->ident, sizeof j->ident, "%s", ident);
 
-    uint64_t wait = gw_limit_wait(a->limit, peer, user, now);
+    uint64_t wait = gw_limit_admit(a->limit, peer, user, now);
     if (wait) {
         a->stats.throttled++;
         VG_CLOG(VG_LOG_INFO, j->ident,

@@ -14,8 +14,10 @@ struct entry {
     uint8_t key[17]; /* address: family byte + 16 bytes; user: 8-byte keyed hash */
     uint8_t used;
     uint32_t fails;     /* within the window */
+    uint32_t level;     /* back-offs so far: the next lasts BACKOFF_MIN << level */
     uint64_t last_fail; /* ns */
     uint64_t until;     /* back-off ends (ns) */
+    uint64_t probe;     /* over the free failures: one check in flight until then (ns) */
 };
 
 struct table {
@@ -111,33 +113,56 @@ static uint64_t left(const struct entry *e, uint64_t now)
     return e && e->until > now ? e->until - now : 0;
 }
 
-uint64_t gw_limit_wait(struct gw_limit *l, const struct sockaddr *peer, const char *user,
-                       uint64_t now)
+/* 0 when e lets a check through now (and then, over the free failures, reserves the one check
+ * allowed in flight); otherwise how long to wait. */
+static uint64_t admit_one(struct entry *e, uint64_t now)
+{
+    if (e == NULL)
+        return 0;
+    if (e->until > now)
+        return e->until - now;
+    if (e->fails < GW_LIMIT_FREE)
+        return 0;
+    if (e->probe > now) /* a check after the back-off is still running */
+        return (uint64_t)GW_LIMIT_BACKOFF_MIN_MS * 1000000ull;
+    e->probe = now + (uint64_t)GW_LIMIT_PROBE_S * NSEC;
+    return 0;
+}
+
+uint64_t gw_limit_admit(struct gw_limit *l, const struct sockaddr *peer, const char *user,
+                        uint64_t now)
 {
     uint8_t ka[17], ku[17];
     addr_key(peer, ka);
     user_key(l->seed, user, ku);
     struct entry *a = find(l, &l->addr, ka, false, now);
-    uint64_t w = left(a, now);
-    if (a && a->fails > 0) { /* only an address that failed itself waits for the user's */
-        uint64_t wu = left(find(l, &l->user, ku, false, now), now);
-        if (wu > w)
-            w = wu;
-    }
-    return w;
+    if (a == NULL || a->fails == 0)
+        return 0; /* an address without failures is always checked */
+    struct entry *u = find(l, &l->user, ku, false, now);
+    uint64_t w = admit_one(a, now);
+    if (w)
+        return w;
+    uint64_t wu = admit_one(u, now);
+    if (wu)
+        a->probe = 0; /* not checked after all: the address's turn is not used up */
+    return wu;
 }
 
+/* A failure while a back-off already runs (checks that were in flight together) is counted but
+ * does not double it: the back-off doubles per round of guessing, not per concurrent guess. */
 static uint64_t fail_one(struct entry *e, uint64_t now)
 {
     e->fails++;
     e->last_fail = now;
-    if (e->fails > GW_LIMIT_FREE) {
-        unsigned k = e->fails - GW_LIMIT_FREE - 1;
+    e->probe = 0;
+    if (e->fails > GW_LIMIT_FREE && now >= e->until) {
         uint64_t b = (uint64_t)GW_LIMIT_BACKOFF_MIN_MS * 1000000ull;
         uint64_t max = (uint64_t)GW_LIMIT_BACKOFF_MAX_S * NSEC;
-        b = k >= 16 ? max : b << k;
+        b = e->level >= 16 ? max : b << e->level;
         if (b > max)
             b = max;
+        else
+            e->level++;
         e->until = now + b;
     }
     return left(e, now);
@@ -158,9 +183,12 @@ void gw_limit_succeeded(struct gw_limit *l, const struct sockaddr *peer, const c
                         uint64_t now)
 {
     uint8_t ku[17];
-    (void)peer;
     user_key(l->seed, user, ku);
     struct entry *e = find(l, &l->user, ku, false, now);
     if (e)
         memset(e, 0, sizeof *e);
+    uint8_t ka[17];
+    addr_key(peer, ka);
+    if ((e = find(l, &l->addr, ka, false, now)) != NULL)
+        e->probe = 0;
 }

@@ -369,26 +369,31 @@ Test(authlimit, free_failures_then_doubling)
     const struct sockaddr *sa = (const struct sockaddr *)&a;
     uint64_t now = 1000 * S;
     for (int i = 0; i < GW_LIMIT_FREE; i++) {
-        cr_assert_eq(gw_limit_wait(l, sa, "bob", now), 0);
+        cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
         cr_assert_eq(gw_limit_failed(l, sa, "bob", now), 0, "failure %d is free", i + 1);
     }
     /* the next failures: 1 s, 2 s, 4 s ... */
     uint64_t want = GW_LIMIT_BACKOFF_MIN_MS * MS;
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(gw_limit_failed(l, sa, "bob", now), want);
-        cr_assert_eq(gw_limit_wait(l, sa, "bob", now), want);
-        cr_assert_eq(gw_limit_wait(l, sa, "alice", now), want, "the address waits, any user");
+        cr_assert_eq(gw_limit_admit(l, sa, "bob", now), want);
+        cr_assert_eq(gw_limit_admit(l, sa, "alice", now), want, "the address waits, any user");
         now += want;
-        cr_assert_eq(gw_limit_wait(l, sa, "bob", now), 0, "over once the back-off ran");
+        cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0, "over once the back-off ran");
         want *= 2;
     }
+    /* failures of checks in flight together do not double it */
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), want);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now + 1), want - 1);
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now + 1), want - 1);
+    now += want;
     /* capped */
     for (int i = 0; i < 20; i++)
-        gw_limit_failed(l, sa, "bob", now);
-    cr_assert_eq(gw_limit_wait(l, sa, "bob", now), (uint64_t)GW_LIMIT_BACKOFF_MAX_S * S);
+        now += gw_limit_failed(l, sa, "bob", now);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), (uint64_t)GW_LIMIT_BACKOFF_MAX_S * S);
     /* forgotten after the window (and the back-off) passed */
     now += (uint64_t)GW_LIMIT_WINDOW_S * S + 1;
-    cr_assert_eq(gw_limit_wait(l, sa, "bob", now), 0);
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
     cr_assert_eq(gw_limit_failed(l, sa, "bob", now), 0, "counting starts again");
     gw_limit_free(l);
 }
@@ -403,14 +408,14 @@ Test(authlimit, user_backoff_spares_clean_addresses)
         gw_limit_failed(l, (struct sockaddr *)&a, "admin", now);
     }
     struct sockaddr_in guesser = v4(0xc6120100), owner = v4(0xc61200ff);
-    cr_assert_gt(gw_limit_wait(l, (struct sockaddr *)&guesser, "admin", now), 0,
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&guesser, "admin", now), 0,
                  "an address that failed waits for the user's back-off");
-    cr_assert_eq(gw_limit_wait(l, (struct sockaddr *)&guesser, "other", now), 0);
-    cr_assert_eq(gw_limit_wait(l, (struct sockaddr *)&owner, "admin", now), 0,
+    cr_assert_eq(gw_limit_admit(l, (struct sockaddr *)&guesser, "other", now), 0);
+    cr_assert_eq(gw_limit_admit(l, (struct sockaddr *)&owner, "admin", now), 0,
                  "an address without failures is always checked");
     /* the owner logs in: the user's record is cleared */
     gw_limit_succeeded(l, (struct sockaddr *)&owner, "admin", now);
-    cr_assert_eq(gw_limit_wait(l, (struct sockaddr *)&guesser, "admin", now), 0);
+    cr_assert_eq(gw_limit_admit(l, (struct sockaddr *)&guesser, "admin", now), 0);
     gw_limit_free(l);
 }
 
@@ -423,8 +428,8 @@ Test(authlimit, v4_mapped_is_the_same_address)
     inet_pton(AF_INET6, "::ffff:198.18.0.3", &m.sin6_addr);
     for (int i = 0; i <= GW_LIMIT_FREE; i++)
         gw_limit_failed(l, (struct sockaddr *)(i % 2 ? (void *)&m : (void *)&a), "u", now);
-    cr_assert_gt(gw_limit_wait(l, (struct sockaddr *)&a, "x", now), 0);
-    cr_assert_gt(gw_limit_wait(l, (struct sockaddr *)&m, "x", now), 0);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&a, "x", now), 0);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&m, "x", now), 0);
     gw_limit_free(l);
 }
 
@@ -441,6 +446,32 @@ Test(authlimit, bounded_with_eviction)
     now += 20 * GW_LIMIT_SLOTS;
     for (int i = 0; i < GW_LIMIT_FREE; i++)
         gw_limit_failed(l, (struct sockaddr *)&last, "v", now);
-    cr_assert_gt(gw_limit_wait(l, (struct sockaddr *)&last, "v", now), 0);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&last, "v", now), 0);
+    gw_limit_free(l);
+}
+
+/* After a back-off, guessers that were all waiting get one check through, not one each. */
+Test(authlimit, one_check_in_flight_after_backoff)
+{
+    struct gw_limit *l = gw_limit_new(5);
+    struct sockaddr_in a = v4(0xc6120003);
+    const struct sockaddr *sa = (const struct sockaddr *)&a;
+    uint64_t now = 1000 * S;
+    for (int i = 0; i <= GW_LIMIT_FREE; i++)
+        gw_limit_failed(l, sa, "bob", now);
+    now += GW_LIMIT_BACKOFF_MIN_MS * MS;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0, "the first is checked");
+    cr_assert_gt(gw_limit_admit(l, sa, "bob", now), 0, "the others wait for its outcome");
+    cr_assert_gt(gw_limit_admit(l, sa, "carol", now), 0);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), 2 * GW_LIMIT_BACKOFF_MIN_MS * MS);
+    /* a probe whose outcome never came (its client's job was dropped) expires */
+    now += 2 * GW_LIMIT_BACKOFF_MIN_MS * MS;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+    cr_assert_gt(gw_limit_admit(l, sa, "bob", now), 0);
+    now += (uint64_t)GW_LIMIT_PROBE_S * S;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+    /* a success ends the probe */
+    gw_limit_succeeded(l, sa, "bob", now);
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
     gw_limit_free(l);
 }
