@@ -25,9 +25,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_THREADS 16
+#define WORKER_NICE 10 /* the workers' nice value above the loop's */
 
 enum jstate { J_QUEUED, J_RUNNING, J_DONE, J_TIMER };
 
@@ -115,6 +117,11 @@ static void *worker(void *arg)
     struct gw_auth *a = ((struct worker_arg *)arg)->a;
     struct crypt_data *cd = ((struct worker_arg *)arg)->cd;
     vg_free(arg);
+    /* below the loop's priority: when the CPUs are short, relays go first, hashing waits */
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, 0); /* Linux: this thread */
+    if (errno == 0)
+        (void)!setpriority(PRIO_PROCESS, 0, prio + WORKER_NICE > 19 ? 19 : prio + WORKER_NICE);
     pthread_mutex_lock(&a->mu);
     for (;;) {
         while (a->queue.head == NULL && !a->stop)
