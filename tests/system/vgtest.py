@@ -1058,7 +1058,7 @@ def cmd_guess(a):
         i = k
         while time.monotonic() < stop:
             src = srcs[i % len(srcs)]
-            user = users[(i // len(srcs)) % len(users)]
+            user = users[i % len(users)]
             i += a.threads
             st, dt = auth_once(a.gw, user, "wrong-%d" % i, src=src, abandon=a.abandon)
             with lock:
@@ -1078,10 +1078,13 @@ def cmd_guess(a):
 
 
 def cmd_authtime(a):
-    """n logins one after another (--user/--password); the answer time, median and spread."""
+    """n logins one after another (--user/--password; --user and --srcs may be comma lists,
+    used in turn); the answer time, median and spread."""
     ts, sts = [], []
-    for _ in range(a.n):
-        st, dt = auth_once(a.gw, a.user, a.password, src=a.src)
+    srcs = a.srcs.split(",") if a.srcs else [a.src]
+    users = a.user.split(",")
+    for i in range(a.n):
+        st, dt = auth_once(a.gw, users[i % len(users)], a.password, src=srcs[i % len(srcs)])
         sts.append(st)
         ts.append(dt * 1000)
     out("AUTHTIME n %d status %s p50_ms %.2f min %.2f max %.2f"
@@ -1241,6 +1244,7 @@ def main(argv=None):
     p = sub.add_parser("authtime", help="time of RFC 1929 answers")
     p.add_argument("--gw", required=True)
     p.add_argument("--src")
+    p.add_argument("--srcs", help="comma list of source addresses, used in turn")
     p.add_argument("--user", required=True)
     p.add_argument("--password", default="")
     p.add_argument("--n", type=int, default=20)
