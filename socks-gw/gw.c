@@ -1,9 +1,9 @@
 /* vmgate-gw — SOCKS5 and HTTP CONNECT gateway that relays connections to VMs by name.
  *
- * One process, one thread, one libevent loop.  main() loads the configuration, opens the
- * listeners and runs the loop; SIGHUP reloads the configuration and the users file (established
- * connections keep running); SIGTERM/SIGINT stop accepting, close handshakes still in progress
- * and let relays finish for up to drain-timeout seconds.
+ * One process, one libevent loop on one thread (crypt(3) on auth.c's workers).  main() loads the
+ * configuration, opens the listeners and runs the loop; SIGHUP reloads the configuration and the
+ * users file (established connections keep running); SIGTERM/SIGINT stop accepting, close
+ * handshakes still in progress and let relays finish for up to drain-timeout seconds.
  */
 #include "auth.h"
 #include "gw.h"

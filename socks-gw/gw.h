@@ -1,4 +1,5 @@
-/* gw — vmgate-gw's internal interfaces (one process, one libevent loop, one thread). */
+/* gw — vmgate-gw's internal interfaces (one process, one libevent loop, one thread; only
+ * auth.c's workers hash passwords beside it, touching nothing of this). */
 #ifndef VG_GW_H
 #define VG_GW_H
 
