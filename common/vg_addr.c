@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool vg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
@@ -123,6 +124,47 @@ uint16_t vg_sockaddr_port(const struct sockaddr *sa)
     if (sa->sa_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
     return 0;
+}
+
+socklen_t vg_sockaddr_unmap(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            struct sockaddr_in *sin = (struct sockaddr_in *)out;
+            sin->sin_family = AF_INET;
+            sin->sin_port = sin6->sin6_port;
+            memcpy(&sin->sin_addr, sin6->sin6_addr.s6_addr + 12, 4);
+            return sizeof *sin;
+        }
+    }
+    if (len > (socklen_t)sizeof *out)
+        len = sizeof *out;
+    memcpy(out, sa, (size_t)len);
+    return len;
+}
+
+int vg_listen_tcp(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+    int one = 1, err;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        goto fail;
+    if (sa->sa_family == AF_INET6 &&
+        !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr) &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+        goto fail;
+    if (bind(fd, sa, len) != 0 || listen(fd, backlog) != 0)
+        goto fail;
+    return fd;
+fail:
+    err = errno;
+    close(fd);
+    errno = err;
+    return -1;
 }
 
 bool vg_cidr_parse(const char *s, struct vg_cidr *out)

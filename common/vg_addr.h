@@ -25,6 +25,18 @@ bool vg_sockaddr_parse(const char *s, uint16_t default_port, struct sockaddr_sto
 const char *vg_sockaddr_format(const struct sockaddr *sa, bool with_port, char *buf, size_t len);
 uint16_t vg_sockaddr_port(const struct sockaddr *sa);
 
+/* The one form of a client address: an IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a
+ * dual-stack IPv6 socket reports for an IPv4 peer) becomes the IPv4 address with the same port;
+ * any other address is copied as it is.  Counting, ACLs and logs use this form, so a client is
+ * one client whichever family it arrived on.  Returns the length of *out. */
+socklen_t vg_sockaddr_unmap(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *out);
+
+/* A listening TCP socket on sa (non-blocking, close-on-exec, SO_REUSEADDR): IPv6 sockets get
+ * IPV6_V6ONLY, so "0.0.0.0:P, [::]:P" are two listeners that do not collide; only an
+ * IPv4-mapped address (which only IPv4 clients can reach) is bound without it.  Returns the fd,
+ * or -1 with errno set. */
+int vg_listen_tcp(const struct sockaddr *sa, socklen_t len, int backlog);
+
 /* A CIDR prefix: "198.18.0.0/15", "fd00::/8", or a bare address (full length). */
 struct vg_cidr {
     int family; /* AF_INET or AF_INET6 */

@@ -51,6 +51,8 @@ struct vg_config {
     unsigned max_per_client;
     unsigned max_per_vm;   /* streams a guest opens (serial:), per VM */
     unsigned guest_share;  /* percent of max_connections guest-opened streams may hold together */
+    unsigned auth_threads; /* password-checking threads (read at start) */
+    unsigned auth_queue;   /* checks waiting for a thread at most (read at start) */
     unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
 

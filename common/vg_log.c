@@ -33,14 +33,37 @@ int vg_log_level_parse(const char *s)
     return -1;
 }
 
+size_t vg_log_escape(char *out, size_t cap, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            if (o + 4 >= cap)
+                break;
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            if (o + 1 >= cap)
+                break;
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
 void vg_log_write(int level, const char *fmt, ...)
 {
     static const char *tag[] = {"", "", "", "error", "warning", "notice", "info", "debug"};
-    char line[1024];
+    char raw[1024], line[1536];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    vg_log_escape(line, sizeof line, raw);
     if (use_syslog) {
         syslog(level, "%s", line);
         return;

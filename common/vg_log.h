@@ -8,6 +8,7 @@
 #define VG_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum vg_log_level {
     VG_LOG_ERR = 3,
@@ -22,7 +23,12 @@ extern int vg_log_max; /* lines above this level are dropped */
 void vg_log_open(const char *ident, int level, bool to_syslog);
 /* "err", "warn", "notice", "info", "debug" → level; -1 if unknown */
 int vg_log_level_parse(const char *s);
+/* Every line is written through vg_log_escape: a byte below 0x20 or 0x7f (a newline in a user
+ * name, an escape sequence) appears as \xNN, so no logged field can start a line of its own. */
 void vg_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copy in to out (cap > 0), control bytes as \xNN; always terminated; truncated before an
+ * escape that does not fit whole.  Returns strlen(out). */
+size_t vg_log_escape(char *out, size_t cap, const char *in);
 
 #define VG_LOG(lvl, ...)                                                                           \
     do {                                                                                           \

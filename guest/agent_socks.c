@@ -299,13 +299,9 @@ struct agent_socks *agent_socks_new(struct agent *a, const char *addr)
         return NULL;
     k->a = a;
     LIST_INIT(&k->clients);
-    int one = 1;
-    k->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (k->lfd < 0 || setsockopt(k->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(k->lfd, (struct sockaddr *)&ss, sl) != 0 || listen(k->lfd, 64) != 0) {
+    k->lfd = vg_listen_tcp((struct sockaddr *)&ss, sl, 64); /* IPV6_V6ONLY on [::] */
+    if (k->lfd < 0) {
         fprintf(stderr, "vmgate-agent: socks listener %s: %s\n", addr, strerror(errno));
-        if (k->lfd >= 0)
-            close(k->lfd);
         vg_free(k);
         return NULL;
     }

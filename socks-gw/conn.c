@@ -6,6 +6,7 @@
  * first.  A refused request gets its answer, then the connection is half-closed and drained
  * briefly so the client reads the answer instead of a reset.
  */
+#include "auth.h"
 #include "channel.h"
 #include "front.h"
 #include "gw.h"
@@ -36,6 +37,9 @@
  *              deadline; buf allocated, empty
  *   HANDSHAKE  fd; ev reading fd; timer = handshake deadline; buf[0..len) of cap; io; tls if
  *              the client speaks TLS
+ *   AUTH       fd; ev allocated, not added; timer = handshake deadline; buf[0..len) = bytes
+ *              after the credentials; auth = the password check (auth.h); held = the request
+ *              as the front parsed it, password wiped; io; tls
  *   OPENING    fd; ev allocated, not added (later bytes wait in the socket); open; timer = the
  *              channel's deadline; buf[0..len) = bytes pipelined after the request; io.user
  *   RELAY      relay (socket upstream) or bridge (stream upstream), which own fd and tls; both
@@ -43,7 +47,7 @@
  *              the connection ends when both are done; ev, timer idle
  *   LINGER     fd, write side shut; ev draining fd; timer = linger deadline
  * name/port are set from the request on (name "" until it is valid). */
-enum state { ST_TLS, ST_HANDSHAKE, ST_OPENING, ST_RELAY, ST_LINGER };
+enum state { ST_TLS, ST_HANDSHAKE, ST_AUTH, ST_OPENING, ST_RELAY, ST_LINGER };
 
 struct gw_conn {
     struct gw_conn *prev, *next;
@@ -60,6 +64,8 @@ struct gw_conn {
     struct gw_front_io io;
     char name[VG_NAME_MAX + 1];
     uint16_t port;
+    struct gw_auth_job *auth;
+    struct gw_request *held;
     struct gw_open *open;
     struct gw_relay *relay;
     struct vg_mux_bridge *bridge;
@@ -71,9 +77,21 @@ struct gw_conn {
     char origin[VG_NAME_MAX + 1]; /* guest-originated: the VM the stream comes from */
 };
 
+static void drop_auth(struct gw_conn *c)
+{
+    if (c->auth)
+        gw_auth_cancel(c->auth);
+    c->auth = NULL;
+    if (c->held)
+        explicit_bzero(c->held, sizeof *c->held);
+    vg_free(c->held);
+    c->held = NULL;
+}
+
 static void conn_free(struct gw_conn *c)
 {
     struct gw *g = c->g;
+    drop_auth(c);
     if (c->ev)
         event_free(c->ev);
     if (c->timer)
@@ -129,6 +147,7 @@ static void on_linger_read(evutil_socket_t fd, short what, void *arg)
 static void linger_close(struct gw_conn *c)
 {
     c->st = ST_LINGER;
+    drop_auth(c);
     if (c->open) {
         gw_chan_cancel(c->open);
         c->open = NULL;
@@ -391,11 +410,45 @@ static void handle_request(struct gw_conn *c, const struct gw_request *rq)
 
 /* ---- handshake ---------------------------------------------------------------------------- */
 
+static void start_auth(struct gw_conn *c, const struct gw_request *rq);
+
+/* Act on what the front said.  Returns true when parsing goes on, false when it waits for
+ * input or the connection moved on (checking a password, opening, refused, freed). */
+static bool step(struct gw_conn *c, enum gw_front_result r, struct gw_request *rq,
+                 enum vg_outcome out, const char *why)
+{
+    switch (r) {
+    case GW_FR_NEED_MORE:
+        return false;
+    case GW_FR_STEP:
+        return true;
+    case GW_FR_AUTH:
+        start_auth(c, rq);
+        return false;
+    case GW_FR_REQUEST:
+        handle_request(c, rq);
+        return false;
+    case GW_FR_REFUSE:
+        c->port = rq->port;
+        refuse(c, out, why);
+        return false;
+    case GW_FR_CLOSE:
+        VG_CLOG(VG_LOG_INFO, c->ident, "%s", why);
+        linger_close(c);
+        return false;
+    case GW_FR_GONE:
+        conn_free(c);
+        return false;
+    }
+    return false;
+}
+
 /* Run the front's parser over what has been read.  Returns true when more input is needed,
- * false after the connection moved on (opening, refused, freed). */
+ * false after the connection moved on (checking a password, opening, refused, freed). */
 static bool process(struct gw_conn *c)
 {
-    for (;;) {
+    bool more = true;
+    while (more) {
         struct gw_request rq = {.port = c->port};
         enum vg_outcome out = VG_OUT_BAD_REQUEST;
         const char *why = "";
@@ -403,26 +456,48 @@ static bool process(struct gw_conn *c)
         enum gw_front_result r = c->front->parse(&c->io, c->buf, c->len, &used, &rq, &out, &why);
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
-        switch (r) {
-        case GW_FR_NEED_MORE:
+        more = step(c, r, &rq, out, why);
+        explicit_bzero(rq.pass, sizeof rq.pass);
+        if (r == GW_FR_NEED_MORE)
             return true;
-        case GW_FR_STEP:
-            continue;
-        case GW_FR_REQUEST:
-            handle_request(c, &rq);
-            return false;
-        case GW_FR_REFUSE:
-            c->port = rq.port;
-            refuse(c, out, why);
-            return false;
-        case GW_FR_CLOSE:
-            VG_CLOG(VG_LOG_INFO, c->ident, "%s", why);
-            linger_close(c);
-            return false;
-        case GW_FR_GONE:
-            conn_free(c);
-            return false;
-        }
+    }
+    return false;
+}
+
+/* The password check came back (auth.h): the front answers, then as after parse. */
+static void on_auth_done(void *arg, enum gw_auth_verdict v)
+{
+    struct gw_conn *c = arg;
+    struct gw_request *rq = c->held;
+    enum vg_outcome out = VG_OUT_AUTH_FAILED;
+    const char *why = "";
+    c->auth = NULL; /* gone once this returns */
+    c->held = NULL;
+    c->st = ST_HANDSHAKE;
+    event_add(c->ev, NULL);
+    enum gw_front_result r =
+        c->front->auth_result(&c->io, rq->user, v == GW_AUTH_OK, rq, &out, &why);
+    bool more = step(c, r, rq, out, why);
+    vg_free(rq);
+    if (more && process(c) && gw_tls_pending(c->tls) > 0)
+        event_active(c->ev, EV_READ, 0); /* TLS holds bytes the socket will not announce */
+}
+
+/* Hand the credentials to the worker pool; the client waits (its later bytes stay in the
+ * socket), the handshake deadline keeps running. */
+static void start_auth(struct gw_conn *c, const struct gw_request *rq)
+{
+    c->st = ST_AUTH;
+    event_del(c->ev);
+    if ((c->held = vg_malloc(sizeof *c->held)) != NULL) {
+        memcpy(c->held, rq, sizeof *rq);
+        explicit_bzero(c->held->pass, sizeof c->held->pass);
+        c->auth = gw_auth_start(c->g->auth, c->g->users, (struct sockaddr *)&c->peer, rq->user,
+                                rq->pass, c->ident, on_auth_done, c);
+    }
+    if (c->auth == NULL) {
+        VG_CLOG(VG_LOG_WARN, c->ident, "out of memory checking a password");
+        linger_close(c);
     }
 }
 
@@ -529,6 +604,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         conn_free(c);
         return;
     case ST_HANDSHAKE:
+    case ST_AUTH:
     case ST_RELAY:
         VG_CLOG(VG_LOG_INFO, c->ident, "handshake timeout");
         if (c->front->answers_early) {

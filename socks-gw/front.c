@@ -104,25 +104,40 @@ static enum gw_front_result s5_hopid(struct gw_front_io *io, const uint8_t *buf,
 }
 
 static enum gw_front_result s5_auth(struct gw_front_io *io, const uint8_t *buf, size_t len,
-                                    size_t *used, const char **why)
+                                    size_t *used, struct gw_request *rq, const char **why)
 {
-    static char msg[100];
     struct vg_s5_userpass up;
     enum vg_parse r = vg_s5_parse_userpass(buf, len, &up, used);
     if (r == VG_P_NEED_MORE)
         return GW_FR_NEED_MORE;
-    bool ok = r == VG_P_OK && vg_users_check(io->users, up.user, up.pass);
+    if (r == VG_P_ERROR) {
+        uint8_t out[2] = {1, 1};
+        if (!send_small(io, out, 2))
+            return GW_FR_GONE;
+        *why = "malformed RFC 1929 authentication";
+        return GW_FR_CLOSE;
+    }
+    memcpy(rq->user, up.user, sizeof rq->user);
+    memcpy(rq->pass, up.pass, sizeof rq->pass);
     explicit_bzero(up.pass, sizeof up.pass);
-    uint8_t out[2] = {1, ok ? 0 : 1};
-    if (!send_small(io, out, 2))
+    return GW_FR_AUTH;
+}
+
+static enum gw_front_result s5_auth_result(struct gw_front_io *io, const char *user, bool ok,
+                                           struct gw_request *rq, enum vg_outcome *out,
+                                           const char **why)
+{
+    static char msg[100];
+    uint8_t st[2] = {1, ok ? 0 : 1};
+    (void)rq, (void)out;
+    if (!send_small(io, st, 2))
         return GW_FR_GONE;
     if (!ok) {
-        snprintf(msg, sizeof msg, "authentication failed for user '%.64s'",
-                 r == VG_P_OK ? up.user : "");
+        snprintf(msg, sizeof msg, "authentication failed for user '%.64s'", user);
         *why = msg;
         return GW_FR_CLOSE;
     }
-    if (!set_user(io, up.user))
+    if (!set_user(io, user))
         return GW_FR_GONE;
     io->phase = S5_REQUEST;
     return GW_FR_STEP;
@@ -135,7 +150,7 @@ static enum gw_front_result s5_parse(struct gw_front_io *io, const uint8_t *buf,
     if (io->phase == S5_GREETING)
         return s5_greeting(io, buf, len, used, why);
     if (io->phase == S5_AUTH)
-        return s5_auth(io, buf, len, used, why);
+        return s5_auth(io, buf, len, used, rq, why);
     if (io->phase == S5_HOPID)
         return s5_hopid(io, buf, len, used, why);
     struct vg_s5_request req;
@@ -188,8 +203,8 @@ static void s5_describe(enum vg_outcome o, char *out, size_t cap)
     snprintf(out, cap, "reply 0x%02x", vg_outcome_socks(o));
 }
 
-const struct gw_front_ops gw_front_socks5 = {"socks5",   SOCKS_BUF,  false,      s5_parse,
-                                             s5_success, s5_refusal, s5_describe};
+const struct gw_front_ops gw_front_socks5 = {"socks5",       SOCKS_BUF,  false,      s5_parse,
+                                             s5_auth_result, s5_success, s5_refusal, s5_describe};
 
 /* ---- HTTP CONNECT ------------------------------------------------------------------------- */
 
@@ -207,16 +222,34 @@ static enum gw_front_result http_parse(struct gw_front_io *io, const uint8_t *bu
         return GW_FR_REFUSE;
     }
     rq->port = hc.port;
-    bool authed = hc.has_auth && vg_users_check(io->users, hc.user, hc.pass);
-    explicit_bzero(hc.pass, sizeof hc.pass);
-    if (authed && !set_user(io, hc.user))
-        return GW_FR_GONE;
-    if (!authed && !io->anon_ok) {
+    snprintf(rq->target, sizeof rq->target, "%s", hc.host);
+    if (hc.has_auth) {
+        memcpy(rq->user, hc.user, sizeof rq->user);
+        memcpy(rq->pass, hc.pass, sizeof rq->pass);
+        explicit_bzero(hc.pass, sizeof hc.pass);
+        return GW_FR_AUTH;
+    }
+    if (!io->anon_ok) {
         *out = VG_OUT_AUTH_FAILED;
-        *why = hc.has_auth ? "authentication failed" : "authentication required";
+        *why = "authentication required";
         return GW_FR_REFUSE;
     }
-    snprintf(rq->target, sizeof rq->target, "%s", hc.host);
+    return GW_FR_REQUEST;
+}
+
+/* Wrong credentials from an address that may go without: served anonymously, as before. */
+static enum gw_front_result http_auth_result(struct gw_front_io *io, const char *user, bool ok,
+                                             struct gw_request *rq, enum vg_outcome *out,
+                                             const char **why)
+{
+    (void)rq;
+    if (ok && !set_user(io, user))
+        return GW_FR_GONE;
+    if (!ok && !io->anon_ok) {
+        *out = VG_OUT_AUTH_FAILED;
+        *why = "authentication failed";
+        return GW_FR_REFUSE;
+    }
     return GW_FR_REQUEST;
 }
 
@@ -245,8 +278,9 @@ static void http_describe(enum vg_outcome o, char *out, size_t cap)
     snprintf(out, cap, "HTTP %d", vg_outcome_http(o));
 }
 
-const struct gw_front_ops gw_front_http = {"http",       VG_HTTP_HEAD_MAX, true,         http_parse,
-                                           http_success, http_refusal,     http_describe};
+const struct gw_front_ops gw_front_http = {"http",       VG_HTTP_HEAD_MAX, true,
+                                           http_parse,   http_auth_result, http_success,
+                                           http_refusal, http_describe};
 
 /* ---- guest streams: the request arrives parsed (serial.c), answered with OK / ERR lines ---- */
 
@@ -280,4 +314,4 @@ static void guest_describe(enum vg_outcome o, char *out, size_t cap)
 }
 
 const struct gw_front_ops gw_front_guest = {
-    "guest", 0, false, guest_parse, guest_success, guest_refusal, guest_describe};
+    "guest", 0, false, guest_parse, NULL, guest_success, guest_refusal, guest_describe};

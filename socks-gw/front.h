@@ -6,15 +6,18 @@
  * parse() runs over what the connection has read.  It consumes what it used (*used) and returns
  *   GW_FR_NEED_MORE  read more, call again (nothing more consumed)
  *   GW_FR_STEP       a step is done (SOCKS5: greeting, authentication); call again
+ *   GW_FR_AUTH       rq->user / rq->pass are credentials to check: the connection checks them
+ *                    off the loop (auth.h) and then calls auth_result, which answers like parse
  *   GW_FR_REQUEST    *rq is the request: the connection decides and opens the channel
  *   GW_FR_REFUSE     answer *out (why: the log's reason), then close
  *   GW_FR_CLOSE      close without an answer (not this protocol, no acceptable method)
  *   GW_FR_GONE       the client is gone (a reply could not be sent): free at once
  * Intermediate answers (SOCKS5 method choice and RFC 1929 status) are the front's own: it sends
- * them on io->fd (through io->tls when set).  Credentials are checked against io->users and
- * wiped after use.  A peer that proved with its TLS client certificate that it is a host of
- * the fleet (io->hop_host) may instead state the identity of the person it forwards (SOCKS5
- * method VG_S5_METHOD_HOPID): the front keeps it in io->hop.
+ * them on io->fd (through io->tls when set).  The front never checks a password itself: it
+ * hands the credentials over (GW_FR_AUTH) and wipes its copy.  A peer that proved with its TLS
+ * client certificate that it is a host of the fleet (io->hop_host) may instead state the
+ * identity of the person it forwards (SOCKS5 method VG_S5_METHOD_HOPID): the front keeps it in
+ * io->hop.
  */
 #ifndef GW_FRONT_H
 #define GW_FRONT_H
@@ -34,13 +37,15 @@ typedef struct ssl_st SSL;
 struct gw_request {
     char target[256]; /* the requested host: a name, or an IP literal to refuse */
     uint16_t port;
+    char user[256]; /* GW_FR_AUTH: the credentials (the connection wipes pass) */
+    char pass[256];
 };
 
 /* What a front may use and change during a handshake. */
 struct gw_front_io {
     int fd;                       /* the client */
     SSL *tls;                     /* its TLS session, or NULL */
-    const struct vg_users *users; /* RFC 1929 / Basic credentials */
+    const struct vg_users *users; /* whether to offer RFC 1929 (any users?) */
     bool anon_ok;                 /* the client's address may skip authentication */
     const char *hop_host;         /* the fleet host the client's certificate names, or NULL */
     const struct vg_cidr *anon;   /* allow-anonymous-from, for a hop's anonymous person */
@@ -53,6 +58,7 @@ struct gw_front_io {
 enum gw_front_result {
     GW_FR_NEED_MORE,
     GW_FR_STEP,
+    GW_FR_AUTH,
     GW_FR_REQUEST,
     GW_FR_REFUSE,
     GW_FR_CLOSE,
@@ -68,6 +74,12 @@ struct gw_front_ops {
     enum gw_front_result (*parse)(struct gw_front_io *io, const uint8_t *buf, size_t len,
                                   size_t *used, struct gw_request *rq, enum vg_outcome *out,
                                   const char **why);
+    /* The check of GW_FR_AUTH's credentials came back (ok: they are valid).  rq is the request
+     * as parse left it (a front whose request came with the credentials: HTTP).  Returns as
+     * parse does; GW_FR_STEP to go on parsing.  NULL for a front that never returns GW_FR_AUTH. */
+    enum gw_front_result (*auth_result)(struct gw_front_io *io, const char *user, bool ok,
+                                        struct gw_request *rq, enum vg_outcome *out,
+                                        const char **why);
     /* The success answer; bnd NULL when there is no IP address to report. */
     size_t (*success)(const struct sockaddr *bnd, char *out, size_t cap);
     /* The answer for outcome o (the table of vg_outcome.c), and how the log names it

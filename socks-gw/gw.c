@@ -1,10 +1,11 @@
 /* vmgate-gw — SOCKS5 and HTTP CONNECT gateway that relays connections to VMs by name.
  *
- * One process, one thread, one libevent loop.  main() loads the configuration, opens the
- * listeners and runs the loop; SIGHUP reloads the configuration and the users file (established
- * connections keep running); SIGTERM/SIGINT stop accepting, close handshakes still in progress
- * and let relays finish for up to drain-timeout seconds.
+ * One process, one libevent loop on one thread (crypt(3) on auth.c's workers).  main() loads the
+ * configuration, opens the listeners and runs the loop; SIGHUP reloads the configuration and the
+ * users file (established connections keep running); SIGTERM/SIGINT stop accepting, close
+ * handshakes still in progress and let relays finish for up to drain-timeout seconds.
  */
+#include "auth.h"
 #include "gw.h"
 #include "serial.h"
 #include "tls.h"
@@ -143,6 +144,19 @@ static void install(struct gw *g, struct loaded *l)
 
 static bool open_resolver(struct gw *g, const struct vg_config *cfg);
 
+static void log_auth_stats(struct gw *g)
+{
+    struct gw_auth_stats st;
+    if (g->auth == NULL)
+        return;
+    gw_auth_get_stats(g->auth, &st);
+    vg_notice("authentication: %llu passwords checked (%llu ok, %llu failed), %llu refused "
+              "unchecked in back-off, %llu with the queue full",
+              (unsigned long long)st.checked, (unsigned long long)st.ok,
+              (unsigned long long)st.failed, (unsigned long long)st.throttled,
+              (unsigned long long)st.busy);
+}
+
 static bool same(const char *a, const char *b)
 {
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
@@ -189,6 +203,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     install(g, &l);
     vg_notice("configuration reloaded (%zu users, %u connections kept)", vg_users_count(g->users),
               g->nconns);
+    log_auth_stats(g);
 }
 
 /* The resolver for chaining (front mode, or a host with its TLS certificate); replaces the
@@ -358,6 +373,9 @@ int main(int argc, char **argv)
     }
     if (pidfile && !write_pidfile(pidfile))
         vg_warn("cannot write pidfile %s: %s", pidfile, strerror(errno));
+    /* after daemon(): threads do not survive fork */
+    if ((g.auth = gw_auth_new(g.base, g.cfg->auth_threads, g.cfg->auth_queue)) == NULL)
+        return 1;
 
     g.hup_ev = evsignal_new(g.base, SIGHUP, on_hup, &g);
     g.term_ev = evsignal_new(g.base, SIGTERM, on_term, &g);
@@ -376,6 +394,8 @@ int main(int argc, char **argv)
     vg_notice("stopped (%u connections left)", g.nconns);
     g.draining = false; /* closing the rest must not re-enter the drain logic */
     gw_conns_close_all(&g);
+    log_auth_stats(&g);
+    gw_auth_free(g.auth);
     gw_serial_close_all(&g);
     if (g.resolver)
         vg_resolver_free(g.resolver);

@@ -1,4 +1,5 @@
-/* gw — vmgate-gw's internal interfaces (one process, one libevent loop, one thread). */
+/* gw — vmgate-gw's internal interfaces (one process, one libevent loop, one thread; only
+ * auth.c's workers hash passwords beside it, touching nothing of this). */
 #ifndef VG_GW_H
 #define VG_GW_H
 
@@ -12,6 +13,7 @@
 
 struct vg_users;
 struct vg_vmtable;
+struct gw_auth;
 struct vg_resolver;
 struct gw_listener;
 struct gw_conn;
@@ -27,6 +29,7 @@ struct gw {
     const char *cfg_path;
     struct vg_config *cfg;
     struct vg_users *users;
+    struct gw_auth *auth; /* password checks off the loop, back-off (auth.h) */
     struct vg_vmtable *vmt;
     struct vg_cidr *anon;
     size_t nanon;

@@ -31,8 +31,14 @@ struct gw_client_count {
     unsigned n;
 };
 
-static bool client_key(const struct sockaddr *sa, int *family, uint8_t addr[16])
+static bool client_key(const struct sockaddr *sa0, int *family, uint8_t addr[16])
 {
+    struct sockaddr_storage ss; /* ::ffff:a.b.c.d counts as a.b.c.d */
+    const struct sockaddr *sa = (const struct sockaddr *)&ss;
+    if (sa0->sa_family != AF_INET6)
+        sa = sa0;
+    else
+        vg_sockaddr_unmap(sa0, sizeof(struct sockaddr_in6), &ss);
     memset(addr, 0, 16);
     if (sa->sa_family == AF_INET) {
         *family = AF_INET;
@@ -109,12 +115,16 @@ static void turn_away(int fd, const struct gw_front_ops *front)
     close(fd);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa0,
+                      int salen0, void *arg)
 {
     struct gw_listener *li = arg;
     struct gw *g = li->g;
     char a[VG_ADDRSTRLEN];
+    /* one form of the client's address from here on: caps, ACLs, back-off, logs */
+    struct sockaddr_storage ss;
+    int salen = (int)vg_sockaddr_unmap(sa0, (socklen_t)salen0, &ss);
+    struct sockaddr *sa = (struct sockaddr *)&ss;
     if (g->nconns >= g->cfg->max_connections) {
         vg_info("%s: max-connections (%u) reached: closed",
                 vg_sockaddr_format(sa, true, a, sizeof a), g->cfg->max_connections);
@@ -176,10 +186,14 @@ static bool open_one(const char *item, void *arg)
     li->front = o->front;
     li->tls = o->tls;
     vg_sockaddr_format((struct sockaddr *)&ss, true, li->addr, sizeof li->addr);
-    li->l = evconnlistener_new_bind(o->g->base, on_accept, li,
-                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-                                        LEV_OPT_REUSEABLE | LEV_OPT_DISABLED,
-                                    1024, (struct sockaddr *)&ss, (int)len);
+    /* IPV6_V6ONLY on [::]: "0.0.0.0:P, [::]:P" are two listeners (vg_listen_tcp) */
+    int fd = vg_listen_tcp((struct sockaddr *)&ss, len, 1024);
+    li->l = fd < 0 ? NULL
+                   : evconnlistener_new(
+                         o->g->base, on_accept, li,
+                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, 0, fd);
+    if (fd >= 0 && li->l == NULL)
+        close(fd);
     li->backoff = event_new(o->g->base, -1, 0, on_backoff_over, li);
     if (li->l == NULL || li->backoff == NULL) {
         vg_err("listen %s (%s): %s", li->addr, o->front->name, strerror(errno));

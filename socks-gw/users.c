@@ -14,9 +14,11 @@ struct user {
 struct vg_users {
     struct user *v;
     size_t n;
+    size_t dummy; /* index of the hash an unknown user is checked against */
+    char dummy_method[VG_USERS_METHOD_MAX];
 };
 
-/* Checked against when the user is unknown, so that the answer takes as long either way. */
+/* Checked against when the users file is empty (no user can log in then anyway). */
 static const char dummy_hash[] = "$6$vmgatedummysalt$0yqgDtWfl0oYV3sqWd0bp9M2YzB3RUbD0b1ftWx7Fj1kB/"
                                  "aCe3ZCmOd2eS1F6GpLSVVW5vxJR0YUZSy5U9Y4i/";
 
@@ -35,6 +37,55 @@ void vg_users_free(struct vg_users *u)
 size_t vg_users_count(const struct vg_users *u)
 {
     return u ? u->n : 0;
+}
+
+const char *vg_users_dummy_method(const struct vg_users *u)
+{
+    return u && u->n ? u->dummy_method : "$6";
+}
+
+void vg_users_method_of(const char *hash, char *out, size_t cap)
+{
+    /* "$id$[params$]salt$hash": drop the last two fields.  bcrypt ("$2b$12$<salt+hash>") has
+     * salt and hash in one field: drop one.  Anything without a '$' after the id: the id. */
+    size_t len = strlen(hash), drop = hash[0] == '$' && hash[1] == '2' ? 1 : 2;
+    const char *end = hash + len;
+    for (size_t i = 0; i < drop; i++) {
+        const char *p = end;
+        while (p > hash && *--p != '$')
+            ;
+        if (p <= hash)
+            break;
+        end = p;
+    }
+    if (end == hash + len || end == hash) {
+        const char *id_end = strchr(hash + (hash[0] == '$'), '$');
+        end = id_end ? id_end : hash + len;
+    }
+    snprintf(out, cap, "%.*s", (int)(end - hash), hash);
+}
+
+/* The dummy: the first hash of the method and cost most users have, so an unknown user's check
+ * runs the same code with the same parameters as a real user's. */
+static void pick_dummy(struct vg_users *u)
+{
+    size_t best = 0, best_n = 0;
+    char mi[VG_USERS_METHOD_MAX], mj[VG_USERS_METHOD_MAX];
+    for (size_t i = 0; i < u->n; i++) {
+        size_t n = 0;
+        vg_users_method_of(u->v[i].hash, mi, sizeof mi);
+        for (size_t j = 0; j < u->n; j++) {
+            vg_users_method_of(u->v[j].hash, mj, sizeof mj);
+            n += strcmp(mi, mj) == 0;
+        }
+        if (n > best_n) {
+            best = i;
+            best_n = n;
+        }
+    }
+    u->dummy = best;
+    if (u->n)
+        vg_users_method_of(u->v[best].hash, u->dummy_method, sizeof u->dummy_method);
 }
 
 struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
@@ -90,6 +141,7 @@ struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
             goto oom;
     }
     fclose(f);
+    pick_dummy(u);
     return u;
 oom:
     snprintf(err, errlen, "%s: out of memory", path);
@@ -109,21 +161,34 @@ static bool equal_ct(const char *a, const char *b)
     return diff == 0;
 }
 
-bool vg_users_check(const struct vg_users *u, const char *user, const char *pass)
+void vg_users_target(const struct vg_users *u, const char *user, struct vg_users_target *t)
 {
-    static struct crypt_data
-        cd; /* large (~32 KiB): one per process, the gateway is single-threaded */
-    const char *want = dummy_hash;
-    bool known = false;
+    const char *want = u && u->n ? u->v[u->dummy].hash : dummy_hash;
+    t->known = false;
     for (size_t i = 0; u && i < u->n; i++) {
         if (strcmp(u->v[i].name, user) == 0) {
             want = u->v[i].hash;
-            known = true;
+            t->known = true;
             break;
         }
     }
-    memset(&cd, 0, sizeof cd);
-    const char *got = crypt_rn(pass, want, &cd, sizeof cd);
-    bool ok = got != NULL && got[0] == '$' && equal_ct(got, want);
-    return ok && known;
+    snprintf(t->hash, sizeof t->hash, "%s", want);
+    vg_users_method_of(want, t->method, sizeof t->method);
+}
+
+bool vg_users_verify(const struct vg_users_target *t, const char *pass, struct crypt_data *cd)
+{
+    memset(cd, 0, sizeof *cd);
+    const char *got = crypt_rn(pass, t->hash, cd, sizeof *cd);
+    bool ok = got != NULL && got[0] == '$' && equal_ct(got, t->hash);
+    explicit_bzero(cd, sizeof *cd);
+    return ok && t->known;
+}
+
+bool vg_users_check(const struct vg_users *u, const char *user, const char *pass)
+{
+    static struct crypt_data cd; /* large (~32 KiB): not on the stack */
+    struct vg_users_target t;
+    vg_users_target(u, user, &t);
+    return vg_users_verify(&t, pass, &cd);
 }

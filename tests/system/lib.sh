@@ -368,6 +368,8 @@ vg_finish() {
 # users, VM table, gateway
 
 vg_user_line() { printf '%s:%s\n' "$1" "$(openssl passwd -6 "$2")"; }
+# vg_user_line_m METHOD USER PASS: a users-file line with a libcrypt hash of METHOD ('$y$' …)
+vg_user_line_m() { printf '%s:%s\n' "$2" "$("$VG_PY" "$VG_VGTEST" hash --method "$1" --password "$3")"; }
 
 vg_users() { # user:pass ... -> rewrites the users file atomically
     local up f=$VG_TMP/users
@@ -406,6 +408,8 @@ gw_conf() {
         [max-connections]=4096
         [max-per-client]=256
         [log-level]=info
+        [auth-threads]=
+        [auth-queue]=
     )
     for kv in "$@"; do
         [[ -v "v[${kv%%=*}]" ]] || extra+=("${kv%%=*} = ${kv#*=}")
@@ -418,7 +422,8 @@ gw_conf() {
         echo "name = ${v[name]}"
         echo "[gateway]"
         for k in listen listen-http vm-dir users-file allow-anonymous-from handshake-timeout \
-            idle-timeout connect-timeout drain-timeout max-connections max-per-client log-level; do
+            idle-timeout connect-timeout drain-timeout max-connections max-per-client log-level \
+            auth-threads auth-queue; do
             [[ -n ${v[$k]} ]] && echo "$k = ${v[$k]}"
         done
         for kv in "${extra[@]}"; do echo "$kv"; done

@@ -1033,6 +1033,132 @@ def cmd_flood(a):
     return 1 if fails else 0
 
 
+def crypt_hash(method, password):
+    """A crypt(3) hash from libcrypt itself (ctypes): method "$y$", "$6$", ... (the crypt module
+    is deprecated and knows no yescrypt)."""
+    import ctypes
+    lc = ctypes.CDLL("libcrypt.so.1")
+    lc.crypt_gensalt.restype = ctypes.c_char_p
+    lc.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lc.crypt.restype = ctypes.c_char_p
+    lc.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = lc.crypt_gensalt(method.encode(), 0, None, 0)
+    if not setting:
+        raise OSError("crypt_gensalt(%s) failed" % method)
+    return lc.crypt(password.encode(), setting).decode()
+
+
+def cmd_hash(a):
+    out(crypt_hash(a.method, a.password))
+    return 0
+
+
+def auth_once(gw, user, pw, src=None, timeout=15.0, abandon=False):
+    """One RFC 1929 login: -> (status or None, seconds from sending the credentials to the
+    answer).  abandon: close right after sending them (status None)."""
+    s = tcp_connect(gw, src=src, timeout=timeout)
+    try:
+        s.sendall(s5_greeting([2]))
+        m = recv_exact(s, 2)
+        if len(m) < 2 or m[1] != 2:
+            return None, 0.0
+        t0 = time.monotonic()
+        s.sendall(s5_userpass(user, pw))
+        if abandon:
+            return None, 0.0
+        st = recv_exact(s, 2)
+        dt = time.monotonic() - t0
+        return (st[1] if len(st) == 2 else None), dt
+    except OSError:
+        return None, 0.0
+    finally:
+        s.close()
+
+
+def pct(v, p):
+    if not v:
+        return -1.0
+    v = sorted(v)
+    return v[min(len(v) - 1, int(p * len(v)))]
+
+
+def cmd_guess(a):
+    """Password guessers: `threads` threads log in with wrong passwords for `seconds`; the
+    source address is --src, or each attempt the next of --srcs (a comma list); the user the
+    next of --user (a comma list)."""
+    srcs = a.srcs.split(",") if a.srcs else [a.src]
+    users = a.user.split(",")
+    res = {"n": 0, "fail": 0, "ok": 0, "other": 0, "t": []}
+    lock = threading.Lock()
+    stop = time.monotonic() + a.seconds
+
+    def run(k):
+        i = k
+        while time.monotonic() < stop:
+            src = srcs[i % len(srcs)]
+            user = users[i % len(users)]
+            i += a.threads
+            st, dt = auth_once(a.gw, user, "wrong-%d" % i, src=src, abandon=a.abandon)
+            with lock:
+                res["n"] += 1
+                res["fail" if st == 1 else "ok" if st == 0 else "other"] += 1
+                res["t"].append(dt * 1000)
+
+    ths = [threading.Thread(target=run, args=(k,)) for k in range(a.threads)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    out("GUESS attempts %d failed %d ok %d other %d answer_ms_p50 %.1f max %.1f"
+        % (res["n"], res["fail"], res["ok"], res["other"], pct(res["t"], 0.5),
+           max(res["t"]) if res["t"] else -1))
+    return 0
+
+
+def cmd_authtime(a):
+    """n logins one after another (--user/--password; --user and --srcs may be comma lists,
+    used in turn); the answer time, median and spread."""
+    ts, sts = [], []
+    srcs = a.srcs.split(",") if a.srcs else [a.src]
+    users = a.user.split(",")
+    for i in range(a.n):
+        st, dt = auth_once(a.gw, users[i % len(users)], a.password, src=srcs[i % len(srcs)])
+        sts.append(st)
+        ts.append(dt * 1000)
+    out("AUTHTIME n %d status %s p50_ms %.2f min %.2f max %.2f"
+        % (a.n, ",".join(sorted(set(str(x) for x in sts))), pct(ts, 0.5), min(ts), max(ts)))
+    return 0
+
+
+def cmd_rtt(a):
+    """An established tunnel (ECHO): 1-byte round trips every --interval s for --seconds; prints
+    the figures and whether every byte came back."""
+    s = open_tunnel(a)
+    if s is None:
+        out("RTT BAD no tunnel")
+        return 1
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(b"ECHO\n")
+    ts, bad = [], 0
+    stop = time.monotonic() + a.seconds
+    if a.start_file:
+        with open(a.start_file, "w") as f:
+            f.write("started\n")
+    while time.monotonic() < stop:
+        t0 = time.monotonic()
+        s.sendall(b"x")
+        if recv_exact(s, 1) != b"x":
+            bad += 1
+            break
+        ts.append((time.monotonic() - t0) * 1000)
+        time.sleep(a.interval)
+    s.close()
+    out("RTT n %d p50_ms %.2f p99_ms %.2f max_ms %.2f %s"
+        % (len(ts), pct(ts, 0.5), pct(ts, 0.99), max(ts) if ts else -1,
+           "ECHO OK" if ts and not bad else "ECHO BAD"))
+    return 0 if ts and not bad else 1
+
+
 def cmd_serve(a):
     Server(a.listen, a.results, a.label).run()
 
@@ -1143,6 +1269,37 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--within", type=float, default=10)
     p.set_defaults(fn=cmd_flood)
+
+    p = sub.add_parser("hash", help="a crypt(3) hash from libcrypt")
+    p.add_argument("--method", default="$y$")
+    p.add_argument("--password", required=True)
+    p.set_defaults(fn=cmd_hash)
+
+    p = sub.add_parser("guess", help="concurrent password guessers")
+    p.add_argument("--gw", required=True)
+    p.add_argument("--src")
+    p.add_argument("--srcs", help="comma list of source addresses, used in turn")
+    p.add_argument("--user", required=True)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=3)
+    p.add_argument("--abandon", action="store_true", help="close right after the credentials")
+    p.set_defaults(fn=cmd_guess)
+
+    p = sub.add_parser("authtime", help="time of RFC 1929 answers")
+    p.add_argument("--gw", required=True)
+    p.add_argument("--src")
+    p.add_argument("--srcs", help="comma list of source addresses, used in turn")
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", default="")
+    p.add_argument("--n", type=int, default=20)
+    p.set_defaults(fn=cmd_authtime)
+
+    p = sub.add_parser("rtt", help="round trips through an established tunnel")
+    add_tunnel_opts(p)
+    p.add_argument("--seconds", type=float, default=3)
+    p.add_argument("--interval", type=float, default=0.01)
+    p.add_argument("--start-file", help="written once the tunnel is up")
+    p.set_defaults(fn=cmd_rtt)
 
     p = sub.add_parser("serve", help="test server")
     p.add_argument("--listen", action="append", required=True)

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ vg_name_normalize */
 
@@ -789,4 +792,127 @@ Test(alloc, grow)
     size_t huge = SIZE_MAX / 8;
     cr_assert_not(vg_grow(&v, &huge, huge, 8, 4), "the size would overflow");
     vg_free(v);
+}
+
+/* Control bytes in a logged field (a user name with "\n") never start a line of their own. */
+Test(log, escape_control_bytes)
+{
+    char out[64];
+    cr_assert_eq(vg_log_escape(out, sizeof out, "plain text: ok"), 14);
+    cr_assert_str_eq(out, "plain text: ok");
+    vg_log_escape(out, sizeof out, "bob\n10:00:00.000 vmgate-gw[notice] forged");
+    cr_assert_str_eq(out, "bob\\x0a10:00:00.000 vmgate-gw[notice] forged");
+    vg_log_escape(out, sizeof out, "\r\t\x1b[31m\x7f\x01");
+    cr_assert_str_eq(out, "\\x0d\\x09\\x1b[31m\\x7f\\x01");
+    /* bytes >= 0x80 (UTF-8) pass */
+    vg_log_escape(out, sizeof out, "caf\xc3\xa9");
+    cr_assert_str_eq(out, "caf\xc3\xa9");
+    /* truncation keeps the terminator and never splits an escape */
+    char small[6];
+    cr_assert_eq(vg_log_escape(small, sizeof small, "ab\ncd"), 2);
+    cr_assert_str_eq(small, "ab");
+    cr_assert_eq(vg_log_escape(small, sizeof small, "abcdefgh"), 5);
+    cr_assert_str_eq(small, "abcde");
+    char one[1];
+    cr_assert_eq(vg_log_escape(one, 1, "x"), 0);
+    cr_assert_str_eq(one, "");
+}
+
+Test(log, written_line_is_one_line)
+{
+    char path[] = "/tmp/vg-log.XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    vg_log_open("vmgate-test", VG_LOG_INFO, false);
+    vg_info("c1 198.18.0.3:5000: authentication failed for user '%s'",
+            "x\n00:00:00.000 vmgate-gw[notice] c2 198.18.0.9:1: CONNECT admin");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[512] = {0};
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unlink(path);
+    cr_assert(n > 0);
+    cr_assert_eq(strchr(buf, '\n'), buf + n - 1, "more than one line: %s", buf);
+    cr_assert_not_null(strstr(buf, "user 'x\\x0a00:00:00.000 vmgate-gw[notice] c2"));
+}
+
+/* ------------------------------------------------------------------ vg_sockaddr_unmap */
+
+Test(sockaddr_unmap, v4_mapped_becomes_v4)
+{
+    struct sockaddr_in6 m = {.sin6_family = AF_INET6, .sin6_port = htons(4242)};
+    inet_pton(AF_INET6, "::ffff:198.18.0.3", &m.sin6_addr);
+    struct sockaddr_storage ss;
+    cr_assert_eq(vg_sockaddr_unmap((struct sockaddr *)&m, sizeof m, &ss),
+                 sizeof(struct sockaddr_in));
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+    cr_assert_eq(sin->sin_family, AF_INET);
+    cr_assert_eq(ntohs(sin->sin_port), 4242);
+    cr_assert_eq(ntohl(sin->sin_addr.s_addr), 0xc6120003u);
+    char a[VG_ADDRSTRLEN];
+    cr_assert_str_eq(vg_sockaddr_format((struct sockaddr *)&ss, true, a, sizeof a),
+                     "198.18.0.3:4242");
+}
+
+Test(sockaddr_unmap, others_unchanged)
+{
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(1)};
+    inet_pton(AF_INET6, "fd00::ffff:c612:3", &v6.sin6_addr); /* not ::ffff:0:0/96 */
+    struct sockaddr_storage ss;
+    cr_assert_eq(vg_sockaddr_unmap((struct sockaddr *)&v6, sizeof v6, &ss), sizeof v6);
+    cr_assert_eq(memcmp(&ss, &v6, sizeof v6), 0);
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(2)};
+    v4.sin_addr.s_addr = htonl(0x7f000001);
+    cr_assert_eq(vg_sockaddr_unmap((struct sockaddr *)&v4, sizeof v4, &ss), sizeof v4);
+    cr_assert_eq(memcmp(&ss, &v4, sizeof v4), 0);
+}
+
+/* IPV6_V6ONLY on every IPv6 listener, so "0.0.0.0:P, [::]:P" (the README's example) are two
+ * listeners (that pair itself is started in tests/system/test_gw_auth.sh, in a namespace: here
+ * only loopback is used); a v4-mapped address is bound without it (it could not be otherwise). */
+static int listen_on(const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_assert(vg_sockaddr_parse(addr, 0, &ss, &len));
+    for (unsigned port = 40000 + (unsigned)getpid() % 10000, tries = 0; tries < 50;
+         tries++, port++) {
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port); /* same offset in sin6 */
+        int fd = vg_listen_tcp((struct sockaddr *)&ss, len, 8);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+static int v6only_of(int fd)
+{
+    int v = -1;
+    socklen_t ol = sizeof v;
+    cr_assert_eq(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &ol), 0);
+    return v;
+}
+
+Test(listen_tcp, v6only)
+{
+    int fd = listen_on("[::1]:1");
+    cr_assert(fd >= 0, "cannot listen on [::1]: %s", strerror(errno));
+    cr_assert_eq(v6only_of(fd), 1);
+    int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+    cr_assert(fl & O_NONBLOCK);
+    cr_assert(fdfl & FD_CLOEXEC);
+    close(fd);
+    fd = listen_on("[::ffff:127.0.0.1]:1");
+    cr_assert(fd >= 0, "cannot listen on [::ffff:127.0.0.1]: %s", strerror(errno));
+    cr_assert_eq(v6only_of(fd), 0);
+    close(fd);
+    fd = listen_on("127.0.0.1:1");
+    cr_assert(fd >= 0);
+    close(fd);
 }

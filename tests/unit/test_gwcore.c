@@ -1,8 +1,11 @@
-/* Unit tests for the gateway's loop-free core: VM table files, channel specs, users file. */
+/* Unit tests for the gateway's loop-free core: VM table files, channel specs, users file,
+ * login back-off. */
+#include "authlimit.h"
 #include "vg_chan.h"
 #include "users.h"
 #include "vmtable.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <crypt.h>
 #include <linux/vm_sockets.h>
@@ -286,4 +289,189 @@ Test(users, errors_with_line_numbers, .init = mkdir_tmp, .fini = rm_tmp)
     }
     cr_assert_null(vg_users_load("/nonexistent/users", err, sizeof err));
     cr_assert(strstr(err, "cannot open") != NULL);
+}
+
+Test(users, method_of)
+{
+    char m[VG_USERS_METHOD_MAX];
+    static const char *const cases[][2] = {
+        {"$y$j9T$salt$hash", "$y$j9T"},
+        {"$6$salt$hash", "$6"},
+        {"$6$rounds=9000$salt$hash", "$6$rounds=9000"},
+        {"$2b$12$abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNO", "$2b$12"},
+        {"$1$salt$hash", "$1"},
+        {"$6$hash", "$6"},
+        {"$x", "$x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vg_users_method_of(cases[i][0], m, sizeof m);
+        cr_assert_str_eq(m, cases[i][1], "%s", cases[i][0]);
+    }
+}
+
+/* An unknown user is hashed with the method and cost most users of the file have. */
+Test(users, unknown_user_same_method, .init = mkdir_tmp, .fini = rm_tmp)
+{
+    char err[256], text[2048], path[256], hy1[256], hy2[256], h6[256];
+    char gs[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    snprintf(h6, sizeof h6, "%s", crypt_r("six", "$6$vmgatetest$", &cd));
+    cr_assert_not_null(crypt_gensalt_rn("$y$", 0, NULL, 0, gs, sizeof gs));
+    snprintf(hy1, sizeof hy1, "%s", crypt_r("one", gs, &cd));
+    cr_assert_not_null(crypt_gensalt_rn("$y$", 0, NULL, 0, gs, sizeof gs));
+    snprintf(hy2, sizeof hy2, "%s", crypt_r("two", gs, &cd));
+    snprintf(text, sizeof text, "carol:%s\nalice:%s\nbob:%s\n", h6, hy1, hy2);
+    write_file("users", text);
+    snprintf(path, sizeof path, "%s/users", dir);
+    struct vg_users *u = vg_users_load(path, err, sizeof err);
+    cr_assert_not_null(u, "%s", err);
+    cr_assert_str_eq(vg_users_dummy_method(u), "$y$j9T");
+
+    struct vg_users_target t;
+    vg_users_target(u, "mallory", &t);
+    cr_assert_not(t.known);
+    cr_assert_str_eq(t.method, "$y$j9T");
+    /* the dummy is a real hash of the file: even its password is "no" for an unknown name */
+    cr_assert_not(vg_users_verify(&t, "one", &cd));
+    cr_assert_not(vg_users_check(u, "mallory", "one"));
+    vg_users_target(u, "carol", &t);
+    cr_assert(t.known);
+    cr_assert_str_eq(t.method, "$6");
+    cr_assert(vg_users_verify(&t, "six", &cd));
+    cr_assert(vg_users_check(u, "bob", "two"));
+    vg_users_free(u);
+
+    /* no users file: a fixed $6$ hash */
+    vg_users_target(NULL, "x", &t);
+    cr_assert_not(t.known);
+    cr_assert_str_eq(t.method, "$6");
+    cr_assert_not(vg_users_verify(&t, "", &cd));
+}
+
+/* ---- authlimit: back-off per address and per user ---- */
+
+#define S 1000000000ull
+#define MS 1000000ull
+
+static struct sockaddr_in v4(uint32_t a)
+{
+    struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons(1234)};
+    s.sin_addr.s_addr = htonl(a);
+    return s;
+}
+
+Test(authlimit, free_failures_then_doubling)
+{
+    struct gw_limit *l = gw_limit_new(1);
+    cr_assert_not_null(l);
+    struct sockaddr_in a = v4(0xc6120003);
+    const struct sockaddr *sa = (const struct sockaddr *)&a;
+    uint64_t now = 1000 * S;
+    for (int i = 0; i < GW_LIMIT_FREE; i++) {
+        cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+        cr_assert_eq(gw_limit_failed(l, sa, "bob", now), 0, "failure %d is free", i + 1);
+    }
+    /* the next failures: 1 s, 2 s, 4 s ... */
+    uint64_t want = GW_LIMIT_BACKOFF_MIN_MS * MS;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(gw_limit_failed(l, sa, "bob", now), want);
+        cr_assert_eq(gw_limit_admit(l, sa, "bob", now), want);
+        cr_assert_eq(gw_limit_admit(l, sa, "alice", now), want, "the address waits, any user");
+        now += want;
+        cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0, "over once the back-off ran");
+        want *= 2;
+    }
+    /* failures of checks in flight together do not double it */
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), want);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now + 1), want - 1);
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now + 1), want - 1);
+    now += want;
+    /* capped */
+    for (int i = 0; i < 20; i++)
+        now += gw_limit_failed(l, sa, "bob", now);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), (uint64_t)GW_LIMIT_BACKOFF_MAX_S * S);
+    /* forgotten after the window (and the back-off) passed */
+    now += (uint64_t)GW_LIMIT_WINDOW_S * S + 1;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), 0, "counting starts again");
+    gw_limit_free(l);
+}
+
+Test(authlimit, user_backoff_spares_clean_addresses)
+{
+    struct gw_limit *l = gw_limit_new(2);
+    uint64_t now = 1000 * S;
+    /* guessers from many addresses, one failure each, all for "admin" */
+    for (uint32_t i = 0; i < GW_LIMIT_FREE + 3; i++) {
+        struct sockaddr_in a = v4(0xc6120100 + i);
+        gw_limit_failed(l, (struct sockaddr *)&a, "admin", now);
+    }
+    struct sockaddr_in guesser = v4(0xc6120100), owner = v4(0xc61200ff);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&guesser, "admin", now), 0,
+                 "an address that failed waits for the user's back-off");
+    cr_assert_eq(gw_limit_admit(l, (struct sockaddr *)&guesser, "other", now), 0);
+    cr_assert_eq(gw_limit_admit(l, (struct sockaddr *)&owner, "admin", now), 0,
+                 "an address without failures is always checked");
+    /* the owner logs in: the user's record is cleared */
+    gw_limit_succeeded(l, (struct sockaddr *)&owner, "admin", now);
+    cr_assert_eq(gw_limit_admit(l, (struct sockaddr *)&guesser, "admin", now), 0);
+    gw_limit_free(l);
+}
+
+Test(authlimit, v4_mapped_is_the_same_address)
+{
+    struct gw_limit *l = gw_limit_new(3);
+    uint64_t now = 1000 * S;
+    struct sockaddr_in a = v4(0xc6120003);
+    struct sockaddr_in6 m = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::ffff:198.18.0.3", &m.sin6_addr);
+    for (int i = 0; i <= GW_LIMIT_FREE; i++)
+        gw_limit_failed(l, (struct sockaddr *)(i % 2 ? (void *)&m : (void *)&a), "u", now);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&a, "x", now), 0);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&m, "x", now), 0);
+    gw_limit_free(l);
+}
+
+/* Fixed size: many addresses never grow the table; the newest failures are kept. */
+Test(authlimit, bounded_with_eviction)
+{
+    struct gw_limit *l = gw_limit_new(4);
+    uint64_t now = 1000 * S;
+    for (uint32_t i = 0; i < 20 * GW_LIMIT_SLOTS; i++) {
+        struct sockaddr_in a = v4(0x0a000000 + i);
+        gw_limit_failed(l, (struct sockaddr *)&a, "u", now + i);
+    }
+    struct sockaddr_in last = v4(0x0a000000 + 20 * GW_LIMIT_SLOTS - 1);
+    now += 20 * GW_LIMIT_SLOTS;
+    for (int i = 0; i < GW_LIMIT_FREE; i++)
+        gw_limit_failed(l, (struct sockaddr *)&last, "v", now);
+    cr_assert_gt(gw_limit_admit(l, (struct sockaddr *)&last, "v", now), 0);
+    gw_limit_free(l);
+}
+
+/* After a back-off, guessers that were all waiting get one check through, not one each. */
+Test(authlimit, one_check_in_flight_after_backoff)
+{
+    struct gw_limit *l = gw_limit_new(5);
+    struct sockaddr_in a = v4(0xc6120003);
+    const struct sockaddr *sa = (const struct sockaddr *)&a;
+    uint64_t now = 1000 * S;
+    for (int i = 0; i <= GW_LIMIT_FREE; i++)
+        gw_limit_failed(l, sa, "bob", now);
+    now += GW_LIMIT_BACKOFF_MIN_MS * MS;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0, "the first is checked");
+    cr_assert_gt(gw_limit_admit(l, sa, "bob", now), 0, "the others wait for its outcome");
+    cr_assert_gt(gw_limit_admit(l, sa, "carol", now), 0);
+    cr_assert_eq(gw_limit_failed(l, sa, "bob", now), 2 * GW_LIMIT_BACKOFF_MIN_MS * MS);
+    /* a probe whose outcome never came (its client's job was dropped) expires */
+    now += 2 * GW_LIMIT_BACKOFF_MIN_MS * MS;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+    cr_assert_gt(gw_limit_admit(l, sa, "bob", now), 0);
+    now += (uint64_t)GW_LIMIT_PROBE_S * S;
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+    /* a success ends the probe */
+    gw_limit_succeeded(l, sa, "bob", now);
+    cr_assert_eq(gw_limit_admit(l, sa, "bob", now), 0);
+    gw_limit_free(l);
 }
