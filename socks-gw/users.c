@@ -9,6 +9,7 @@
 struct user {
     char *name;
     char *hash;
+    char *groups; /* comma list, or NULL */
 };
 
 struct vg_users {
@@ -29,6 +30,7 @@ void vg_users_free(struct vg_users *u)
     for (size_t i = 0; i < u->n; i++) {
         vg_free(u->v[i].name);
         vg_free(u->v[i].hash);
+        vg_free(u->v[i].groups);
     }
     vg_free(u->v);
     vg_free(u);
@@ -88,6 +90,25 @@ static void pick_dummy(struct vg_users *u)
         vg_users_method_of(u->v[best].hash, u->dummy_method, sizeof u->dummy_method);
 }
 
+/* "ops,dev": names of letters, digits, '.', '_', '-', separated by single commas ("" is none). */
+static bool groups_ok(const char *g)
+{
+    bool empty_item = true;
+    for (const char *p = g; *p; p++) {
+        if (*p == ',') {
+            if (empty_item)
+                return false;
+            empty_item = true;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-') {
+            empty_item = false;
+        } else {
+            return false;
+        }
+    }
+    return *g == '\0' || !empty_item;
+}
+
 struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
 {
     struct vg_users *u = vg_calloc(1, sizeof *u);
@@ -118,7 +139,19 @@ struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
             goto fail;
         }
         *colon = '\0';
-        const char *hash = colon + 1;
+        char *hash = colon + 1, *groups = strchr(hash, ':'); /* crypt(3) hashes have no ':' */
+        if (groups) {
+            *groups++ = '\0';
+            if (!groups_ok(groups)) {
+                snprintf(err, errlen,
+                         "%s:%u: '%s': groups must be a comma list of names (letters, digits, "
+                         "'.', '_', '-')",
+                         path, lineno, line);
+                goto fail;
+            }
+            if (*groups == '\0')
+                groups = NULL;
+        }
         if (hash[0] != '$') {
             snprintf(err, errlen, "%s:%u: '%s': hash is not in crypt(3) $id$ form", path, lineno,
                      line);
@@ -136,8 +169,10 @@ struct vg_users *vg_users_load(const char *path, char *err, size_t errlen)
         u->v = grown;
         u->v[u->n].name = vg_strdup(line);
         u->v[u->n].hash = vg_strdup(hash);
+        u->v[u->n].groups = groups ? vg_strdup(groups) : NULL;
         u->n++;
-        if (u->v[u->n - 1].name == NULL || u->v[u->n - 1].hash == NULL)
+        if (u->v[u->n - 1].name == NULL || u->v[u->n - 1].hash == NULL ||
+            (groups && u->v[u->n - 1].groups == NULL))
             goto oom;
     }
     fclose(f);
@@ -149,6 +184,14 @@ fail:
     if (f)
         fclose(f);
     vg_users_free(u);
+    return NULL;
+}
+
+const char *vg_users_groups(const struct vg_users *u, const char *user)
+{
+    for (size_t i = 0; u && user && i < u->n; i++)
+        if (strcmp(u->v[i].name, user) == 0)
+            return u->v[i].groups;
     return NULL;
 }
 

@@ -1,7 +1,9 @@
 /* users — the gateway's users file for RFC 1929 / HTTP Basic authentication.
  *
- * Lines "user:HASH" where HASH is any crypt(3) hash libcrypt understands (yescrypt "$y$",
- * SHA-512 "$6$", bcrypt "$2b$" …); '#' comment lines and blank lines are skipped.
+ * Lines "user:HASH" or "user:HASH:GROUPS" where HASH is any crypt(3) hash libcrypt understands
+ * (yescrypt "$y$", SHA-512 "$6$", bcrypt "$2b$" …) and GROUPS a comma list of group names
+ * ("ops,dev": letters, digits, '.', '_', '-') for the access policy; '#' comment lines and blank
+ * lines are skipped.
  *
  * Checking a password costs the same whether or not the user exists: an unknown user's password
  * is hashed against a hash of the file itself — the first one of the method and cost most users
@@ -35,6 +37,8 @@ struct vg_users_target {
 struct vg_users *vg_users_load(const char *path, char *err, size_t errlen);
 void vg_users_free(struct vg_users *u);
 size_t vg_users_count(const struct vg_users *u);
+/* The user's groups (comma list), NULL when none or no such user (u may be NULL). */
+const char *vg_users_groups(const struct vg_users *u, const char *user);
 /* The method and cost an unknown user's password is hashed with (u may be NULL). */
 const char *vg_users_dummy_method(const struct vg_users *u);
 

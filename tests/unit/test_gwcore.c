@@ -281,6 +281,9 @@ Test(users, errors_with_line_numbers, .init = mkdir_tmp, .fini = rm_tmp)
         {"alice:plain\n", ":1: 'alice': hash is not in crypt(3)"},
         {"a:$6$x$y\na:$6$x$z\n", ":2: user 'a' listed twice"},
         {":$6$x$y\n", ":1: expected"},
+        {"a:$6$x$y:ops,,dev\n", ":1: 'a': groups must be a comma list"},
+        {"a:$6$x$y:ops dev\n", ":1: 'a': groups must be"},
+        {"a:$6$x$y:ops,\n", ":1: 'a': groups must be"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_file("users", cases[i].text);
@@ -289,6 +292,26 @@ Test(users, errors_with_line_numbers, .init = mkdir_tmp, .fini = rm_tmp)
     }
     cr_assert_null(vg_users_load("/nonexistent/users", err, sizeof err));
     cr_assert(strstr(err, "cannot open") != NULL);
+}
+
+Test(users, groups_field, .init = mkdir_tmp, .fini = rm_tmp)
+{
+    char err[256], path[256], text[512];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    const char *h = crypt_r("secret", "$6$vmgatetest$", &cd);
+    snprintf(text, sizeof text, "alice:%s:ops,dev\nbob:%s\ncarol:%s:\n", h, h, h);
+    write_file("users", text);
+    snprintf(path, sizeof path, "%s/users", dir);
+    struct vg_users *u = vg_users_load(path, err, sizeof err);
+    cr_assert_not_null(u, "%s", err);
+    cr_assert_str_eq(vg_users_groups(u, "alice"), "ops,dev");
+    cr_assert_null(vg_users_groups(u, "bob"));
+    cr_assert_null(vg_users_groups(u, "carol"));
+    cr_assert_null(vg_users_groups(u, "nobody"));
+    cr_assert(vg_users_check(u, "alice", "secret"), "the groups field is not part of the hash");
+    cr_assert(vg_users_check(u, "carol", "secret"));
+    vg_users_free(u);
 }
 
 Test(users, method_of)
