@@ -333,8 +333,12 @@ static void start_open(struct gw_conn *c, const struct vg_vm *vm)
 {
     struct vg_s5_hopid who;
     memset(&who, 0, sizeof who);
-    if (c->io.user)
+    if (c->io.user) {
+        const char *groups = vg_users_groups(c->g->users, c->io.user);
         snprintf(who.user, sizeof who.user, "%s", c->io.user);
+        if (groups)
+            snprintf(who.groups, sizeof who.groups, "%s", groups);
+    }
     if (c->origin[0])
         snprintf(who.vm, sizeof who.vm, "%s", c->origin);
     else
