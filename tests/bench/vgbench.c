@@ -16,7 +16,9 @@
  *         other  echo, starting with that byte
  *   vgbench tput  --target A:P [proxy] --dir up|down [--streams N] [--seconds T] [--warmup W]
  *       N parallel streams; bytes are counted over T seconds after a W-second warm-up that
- *       starts once every stream is connected.  Prints gbps (payload, Gbit/s, all streams).
+ *       starts once every stream is connected.  Prints gbps (payload, Gbit/s, all streams);
+ *       with --pid [--pid2] also the CPU of those process trees over the window (percent of
+ *       one CPU, and µs per MB relayed).
  *   vgbench conn  --target A:P [proxy] [--threads K] [--seconds T] [--warmup W]
  *                 [--close server|client]
  *       K threads, each looping: connect, SOCKS handshake, 1-byte echo round trip, close.
@@ -26,7 +28,8 @@
  *       the churn of earlier runs.  --close client: the client closes right after the echo.
  *       Also prints the CPU time per connection over the timed window (µs, user and system):
  *       of this client, and with --pid / --target-pid of the proxy's and the target's process
- *       trees (/proc/P/stat, every thread, reaped children included).
+ *       trees (/proc/P/stat, every thread, reaped children included); --pid2 adds a second
+ *       process tree to the proxy's (the other gateway of a chain).
  *   vgbench lat   --target A:P [proxy] [--count N] [--warmup-count M]
  *       one connection, 1-byte ping-pong, N timed round trips: p50/p90/p99/min/mean in µs.
  *   vgbench setup --target A:P [proxy] [--count N] [--warmup-count M]
@@ -123,6 +126,7 @@ struct opts {
     double max_seconds;
     unsigned timeout_ms;
     long pid;
+    long pid2;         /* tput, conn: a second proxy process tree (the next gateway of a chain) */
     long target_pid;   /* conn: also account the target's CPU */
     bool server_close; /* conn: the target closes first (default) */
 };
@@ -133,8 +137,9 @@ static void usage(void)
           "  vgbench target|sink|echo --listen ADDR:PORT [--threads N] [--max-seconds S]\n"
           "  vgbench tput --target ADDR:PORT [PROXY] --dir up|down [--streams N] [--seconds T]"
           " [--warmup W]\n"
+          "               [--pid PID [--pid2 PID]]\n"
           "  vgbench conn --target ADDR:PORT [PROXY] [--threads K] [--seconds T] [--warmup W]\n"
-          "               [--close server|client] [--pid PID] [--target-pid PID]\n"
+          "               [--close server|client] [--pid PID [--pid2 PID]] [--target-pid PID]\n"
           "  vgbench lat  --target ADDR:PORT [PROXY] [--count N] [--warmup-count M]\n"
           "  vgbench setup --target ADDR:PORT [PROXY] [--count N] [--warmup-count M]\n"
           "  vgbench idle --target ADDR:PORT [PROXY] [--conns N] [--pid PID] [--settle S]"
@@ -221,6 +226,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                        .max_seconds = 3600.0,
                        .timeout_ms = 5000,
                        .pid = -1,
+                       .pid2 = -1,
                        .target_pid = -1,
                        .server_close = true};
     for (int i = 2; i < argc; i += 2) {
@@ -281,10 +287,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             ok = parse_secs(v, 1, 86400, &o->max_seconds);
         } else if (!strcmp(k, "--timeout-ms")) {
             ok = parse_uint(v, 1, 600000, &o->timeout_ms);
-        } else if (!strcmp(k, "--pid") || !strcmp(k, "--target-pid")) {
+        } else if (!strcmp(k, "--pid") || !strcmp(k, "--pid2") || !strcmp(k, "--target-pid")) {
             unsigned p;
             ok = parse_uint(v, 1, INT_MAX, &p);
-            *(!strcmp(k, "--pid") ? &o->pid : &o->target_pid) = (long)p;
+            *(!strcmp(k, "--pid")    ? &o->pid
+              : !strcmp(k, "--pid2") ? &o->pid2
+                                     : &o->target_pid) = (long)p;
         } else {
             fprintf(stderr, "vgbench: unknown option %s\n", k);
             return 2;
@@ -820,6 +828,11 @@ done:
     return NULL;
 }
 
+struct cpu {
+    double user_us, sys_us;
+};
+static struct cpu proxy_cpu(const struct opts *o);
+
 static uint64_t sum_bytes(struct stream *ss, unsigned n)
 {
     uint64_t t = 0;
@@ -852,13 +865,18 @@ static int run_tput(const struct opts *o)
     pthread_barrier_wait(&start_bar);
     double gbps = 0, elapsed = 0;
     uint64_t bytes = 0;
+    struct cpu p0 = {0, 0}, p1 = {0, 0};
     if (!atomic_load(&err_count)) {
         sleep_s(o->warmup);
+        if (o->pid > 0)
+            p0 = proxy_cpu(o);
         uint64_t b0 = sum_bytes(ss, o->streams);
         double t0 = vg_now_s();
         sleep_s(o->seconds);
         uint64_t b1 = sum_bytes(ss, o->streams);
         elapsed = vg_now_s() - t0;
+        if (o->pid > 0)
+            p1 = proxy_cpu(o);
         bytes = b1 - b0;
         gbps = (double)bytes * 8 / elapsed / 1e9;
     }
@@ -873,9 +891,15 @@ static int run_tput(const struct opts *o)
             vc_close(&ss[i].c);
         }
     }
-    printf("mode=tput dir=%s streams=%u seconds=%.3f bytes=%" PRIu64 " gbps=%.3f errors=%lu\n",
+    printf("mode=tput dir=%s streams=%u seconds=%.3f bytes=%" PRIu64 " gbps=%.3f errors=%lu",
            o->dir == 'u' ? "up" : "down", o->streams, elapsed, bytes, gbps,
            atomic_load(&err_count));
+    if (o->pid > 0 && elapsed > 0) { /* the proxy's CPU: share of one CPU, and per MB relayed */
+        double us = p1.user_us - p0.user_us + p1.sys_us - p0.sys_us;
+        printf(" cpu_proxy_pct=%.0f cpu_proxy_us_per_mb=%.1f", us / elapsed / 1e4,
+               bytes ? us / ((double)bytes / 1e6) : 0.0);
+    }
+    printf("\n");
     report_errors();
     free(ss);
     return atomic_load(&err_count) ? 1 : 0;
@@ -1001,9 +1025,6 @@ static struct mem tree_mem(long root)
 
 /* CPU time (µs, user and system, all threads, plus reaped children) of `root` and all its
  * descendants, from /proc/P/stat. */
-struct cpu {
-    double user_us, sys_us;
-};
 
 static struct cpu tree_cpu(long root)
 {
@@ -1032,6 +1053,18 @@ static struct cpu tree_cpu(long root)
         }
     }
     free(tree);
+    return c;
+}
+
+/* CPU of the proxy: the --pid tree, plus the --pid2 tree when given. */
+static struct cpu proxy_cpu(const struct opts *o)
+{
+    struct cpu c = tree_cpu(o->pid);
+    if (o->pid2 > 0) {
+        struct cpu d = tree_cpu(o->pid2);
+        c.user_us += d.user_us;
+        c.sys_us += d.sys_us;
+    }
     return c;
 }
 
@@ -1099,7 +1132,7 @@ static int run_conn(const struct opts *o)
     struct cpu p0 = {0, 0}, p1 = {0, 0}, t0c = {0, 0}, t1c = {0, 0};
     struct rusage r0, r1;
     if (o->pid > 0)
-        p0 = tree_cpu(o->pid);
+        p0 = proxy_cpu(o);
     if (o->target_pid > 0)
         t0c = tree_cpu(o->target_pid);
     getrusage(RUSAGE_SELF, &r0);
@@ -1112,7 +1145,7 @@ static int run_conn(const struct opts *o)
     double elapsed = vg_now_s() - t0;
     getrusage(RUSAGE_SELF, &r1);
     if (o->pid > 0)
-        p1 = tree_cpu(o->pid);
+        p1 = proxy_cpu(o);
     if (o->target_pid > 0)
         t1c = tree_cpu(o->target_pid);
     atomic_store(&stop_flag, true);
