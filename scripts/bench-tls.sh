@@ -362,7 +362,7 @@ run() {
 }
 last() { tail -n 1 "$WORK/raw.log" | sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p"; }
 
-log "ports $PT-$PST; ${REPS} repetitions of ${SECS} s; work dir $WORK"
+log "ports $PT-$PSHH; ${REPS} repetitions of ${SECS} s; work dir $WORK"
 # repetitions outermost, rows interleaved within one, so a burst of other load hits every row
 for ((rep = 1; rep <= REPS; rep++)); do
   log "repetition $rep/$REPS: chains (throughput, set-up time), HTTPS (conn/s 2 and 8 threads, set-up time)"
@@ -437,6 +437,9 @@ ccpu() { # ROW: client user + kernel µs per connection
   u=$(num "$(med "$1" cpu_client_user)") && s=$(num "$(med "$1" cpu_client_sys)") &&
     calc "%.0f" "$u + $s" || echo n/a
 }
+tls_of() { # ROW: the TLS version/cipher vgbench setup reported for that row
+  grep -m 1 "^$1 setup50 " "$WORK/raw.log" | sed -n 's/.*\btls=TLSv\([^ ]*\).*/\1/p' | sed 's/TLS_//;s/_SHA[0-9]*$//;s/_//g'
+}
 line() { # LABEL VMGATE PEER RATIO TARGET
   printf "%-36s %12s %12s %8s   %s\n" "$@"
 }
@@ -463,6 +466,7 @@ line "conn/s, 2 client threads" "$(fmt %.0f "$(med https conn2)")" "$(fmt %.0f "
 line "conn/s, 8 client threads" "$(fmt %.0f "$(med https conn8)")" "$(fmt %.0f "$(med stunnel conn8)")" "$(ratio https stunnel conn8)" ">= 1.2"
 line "set-up p50 (TLS+CONNECT+echo), us" "$(fmt %.0f "$(med https setup50)")" "$(fmt %.0f "$(med stunnel setup50)")" "$(ratio https stunnel setup50)" "(lower is better)"
 line "set-up p99, us" "$(fmt %.0f "$(med https setup99)")" "$(fmt %.0f "$(med stunnel setup99)")" "$(ratio https stunnel setup99)" ""
+line "negotiated" "$(tls_of https)" "$(tls_of stunnel)" "" ""
 line "proxy CPU per connection, us (8 thr)" "$(cpu https)" "$(cpu stunnel)" "" "(stunnel: with the gateway behind it)"
 line "client CPU per connection, us" "$(ccpu https)" "$(ccpu stunnel)" "" "(TLS client, the same for both)"
 if grep -qs ERR "$WORK"/res/*; then echo "(* = at least one run of that cell failed; see the messages above)"; fi

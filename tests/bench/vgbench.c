@@ -1242,11 +1242,15 @@ static int run_setup(const struct opts *o)
         return 1;
     int rc = 1;
     uint64_t sum = 0;
+    char tls[128] = "";
     for (unsigned i = 0; i < o->warmup_count + o->count; i++) {
         struct vconn c;
         uint64_t t0 = vg_now_ns();
         if (!open_conn(o, &c, err, sizeof err))
             goto fail;
+        if (c.ssl && !tls[0])
+            snprintf(tls, sizeof tls, " tls=%s/%s", SSL_get_version(c.ssl),
+                     SSL_get_cipher_name(c.ssl));
         bool ok = echo_byte(&c, 'c', err, sizeof err);
         uint64_t t = vg_now_ns() - t0;
         ok = ok && expect_eof(&c, err, sizeof err);
@@ -1260,10 +1264,10 @@ static int run_setup(const struct opts *o)
     }
     qsort(v, o->count, sizeof *v, cmp_u64);
     printf("mode=setup count=%u min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f "
-           "mean_us=%.1f\n",
+           "mean_us=%.1f%s\n",
            o->count, (double)v[0] / 1000.0, pct_us(v, o->count, 50), pct_us(v, o->count, 90),
            pct_us(v, o->count, 99), (double)v[o->count - 1] / 1000.0,
-           (double)sum / o->count / 1000.0);
+           (double)sum / o->count / 1000.0, tls);
     rc = 0;
 fail:
     if (rc)
