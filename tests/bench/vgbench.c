@@ -1,8 +1,11 @@
-/* vgbench — load tool of the relay benchmark (scripts/bench-gw.sh).
+/* vgbench — load tool of the relay benchmarks (scripts/bench-gw.sh, scripts/bench-tls.sh).
  *
- * One target server and four client modes.  Clients reach the target either directly or through
- * a SOCKS5 proxy (RFC 1928 CONNECT, optional RFC 1929 username/password); with --name the proxy
- * is asked for a domain name (ATYP 3), otherwise for the target's address (ATYP 1 or 4).
+ * One target server and five client modes.  Clients reach the target either directly, through
+ * a SOCKS5 proxy (RFC 1928 CONNECT, optional RFC 1929 username/password) or through an HTTP
+ * CONNECT proxy inside TLS (--https-proxy: OpenSSL blocking client, a full handshake per
+ * connection, the proxy's certificate checked against --cafile and the proxy's IP address);
+ * with --name the proxy is asked for a domain name (SOCKS5 ATYP 3, or NAME:PORT in CONNECT),
+ * otherwise for the target's address.
  *
  *   vgbench target --listen ADDR:PORT [--threads N] [--max-seconds S]
  *       (also spelt `sink` or `echo`: one server does all three).  epoll, SO_REUSEPORT listener
@@ -13,7 +16,9 @@
  *         other  echo, starting with that byte
  *   vgbench tput  --target A:P [proxy] --dir up|down [--streams N] [--seconds T] [--warmup W]
  *       N parallel streams; bytes are counted over T seconds after a W-second warm-up that
- *       starts once every stream is connected.  Prints gbps (payload, Gbit/s, all streams).
+ *       starts once every stream is connected.  Prints gbps (payload, Gbit/s, all streams);
+ *       with --pid [--pid2] also the CPU of those process trees over the window (percent of
+ *       one CPU, and µs per MB relayed).
  *   vgbench conn  --target A:P [proxy] [--threads K] [--seconds T] [--warmup W]
  *                 [--close server|client]
  *       K threads, each looping: connect, SOCKS handshake, 1-byte echo round trip, close.
@@ -23,9 +28,14 @@
  *       the churn of earlier runs.  --close client: the client closes right after the echo.
  *       Also prints the CPU time per connection over the timed window (µs, user and system):
  *       of this client, and with --pid / --target-pid of the proxy's and the target's process
- *       trees (/proc/P/stat, every thread, reaped children included).
+ *       trees (/proc/P/stat, every thread, reaped children included); --pid2 adds a second
+ *       process tree to the proxy's (the other gateway of a chain).
  *   vgbench lat   --target A:P [proxy] [--count N] [--warmup-count M]
  *       one connection, 1-byte ping-pong, N timed round trips: p50/p90/p99/min/mean in µs.
+ *   vgbench setup --target A:P [proxy] [--count N] [--warmup-count M]
+ *       N connections one after another, each timed from connect() to the end of the first
+ *       echo round trip (connect, proxy handshake — TLS, SOCKS or HTTP CONNECT — and a 1-byte
+ *       echo; the ping is 'c' so the target closes first, untimed): p50/p90/p99/min/mean in µs.
  *   vgbench idle  --target A:P [proxy] [--conns N] [--pid PID] [--settle S] [--hold S]
  *       opens N relayed connections (each: handshake + one echo round trip) and holds them.
  *       With --pid: measures the memory of PID and all its descendants (VmRSS from
@@ -33,6 +43,7 @@
  *       connection still echoes.  Without --pid: prints "ready" and waits for a line or EOF on
  *       stdin (at most --hold seconds) before the check.
  *   proxy = --socks A:P [--name NAME] [--user U --pass P]
+ *         | --https-proxy A:P --cafile FILE [--name NAME] [--user U --pass P]
  *
  * Results are one line of key=value pairs on stdout; diagnostics go to stderr.  Exit status 0
  * when the measurement ran without errors, 1 otherwise (figures are still printed), 2 on usage.
@@ -41,11 +52,17 @@
  */
 #include "vg_time.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -88,6 +105,9 @@ struct opts {
     bool have_target;
     struct addr socks;
     bool have_socks;
+    struct addr https; /* HTTP CONNECT proxy inside TLS */
+    bool have_https;
+    const char *cafile;
     const char *name;
     const char *user;
     const char *pass;
@@ -106,6 +126,7 @@ struct opts {
     double max_seconds;
     unsigned timeout_ms;
     long pid;
+    long pid2;         /* tput, conn: a second proxy process tree (the next gateway of a chain) */
     long target_pid;   /* conn: also account the target's CPU */
     bool server_close; /* conn: the target closes first (default) */
 };
@@ -116,12 +137,15 @@ static void usage(void)
           "  vgbench target|sink|echo --listen ADDR:PORT [--threads N] [--max-seconds S]\n"
           "  vgbench tput --target ADDR:PORT [PROXY] --dir up|down [--streams N] [--seconds T]"
           " [--warmup W]\n"
+          "               [--pid PID [--pid2 PID]]\n"
           "  vgbench conn --target ADDR:PORT [PROXY] [--threads K] [--seconds T] [--warmup W]\n"
-          "               [--close server|client] [--pid PID] [--target-pid PID]\n"
+          "               [--close server|client] [--pid PID [--pid2 PID]] [--target-pid PID]\n"
           "  vgbench lat  --target ADDR:PORT [PROXY] [--count N] [--warmup-count M]\n"
+          "  vgbench setup --target ADDR:PORT [PROXY] [--count N] [--warmup-count M]\n"
           "  vgbench idle --target ADDR:PORT [PROXY] [--conns N] [--pid PID] [--settle S]"
           " [--hold S]\n"
           "  PROXY = --socks ADDR:PORT [--name NAME] [--user U --pass P]\n"
+          "        | --https-proxy ADDR:PORT --cafile FILE [--name NAME] [--user U --pass P]\n"
           "  common: --timeout-ms MS (bound of every blocking socket call, default 5000)\n",
           stderr);
 }
@@ -202,6 +226,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                        .max_seconds = 3600.0,
                        .timeout_ms = 5000,
                        .pid = -1,
+                       .pid2 = -1,
                        .target_pid = -1,
                        .server_close = true};
     for (int i = 2; i < argc; i += 2) {
@@ -216,6 +241,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         } else if (!strcmp(k, "--socks")) {
             ok = parse_addr(v, &o->socks);
             o->have_socks = true;
+        } else if (!strcmp(k, "--https-proxy")) {
+            ok = parse_addr(v, &o->https);
+            o->have_https = true;
+        } else if (!strcmp(k, "--cafile")) {
+            ok = v[0] != '\0';
+            o->cafile = v;
         } else if (!strcmp(k, "--listen")) {
             ok = parse_addr(v, &o->listen);
             o->have_listen = true;
@@ -256,10 +287,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             ok = parse_secs(v, 1, 86400, &o->max_seconds);
         } else if (!strcmp(k, "--timeout-ms")) {
             ok = parse_uint(v, 1, 600000, &o->timeout_ms);
-        } else if (!strcmp(k, "--pid") || !strcmp(k, "--target-pid")) {
+        } else if (!strcmp(k, "--pid") || !strcmp(k, "--pid2") || !strcmp(k, "--target-pid")) {
             unsigned p;
             ok = parse_uint(v, 1, INT_MAX, &p);
-            *(!strcmp(k, "--pid") ? &o->pid : &o->target_pid) = (long)p;
+            *(!strcmp(k, "--pid")    ? &o->pid
+              : !strcmp(k, "--pid2") ? &o->pid2
+                                     : &o->target_pid) = (long)p;
         } else {
             fprintf(stderr, "vgbench: unknown option %s\n", k);
             return 2;
@@ -273,8 +306,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         fputs("vgbench: --user and --pass go together\n", stderr);
         return 2;
     }
-    if ((o->name || o->user) && !o->have_socks) {
-        fputs("vgbench: --name/--user need --socks\n", stderr);
+    if ((o->name || o->user) && !o->have_socks && !o->have_https) {
+        fputs("vgbench: --name/--user need --socks or --https-proxy\n", stderr);
+        return 2;
+    }
+    if (o->have_socks && o->have_https) {
+        fputs("vgbench: --socks and --https-proxy exclude each other\n", stderr);
+        return 2;
+    }
+    if (o->have_https != (o->cafile != NULL)) {
+        fputs("vgbench: --https-proxy and --cafile go together\n", stderr);
         return 2;
     }
     return 0;
@@ -462,41 +503,252 @@ static bool socks_handshake(const struct opts *o, int fd, char *err, size_t errl
     return true;
 }
 
-/* A connected stream to the target (through the proxy when one is set), or -1 with err. */
-static int open_conn(const struct opts *o, char *err, size_t errlen)
+/* A client stream: a socket, with a TLS session on it when the proxy is an HTTPS one. */
+struct vconn {
+    int fd;
+    SSL *ssl;
+    bool eof; /* the peer's end of stream was read */
+};
+
+static SSL_CTX *tls_ctx; /* --https-proxy: one context, shared by every thread */
+
+/* The TLS client context: TLS 1.2 or later, the proxy's certificate must chain to cafile.  No
+ * client session cache: every connection makes a full handshake. */
+static bool tls_init(const struct opts *o)
 {
-    const struct addr *a = o->have_socks ? &o->socks : &o->target;
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx || !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) ||
+        SSL_CTX_load_verify_locations(tls_ctx, o->cafile, NULL) != 1) {
+        char e[256];
+        ERR_error_string_n(ERR_get_error(), e, sizeof e);
+        fprintf(stderr, "vgbench: TLS client context (%s): %s\n", o->cafile, e);
+        return false;
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+    /* a proxy that closes without close_notify ends the stream like a TCP FIN does */
+    SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    return true;
+}
+
+/* "what: reason" from the OpenSSL error queue and the verification result. */
+static void tls_err(SSL *ssl, const char *what, char *err, size_t errlen)
+{
+    unsigned long e = ERR_get_error();
+    char reason[256] = "";
+    if (e)
+        ERR_error_string_n(e, reason, sizeof reason);
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    snprintf(err, errlen, "%s: %s%s%s", what, e ? reason : strerror(errno),
+             vr != X509_V_OK ? ": " : "", vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+}
+
+/* send()/recv() alike: > 0 bytes, 0 end of stream, -1 with errno (EAGAIN on a socket timeout). */
+static ssize_t vc_io(struct vconn *c, void *buf, size_t len, bool out)
+{
+    if (!c->ssl) {
+        ssize_t n = out ? send(c->fd, buf, len, MSG_NOSIGNAL) : recv(c->fd, buf, len, 0);
+        if (n == 0 && !out)
+            c->eof = true;
+        return n;
+    }
+    int want = len > INT_MAX ? INT_MAX : (int)len;
+    ERR_clear_error();
+    errno = 0;
+    int n = out ? SSL_write(c->ssl, buf, want) : SSL_read(c->ssl, buf, want);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
         return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        c->eof = true;
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            errno = ECONNRESET;
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+static ssize_t vc_send(struct vconn *c, const void *buf, size_t len)
+{
+    return vc_io(c, (void *)buf, len, true);
+}
+
+static ssize_t vc_recv(struct vconn *c, void *buf, size_t len)
+{
+    return vc_io(c, buf, len, false);
+}
+
+static bool vc_write_all(struct vconn *c, const void *buf, size_t len)
+{
+    if (!c->ssl)
+        return write_all(c->fd, buf, len);
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = vc_send(c, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool vc_read_exact(struct vconn *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return read_exact(c->fd, buf, len);
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = vc_recv(c, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return false;
+        if (n == 0) {
+            errno = ECONNRESET; /* EOF in the middle of a message */
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Closes the stream.  No close_notify once the peer's end was read: the socket is closed at
+ * once, as a plain client does (a record sent to a closed peer would only draw a reset). */
+static void vc_close(struct vconn *c)
+{
+    if (c->ssl) {
+        if (!c->eof)
+            SSL_shutdown(c->ssl); /* sends close_notify, does not wait for the peer's */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* HTTP CONNECT inside the TLS session: the request, then the reply header read one byte at a
+ * time (nothing of the tunnel is read), status 200 wanted. */
+static bool http_connect(const struct opts *o, struct vconn *c, char *err, size_t errlen)
+{
+    char hostport[300];
+    unsigned port;
+    if (o->target.ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&o->target.ss;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
+        port = ntohs(sin->sin_port);
+        snprintf(hostport, sizeof hostport, "%s:%u", o->name ? o->name : ip, port);
+    } else {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&o->target.ss;
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
+        port = ntohs(sin6->sin6_port);
+        if (o->name)
+            snprintf(hostport, sizeof hostport, "%s:%u", o->name, port);
+        else
+            snprintf(hostport, sizeof hostport, "[%s]:%u", ip, port);
+    }
+    char req[1400];
+    int n = snprintf(req, sizeof req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", hostport, hostport);
+    if (o->user) {
+        char cred[512], b64[700];
+        int cl = snprintf(cred, sizeof cred, "%s:%s", o->user, o->pass);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, cl);
+        n += snprintf(req + n, sizeof req - (size_t)n, "Proxy-Authorization: Basic %s\r\n", b64);
+    }
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+    if (!vc_write_all(c, req, (size_t)n)) {
+        snprintf(err, errlen, "CONNECT request: %s", strerror(errno));
+        return false;
+    }
+    char resp[4096];
+    size_t len = 0;
+    while (len < 4 || memcmp(resp + len - 4, "\r\n\r\n", 4) != 0) {
+        if (len == sizeof resp - 1 || !vc_read_exact(c, resp + len, 1)) {
+            snprintf(err, errlen, "CONNECT reply: %s",
+                     len == sizeof resp - 1 ? "header too long" : strerror(errno));
+            return false;
+        }
+        len++;
+    }
+    resp[len] = '\0';
+    int code = 0;
+    if (sscanf(resp, "HTTP/1.%*d %d", &code) != 1 || code != 200) {
+        resp[strcspn(resp, "\r\n")] = '\0';
+        snprintf(err, errlen, "CONNECT reply \"%.100s\"", resp);
+        return false;
+    }
+    return true;
+}
+
+/* A connected stream to the target (through the proxy when one is set), or false with err. */
+static bool open_conn(const struct opts *o, struct vconn *c, char *err, size_t errlen)
+{
+    const struct addr *a = o->have_socks ? &o->socks : o->have_https ? &o->https : &o->target;
+    *c = (struct vconn){.fd = -1};
+    c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return false;
     }
     int one = 1;
     struct timeval tv = {.tv_sec = o->timeout_ms / 1000, .tv_usec = (o->timeout_ms % 1000) * 1000};
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* also bounds connect() */
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* also bounds connect() */
     int rc;
     do
-        rc = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+        rc = connect(c->fd, (const struct sockaddr *)&a->ss, a->len);
     while (rc < 0 && errno == EINTR);
     if (rc < 0) {
         snprintf(err, errlen, "connect: %s", strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
-    if (o->have_socks && !socks_handshake(o, fd, err, errlen)) {
-        close(fd);
-        return -1;
+    if (o->have_socks && !socks_handshake(o, c->fd, err, errlen))
+        goto fail;
+    if (o->have_https) {
+        ERR_clear_error();
+        if (!(c->ssl = SSL_new(tls_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
+            tls_err(NULL, "TLS", err, errlen);
+            goto fail;
+        }
+        /* the certificate must name the address connected to (an IP subjectAltName) */
+        const void *ip = a->ss.ss_family == AF_INET
+                             ? (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr
+                             : (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+        X509_VERIFY_PARAM_set1_ip(SSL_get0_param(c->ssl), ip, a->ss.ss_family == AF_INET ? 4 : 16);
+        if (SSL_connect(c->ssl) != 1) {
+            tls_err(c->ssl, "TLS handshake", err, errlen);
+            goto fail;
+        }
+        if (!http_connect(o, c, err, errlen))
+            goto fail;
     }
-    return fd;
+    return true;
+fail:
+    c->eof = true; /* no close_notify on a failed stream */
+    vc_close(c);
+    return false;
 }
 
 /* One 1-byte echo round trip with byte `ping` ('c' makes the target close afterwards). */
-static bool echo_byte(int fd, uint8_t ping, char *err, size_t errlen)
+static bool echo_byte(struct vconn *c, uint8_t ping, char *err, size_t errlen)
 {
     uint8_t b = ping;
-    if (!write_all(fd, &b, 1) || !read_exact(fd, &b, 1)) {
+    if (!vc_write_all(c, &b, 1) || !vc_read_exact(c, &b, 1)) {
         snprintf(err, errlen, "echo: %s", strerror(errno));
         return false;
     }
@@ -507,18 +759,18 @@ static bool echo_byte(int fd, uint8_t ping, char *err, size_t errlen)
     return true;
 }
 
-static bool echo_once(int fd, char *err, size_t errlen)
+static bool echo_once(struct vconn *c, char *err, size_t errlen)
 {
-    return echo_byte(fd, 'e', err, errlen);
+    return echo_byte(c, 'e', err, errlen);
 }
 
 /* The peer's EOF (relayed by the proxy) must be next. */
-static bool expect_eof(int fd, char *err, size_t errlen)
+static bool expect_eof(struct vconn *c, char *err, size_t errlen)
 {
     uint8_t b;
     ssize_t n;
     do
-        n = recv(fd, &b, 1, 0);
+        n = vc_recv(c, &b, 1);
     while (n < 0 && errno == EINTR);
     if (n == 0)
         return true;
@@ -532,7 +784,8 @@ static bool expect_eof(int fd, char *err, size_t errlen)
 struct stream {
     alignas(64) atomic_uint_fast64_t bytes;
     const struct opts *o;
-    int fd;
+    struct vconn c;
+    bool open;
     pthread_t th;
 };
 
@@ -544,23 +797,20 @@ static void *tput_thread(void *arg)
     struct stream *s = arg;
     char err[200];
     uint8_t *buf = NULL;
-    s->fd = open_conn(s->o, err, sizeof err);
-    if (s->fd < 0) {
+    s->open = open_conn(s->o, &s->c, err, sizeof err);
+    if (!s->open) {
         note_err("%s", err);
-    } else if (!write_all(s->fd, &s->o->dir, 1)) {
+    } else if (!vc_write_all(&s->c, &s->o->dir, 1)) {
         note_err("mode byte: %s", strerror(errno));
-        close(s->fd);
-        s->fd = -1;
     } else if (!(buf = malloc(IO_BUF))) {
         note_err("out of memory");
     }
     pthread_barrier_wait(&start_bar);
-    if (s->fd < 0 || !buf)
+    if (!s->open || !buf)
         goto done;
     memset(buf, 0x5a, IO_BUF);
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
-        ssize_t n =
-            s->o->dir == 'u' ? send(s->fd, buf, IO_BUF, MSG_NOSIGNAL) : recv(s->fd, buf, IO_BUF, 0);
+        ssize_t n = s->o->dir == 'u' ? vc_send(&s->c, buf, IO_BUF) : vc_recv(&s->c, buf, IO_BUF);
         if (n > 0) {
             uint_fast64_t v = atomic_load_explicit(&s->bytes, memory_order_relaxed);
             atomic_store_explicit(&s->bytes, v + (uint_fast64_t)n, memory_order_relaxed);
@@ -577,6 +827,11 @@ done:
     free(buf);
     return NULL;
 }
+
+struct cpu {
+    double user_us, sys_us;
+};
+static struct cpu proxy_cpu(const struct opts *o);
 
 static uint64_t sum_bytes(struct stream *ss, unsigned n)
 {
@@ -599,7 +854,6 @@ static int run_tput(const struct opts *o)
     unsigned started = 0;
     for (; started < o->streams; started++) {
         ss[started].o = o;
-        ss[started].fd = -1;
         if (pthread_create(&ss[started].th, NULL, tput_thread, &ss[started]) != 0)
             break;
     }
@@ -611,28 +865,41 @@ static int run_tput(const struct opts *o)
     pthread_barrier_wait(&start_bar);
     double gbps = 0, elapsed = 0;
     uint64_t bytes = 0;
+    struct cpu p0 = {0, 0}, p1 = {0, 0};
     if (!atomic_load(&err_count)) {
         sleep_s(o->warmup);
+        if (o->pid > 0)
+            p0 = proxy_cpu(o);
         uint64_t b0 = sum_bytes(ss, o->streams);
         double t0 = vg_now_s();
         sleep_s(o->seconds);
         uint64_t b1 = sum_bytes(ss, o->streams);
         elapsed = vg_now_s() - t0;
+        if (o->pid > 0)
+            p1 = proxy_cpu(o);
         bytes = b1 - b0;
         gbps = (double)bytes * 8 / elapsed / 1e9;
     }
     atomic_store(&stop_flag, true);
     for (unsigned i = 0; i < o->streams; i++)
-        if (ss[i].fd >= 0)
-            shutdown(ss[i].fd, SHUT_RDWR); /* wakes a thread blocked in send/recv */
+        if (ss[i].open)
+            shutdown(ss[i].c.fd, SHUT_RDWR); /* wakes a thread blocked in send/recv */
     for (unsigned i = 0; i < o->streams; i++) {
         pthread_join(ss[i].th, NULL);
-        if (ss[i].fd >= 0)
-            close(ss[i].fd);
+        if (ss[i].open) {
+            ss[i].c.eof = true; /* the socket is shut down: no close_notify */
+            vc_close(&ss[i].c);
+        }
     }
-    printf("mode=tput dir=%s streams=%u seconds=%.3f bytes=%" PRIu64 " gbps=%.3f errors=%lu\n",
+    printf("mode=tput dir=%s streams=%u seconds=%.3f bytes=%" PRIu64 " gbps=%.3f errors=%lu",
            o->dir == 'u' ? "up" : "down", o->streams, elapsed, bytes, gbps,
            atomic_load(&err_count));
+    if (o->pid > 0 && elapsed > 0) { /* the proxy's CPU: share of one CPU, and per MB relayed */
+        double us = p1.user_us - p0.user_us + p1.sys_us - p0.sys_us;
+        printf(" cpu_proxy_pct=%.0f cpu_proxy_us_per_mb=%.1f", us / elapsed / 1e4,
+               bytes ? us / ((double)bytes / 1e6) : 0.0);
+    }
+    printf("\n");
     report_errors();
     free(ss);
     return atomic_load(&err_count) ? 1 : 0;
@@ -758,9 +1025,6 @@ static struct mem tree_mem(long root)
 
 /* CPU time (µs, user and system, all threads, plus reaped children) of `root` and all its
  * descendants, from /proc/P/stat. */
-struct cpu {
-    double user_us, sys_us;
-};
 
 static struct cpu tree_cpu(long root)
 {
@@ -792,6 +1056,18 @@ static struct cpu tree_cpu(long root)
     return c;
 }
 
+/* CPU of the proxy: the --pid tree, plus the --pid2 tree when given. */
+static struct cpu proxy_cpu(const struct opts *o)
+{
+    struct cpu c = tree_cpu(o->pid);
+    if (o->pid2 > 0) {
+        struct cpu d = tree_cpu(o->pid2);
+        c.user_us += d.user_us;
+        c.sys_us += d.sys_us;
+    }
+    return c;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* conn */
 
@@ -812,12 +1088,13 @@ static void *conn_thread(void *arg)
     char err[200];
     pthread_barrier_wait(&start_bar);
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
-        int fd = open_conn(c->o, err, sizeof err);
-        bool ok = fd >= 0 && (c->o->server_close ? echo_byte(fd, 'c', err, sizeof err) &&
-                                                       expect_eof(fd, err, sizeof err)
-                                                 : echo_once(fd, err, sizeof err));
-        if (fd >= 0)
-            close(fd);
+        struct vconn vc;
+        bool opened = open_conn(c->o, &vc, err, sizeof err);
+        bool ok = opened && (c->o->server_close ? echo_byte(&vc, 'c', err, sizeof err) &&
+                                                      expect_eof(&vc, err, sizeof err)
+                                                : echo_once(&vc, err, sizeof err));
+        if (opened)
+            vc_close(&vc);
         if (ok) {
             uint_fast64_t v = atomic_load_explicit(&c->done, memory_order_relaxed);
             atomic_store_explicit(&c->done, v + 1, memory_order_relaxed);
@@ -855,7 +1132,7 @@ static int run_conn(const struct opts *o)
     struct cpu p0 = {0, 0}, p1 = {0, 0}, t0c = {0, 0}, t1c = {0, 0};
     struct rusage r0, r1;
     if (o->pid > 0)
-        p0 = tree_cpu(o->pid);
+        p0 = proxy_cpu(o);
     if (o->target_pid > 0)
         t0c = tree_cpu(o->target_pid);
     getrusage(RUSAGE_SELF, &r0);
@@ -868,7 +1145,7 @@ static int run_conn(const struct opts *o)
     double elapsed = vg_now_s() - t0;
     getrusage(RUSAGE_SELF, &r1);
     if (o->pid > 0)
-        p1 = tree_cpu(o->pid);
+        p1 = proxy_cpu(o);
     if (o->target_pid > 0)
         t1c = tree_cpu(o->target_pid);
     atomic_store(&stop_flag, true);
@@ -917,24 +1194,24 @@ static double pct_us(const uint64_t *v, size_t n, double p)
 static int run_lat(const struct opts *o)
 {
     char err[200];
-    int fd = open_conn(o, err, sizeof err);
-    if (fd < 0) {
+    struct vconn c;
+    if (!open_conn(o, &c, err, sizeof err)) {
         fprintf(stderr, "vgbench: %s\n", err);
         return 1;
     }
     uint64_t *v = malloc(sizeof *v * o->count);
     if (!v) {
-        close(fd);
+        vc_close(&c);
         return 1;
     }
     int rc = 1;
     for (unsigned i = 0; i < o->warmup_count; i++)
-        if (!echo_once(fd, err, sizeof err))
+        if (!echo_once(&c, err, sizeof err))
             goto fail;
     uint64_t sum = 0;
     for (unsigned i = 0; i < o->count; i++) {
         uint64_t t0 = vg_now_ns();
-        if (!echo_once(fd, err, sizeof err))
+        if (!echo_once(&c, err, sizeof err))
             goto fail;
         v[i] = vg_now_ns() - t0;
         sum += v[i];
@@ -950,7 +1227,52 @@ fail:
     if (rc)
         fprintf(stderr, "vgbench: %s\n", err);
     free(v);
-    close(fd);
+    vc_close(&c);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* setup */
+
+static int run_setup(const struct opts *o)
+{
+    char err[200];
+    uint64_t *v = malloc(sizeof *v * o->count);
+    if (!v)
+        return 1;
+    int rc = 1;
+    uint64_t sum = 0;
+    char tls[128] = "";
+    for (unsigned i = 0; i < o->warmup_count + o->count; i++) {
+        struct vconn c;
+        uint64_t t0 = vg_now_ns();
+        if (!open_conn(o, &c, err, sizeof err))
+            goto fail;
+        if (c.ssl && !tls[0])
+            snprintf(tls, sizeof tls, " tls=%s/%s", SSL_get_version(c.ssl),
+                     SSL_get_cipher_name(c.ssl));
+        bool ok = echo_byte(&c, 'c', err, sizeof err);
+        uint64_t t = vg_now_ns() - t0;
+        ok = ok && expect_eof(&c, err, sizeof err);
+        vc_close(&c);
+        if (!ok)
+            goto fail;
+        if (i >= o->warmup_count) {
+            v[i - o->warmup_count] = t;
+            sum += t;
+        }
+    }
+    qsort(v, o->count, sizeof *v, cmp_u64);
+    printf("mode=setup count=%u min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f "
+           "mean_us=%.1f%s\n",
+           o->count, (double)v[0] / 1000.0, pct_us(v, o->count, 50), pct_us(v, o->count, 90),
+           pct_us(v, o->count, 99), (double)v[o->count - 1] / 1000.0,
+           (double)sum / o->count / 1000.0, tls);
+    rc = 0;
+fail:
+    if (rc)
+        fprintf(stderr, "vgbench: %s\n", err);
+    free(v);
     return rc;
 }
 
@@ -960,7 +1282,7 @@ fail:
 static int run_idle(const struct opts *o)
 {
     char err[200];
-    int *fds = malloc(sizeof *fds * o->conns);
+    struct vconn *fds = malloc(sizeof *fds * o->conns);
     if (!fds)
         return 1;
     struct mem base = {0, 0, 0}, held = {0, 0, 0};
@@ -975,14 +1297,12 @@ static int run_idle(const struct opts *o)
     unsigned opened = 0;
     double t0 = vg_now_s();
     for (; opened < o->conns; opened++) {
-        int fd = open_conn(o, err, sizeof err);
-        if (fd < 0)
+        if (!open_conn(o, &fds[opened], err, sizeof err))
             break;
-        if (!echo_once(fd, err, sizeof err)) {
-            close(fd);
+        if (!echo_once(&fds[opened], err, sizeof err)) {
+            vc_close(&fds[opened]);
             break;
         }
-        fds[opened] = fd;
     }
     double open_s = vg_now_s() - t0;
     if (opened < o->conns)
@@ -1003,9 +1323,9 @@ static int run_idle(const struct opts *o)
     }
     unsigned alive = 0;
     for (unsigned i = 0; i < opened; i++) {
-        if (echo_once(fds[i], err, sizeof err))
+        if (echo_once(&fds[i], err, sizeof err))
             alive++;
-        close(fds[i]);
+        vc_close(&fds[i]);
     }
     printf("mode=idle conns=%u opened=%u alive=%u open_s=%.2f", o->conns, opened, alive, open_s);
     if (o->pid > 0)
@@ -1286,6 +1606,8 @@ int main(int argc, char **argv)
         fputs("vgbench: --target ADDR:PORT is required\n", stderr);
         return 2;
     }
+    if (o.have_https && !tls_init(&o))
+        return 1;
     if (!strcmp(o.mode, "tput"))
         return run_tput(&o);
     if (!strcmp(o.mode, "conn"))
@@ -1294,6 +1616,8 @@ int main(int argc, char **argv)
         return run_lat(&o);
     if (!strcmp(o.mode, "idle"))
         return run_idle(&o);
+    if (!strcmp(o.mode, "setup"))
+        return run_setup(&o);
     usage();
     return 2;
 }
