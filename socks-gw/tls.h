@@ -52,7 +52,8 @@ int gw_tls_handshake(SSL *s, bool *want_write, char *err, size_t errlen);
  * certificate (its first DNS subjectAltName, else its CN), or false when it sent none. */
 bool gw_tls_peer_host(SSL *s, char *out, size_t cap);
 
-/* Bytes TLS has decrypted and not yet handed out (they will not make the socket readable). */
+/* Non-zero when TLS holds bytes read from the socket and not yet handed out (decrypted or
+ * not): they will not make the socket readable again, so read now. */
 size_t gw_tls_pending(SSL *s);
 
 /* Socket I/O through TLS when s is set, plain otherwise; both non-blocking.
