@@ -255,12 +255,14 @@ wait_listen "${PID[target]}" 127.0.0.1 "$PT" "vgbench target" || die "target ser
 
 # --- gateways --------------------------------------------------------------------------------
 # gw_conf NAME HOST LISTEN [extra [gateway] lines…]: WORK/NAME.conf and an empty VM table
+# (DNS_EXTRA: more [dns] lines — the current version refuses loopback owning hosts unless
+# host-networks lists them; the old one does not know the key)
 gw_conf() {
   local name=$1 host=$2 listen=$3 l
   shift 3
   mkdir -p "$WORK/$name.vms"
   {
-    printf '[dns]\nzone = %s\nserver = 127.0.0.1:%s\ntimeout = 2\n\n' "$ZONE" "$PDNS"
+    printf '[dns]\nzone = %s\nserver = 127.0.0.1:%s\ntimeout = 2\n%s\n\n' "$ZONE" "$PDNS" "${DNS_EXTRA:-}"
     printf '[host]\nname = %s\n\n' "$host"
     printf '[gateway]\nlisten = %s\nvm-dir = %s\n' "$listen" "$WORK/$name.vms"
     printf 'allow-anonymous-from = 127.0.0.0/8\nmax-connections = 20000\nmax-per-client = 20000\n'
@@ -284,8 +286,8 @@ gw_conf plain-a hva "127.0.0.1:$PAP" "forward-user = $FWD_USER" "forward-passwor
 gw_conf plain-b hvb "127.0.0.2:$PBP" "users-file = $WORK/users-b"
 echo "channel = tcp:127.0.0.1" >"$WORK/plain-b.vms/$N_PLAIN"
 # TLS chaining (this tree): host certificates of one fleet CA
-gw_conf tls-a hva "127.0.0.1:$PAT" "$(tls_gw_conf "$P" hva)"
-gw_conf tls-b hvb "127.0.0.2:$PBT" "$(tls_gw_conf "$P" hvb)"
+DNS_EXTRA="host-networks = 127.0.0.0/8" gw_conf tls-a hva "127.0.0.1:$PAT" "$(tls_gw_conf "$P" hva)"
+DNS_EXTRA="host-networks = 127.0.0.0/8" gw_conf tls-b hvb "127.0.0.2:$PBT" "$(tls_gw_conf "$P" hvb)"
 echo "channel = tcp:127.0.0.1" >"$WORK/tls-b.vms/$N_TLS"
 # listen-https, and a twin with listen-http only, behind stunnel (SOCKS listeners unused)
 gw_conf https hvh "127.0.0.1:$PSH" "listen-https = 127.0.0.1:$PHS" \
