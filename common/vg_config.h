@@ -53,6 +53,9 @@ struct vg_config {
     unsigned guest_share;  /* percent of max_connections guest-opened streams may hold together */
     unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
+    char *audit_log;      /* JSON lines file (vg_audit.h); NULL = no audit log */
+    unsigned audit_queue; /* lines the audit queue holds before events are dropped */
+    char *metrics_listen; /* comma list of ADDR:PORT serving GET /metrics; NULL = none */
 
     /* [registrar] */
     char *state_dir;             /* journal and registrar state */
