@@ -179,7 +179,7 @@ struct vg_audit {
     /* the loop thread's own: what was logged */
     bool drop_burst, err_burst;
     uint64_t burst_drops0, burst_errors0; /* counts when the burst began */
-    uint64_t tick_drops;                  /* drops at the last emit / tick */
+    uint64_t tick_drops;                  /* drops at the last tick */
 };
 
 static uint64_t mono_ms(void)
@@ -478,11 +478,8 @@ bool vg_audit_emit(struct vg_audit *a, const struct vg_audit_event *ev)
     }
     st = a->st;
     pthread_mutex_unlock(&a->mu);
-    if (ok)
-        drop_burst_end(a, st.drops);
-    else
-        drop_burst_start(a, st.drops - 1);
-    a->tick_drops = st.drops;
+    if (!ok)
+        drop_burst_start(a, st.drops - 1); /* ended by a tick without drops (or by close) */
     report_errors(a, &st);
     return ok;
 }
@@ -520,7 +517,7 @@ void vg_audit_tick(struct vg_audit *a)
     struct vg_audit_stats st;
     vg_audit_get_stats(a, &st);
     if (st.drops > a->tick_drops)
-        drop_burst_start(a, a->tick_drops); /* the writer dropped (a failing file) */
+        drop_burst_start(a, a->tick_drops); /* (a no-op when emit began it) */
     else
         drop_burst_end(a, st.drops); /* nothing dropped since the last tick */
     a->tick_drops = st.drops;
@@ -537,6 +534,7 @@ void vg_audit_close(struct vg_audit *a)
     pthread_mutex_unlock(&a->mu);
     pthread_join(a->thread, NULL);
     struct vg_audit_stats st = a->st;
+    drop_burst_end(a, st.drops);
     if (st.drops > 0)
         vg_warn("audit-log %s: closed; %llu events lost in total", a->path,
                 (unsigned long long)st.drops);

@@ -22,9 +22,9 @@
  *
  * Errors: a failed write(2) (disk full, EIO) is counted, the bytes stay queued and the writer
  * retries after VG_AUDIT_RETRY_MS; new events are dropped once the queue is full.  The writer
- * thread never logs (vg_log_max is written by the loop on reload): the loop thread reports,
- * through vg_audit_tick() (also called by vg_audit_emit), once when drops or write errors start
- * and once when they stop, with counts.
+ * thread never logs (vg_log_max is written by the loop on reload): the loop thread reports once
+ * when drops or write errors start (from vg_audit_emit or vg_audit_tick) and once when they
+ * stop, with counts (drops: at the first vg_audit_tick that saw no new drop, or at close).
  *
  * Threads: every function is called from one thread (the gateway's loop), except
  * vg_audit_drops() and vg_audit_get_stats(), which any thread may call.
@@ -105,8 +105,8 @@ struct vg_audit_stats {
     bool failing;          /* the last write or reopen failed and has not succeeded since */
 };
 void vg_audit_get_stats(const struct vg_audit *a, struct vg_audit_stats *out);
-/* From the loop (a timer; emit calls it too): log the start and the end of a burst of drops or
- * write errors, once each. */
+/* From a loop timer (the gateway: every second): log the start and the end of a burst of drops
+ * or write errors, once each. */
 void vg_audit_tick(struct vg_audit *a);
 /* Write what is queued (one attempt per chunk on a failing file: the rest counts as drops),
  * stop the thread, close the file, free.  NULL is fine. */
