@@ -1,5 +1,6 @@
 #include "vg_json.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -344,18 +345,15 @@ void vg_json_fixed(struct vg_json *j, double v, unsigned decimals)
         vg_json_null(j);
         return;
     }
-    char tmp[64];
+    char tmp[DBL_MAX_10_EXP + 16]; /* every finite double in %.9f */
     int n = snprintf(tmp, sizeof tmp, "%.*f", decimals > 9 ? 9 : (int)decimals, v);
-    if (n < 0 || (size_t)n >= sizeof tmp) { /* |v| >= 1e54: JSON would hold it, we do not */
+    if (n < 0 || (size_t)n >= sizeof tmp) {
         j->failed = true;
         return;
     }
-    if (strcmp(tmp, "-0") == 0 || strspn(tmp, "-0.") == (size_t)n) {
-        /* -0.000 → 0.000 */
-        if (tmp[0] == '-') {
-            memmove(tmp, tmp + 1, (size_t)n);
-            n--;
-        }
+    if (tmp[0] == '-' && strspn(tmp + 1, "0.") == (size_t)n - 1) { /* -0.000 → 0.000 */
+        memmove(tmp, tmp + 1, (size_t)n);
+        n--;
     }
     value(j, tmp, (size_t)n);
 }

@@ -153,7 +153,8 @@ static void handle(struct mconn *c, const char *line, size_t len)
         answer_metrics(c, head);
         return;
     }
-    answer(c, 404, "text/plain; charset=utf-8", "not found; try /metrics\n", 24, head);
+    static const char nf[] = "not found; try /metrics\n";
+    answer(c, 404, "text/plain; charset=utf-8", nf, sizeof nf - 1, head);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
