@@ -80,6 +80,12 @@ static const struct key_def keys[] = {
     {"gateway", "port", K_UINT, OFF(gateway_port), 0, 65535, "0",
      "port published in SRV (0 = first port of listen)"},
     {"gateway", "log-level", K_LEVEL, OFF(log_level), 0, 0, "notice", "err|warn|notice|info|debug"},
+    {"gateway", "audit-log", K_STR, OFF(audit_log), 0, 0, NULL,
+     "absolute path: audit events, one JSON object per line (reopened on SIGHUP)"},
+    {"gateway", "audit-queue", K_UINT, OFF(audit_queue), 1, 16777216, "65536",
+     "audit lines queued for the writer before events are dropped"},
+    {"gateway", "metrics-listen", K_STR, OFF(metrics_listen), 0, 0, NULL,
+     "ADDR:PORT list serving GET /metrics (Prometheus text format)"},
     {"registrar", "state-dir", K_STR, OFF(state_dir), 0, 0, NULL, "journal directory"},
     {"registrar", "heartbeat-interval", K_UINT, OFF(heartbeat_interval), 1, 86400, "10", "seconds"},
     {"registrar", "gc-after", K_UINT, OFF(gc_after), 1, 31536000, "120", "seconds"},
@@ -386,6 +392,15 @@ static bool check_common(const struct vg_config *cfg, char *err, size_t errlen)
     }
     if ((cfg->forward_user == NULL) != (cfg->forward_password == NULL)) {
         snprintf(err, errlen, "[gateway] forward-user and forward-password go together");
+        return false;
+    }
+    if (cfg->metrics_listen &&
+        !check_list("metrics-listen", cfg->metrics_listen, check_listen, err, errlen))
+        return false;
+    if (cfg->audit_log && cfg->audit_log[0] != '/') {
+        /* the daemon runs in / and reopens the path on SIGHUP */
+        snprintf(err, errlen, "[gateway] audit-log must be an absolute path, got '%s'",
+                 cfg->audit_log);
         return false;
     }
     return true;

@@ -55,6 +55,9 @@ struct vg_config {
     unsigned auth_queue;   /* checks waiting for a thread at most (read at start) */
     unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
+    char *audit_log;      /* JSON lines file (vg_audit.h); NULL = no audit log */
+    unsigned audit_queue; /* lines the audit queue holds before events are dropped */
+    char *metrics_listen; /* comma list of ADDR:PORT serving GET /metrics; NULL = none */
 
     /* [registrar] */
     char *state_dir;             /* journal and registrar state */

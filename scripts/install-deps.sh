@@ -16,6 +16,7 @@ PKGS=(
   iproute2 procps curl proxychains4 netcat-openbsd openssh-server openssh-client
   bind9 bind9-utils bind9-dnsutils knot knot-dnsutils python3 openssl
   file                 # test_agent.sh: the static agent really is static
+  prometheus           # test_gw_metrics.sh, unit.metrics.promtool: prometheus and promtool
   # benchmark peers
   dante-server microsocks stunnel4
   # the QEMU test VM (scripts/build-vm-image.sh, scripts/vm-run.sh)

@@ -7,17 +7,20 @@
  */
 #include "auth.h"
 #include "gw.h"
+#include "metrics.h"
 #include "serial.h"
 #include "tls.h"
 #include "users.h"
 #include "vmtable.h"
 
 #include "vg_alloc.h"
+#include "vg_audit.h"
 #include "vg_log.h"
 #include "vg_resolve.h"
 #include "vg_version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -162,6 +165,68 @@ static bool same(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* The audit log and the metrics endpoint of cfg, replacing the running ones when their keys
+ * changed (at start: old == NULL).  On a failure the running ones stay (and the running
+ * config keeps its keys, so that the next reload tries again). */
+static bool open_audit(struct gw *g, struct vg_config *cfg, const struct vg_config *old)
+{
+    if (old && same(cfg->audit_log, old->audit_log) && cfg->audit_queue == old->audit_queue) {
+        if (g->audit)
+            vg_audit_reopen(g->audit); /* logrotate's create mode */
+        return true;
+    }
+    struct vg_audit *a = NULL;
+    char err[512];
+    if (cfg->audit_log &&
+        (a = vg_audit_open(cfg->audit_log, cfg->audit_queue, err, sizeof err)) == NULL) {
+        vg_err("%s", err);
+        return false;
+    }
+    vg_audit_close(g->audit); /* writes what it holds: a short pause of the loop at most */
+    g->audit = a;
+    return true;
+}
+
+static bool open_metrics(struct gw *g, const struct vg_config *cfg, const struct vg_config *old)
+{
+    if (old && same(cfg->metrics_listen, old->metrics_listen))
+        return true;
+    struct gw_metrics_server *m = NULL;
+    char err[512];
+    gw_metrics_server_free(g->metrics); /* the addresses may be the same ones, re-bound */
+    g->metrics = NULL;
+    if (cfg->metrics_listen &&
+        (m = gw_metrics_serve(g->base, cfg->metrics_listen, err, sizeof err)) == NULL) {
+        vg_err("%s", err);
+        if (old && old->metrics_listen &&
+            (g->metrics = gw_metrics_serve(g->base, old->metrics_listen, err, sizeof err)) == NULL)
+            vg_err("reload: cannot reopen the old metrics listeners either: %s", err);
+        return false;
+    }
+    g->metrics = m;
+    return true;
+}
+
+static void swap_str(char **a, char **b)
+{
+    char *t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static uint64_t audit_drops(void *arg)
+{
+    struct gw *g = arg;
+    return g->audit ? vg_audit_drops(g->audit) : 0;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw *g = arg;
+    if (g->audit)
+        vg_audit_tick(g->audit);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct gw *g = arg;
@@ -200,10 +265,27 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
             g->cfg->listen_https = tmp;
         }
     }
+    if (!open_audit(g, l.cfg, g->cfg)) {
+        vg_err("reload: keeping the running audit log");
+        swap_str(&l.cfg->audit_log, &g->cfg->audit_log);
+        l.cfg->audit_queue = g->cfg->audit_queue;
+    }
+    if (!open_metrics(g, l.cfg, g->cfg)) {
+        vg_err("reload: keeping the old metrics listeners");
+        swap_str(&l.cfg->metrics_listen, &g->cfg->metrics_listen);
+    }
     install(g, &l);
     vg_notice("configuration reloaded (%zu users, %u connections kept)", vg_users_count(g->users),
               g->nconns);
     log_auth_stats(g);
+    if (g->audit) {
+        char what_[128];
+        snprintf(what_, sizeof what_, "%zu users, %u connections kept", vg_users_count(g->users),
+                 g->nconns);
+        struct vg_audit_event ev = {
+            .kind = VG_AUDIT_POLICY_RELOADED, .by = "SIGHUP", .reason = what_, .duration_s = -1};
+        vg_audit_emit(g->audit, &ev);
+    }
 }
 
 /* The resolver for chaining (front mode, or a host with its TLS certificate); replaces the
@@ -367,10 +449,25 @@ int main(int argc, char **argv)
         return 1;
     if (!gw_listeners_open(&g, g.cfg))
         return 1;
+    if (!open_metrics(&g, g.cfg, NULL))
+        return 1;
+    /* the audit writer is a thread: started after daemon()'s fork, the file checked before it */
+    int probe = g.cfg->audit_log
+                    ? open(g.cfg->audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)
+                    : -2;
+    if (probe == -1) {
+        vg_err("audit-log %s: %s", g.cfg->audit_log, strerror(errno));
+        return 1;
+    }
+    if (probe >= 0)
+        close(probe);
     if (!foreground && daemon(0, 0) != 0) {
         vg_err("daemon: %s", strerror(errno));
         return 1;
     }
+    if (!open_audit(&g, g.cfg, NULL))
+        return 1;
+    gw_metrics_set_source(GW_MS_AUDIT_DROPS, audit_drops, &g);
     if (pidfile && !write_pidfile(pidfile))
         vg_warn("cannot write pidfile %s: %s", pidfile, strerror(errno));
     /* after daemon(): threads do not survive fork */
@@ -381,6 +478,9 @@ int main(int argc, char **argv)
     g.term_ev = evsignal_new(g.base, SIGTERM, on_term, &g);
     g.int_ev = evsignal_new(g.base, SIGINT, on_term, &g);
     g.drain_ev = evtimer_new(g.base, on_drain_timeout, &g);
+    g.tick_ev = event_new(g.base, -1, EV_PERSIST, on_tick, &g);
+    struct timeval tick = {1, 0};
+    event_add(g.tick_ev, &tick);
     event_add(g.hup_ev, NULL);
     event_add(g.term_ev, NULL);
     event_add(g.int_ev, NULL);
@@ -400,12 +500,15 @@ int main(int argc, char **argv)
     if (g.resolver)
         vg_resolver_free(g.resolver);
     gw_listeners_close(&g);
+    gw_metrics_server_free(g.metrics);
+    vg_audit_close(g.audit);
     if (pidfile)
         unlink(pidfile);
     event_free(g.hup_ev);
     event_free(g.term_ev);
     event_free(g.int_ev);
     event_free(g.drain_ev);
+    event_free(g.tick_ev);
     struct loaded cur = {g.cfg, g.users, g.vmt, g.tls, g.anon, g.nanon};
     loaded_free(&cur);
     event_base_free(g.base);

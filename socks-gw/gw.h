@@ -18,8 +18,10 @@ struct vg_resolver;
 struct gw_listener;
 struct gw_conn;
 
-struct gw_front_ops; /* front.h: SOCKS5, HTTP CONNECT, guest streams */
-struct gw_tls;       /* tls.h */
+struct gw_front_ops;      /* front.h: SOCKS5, HTTP CONNECT, guest streams */
+struct gw_tls;            /* tls.h */
+struct vg_audit;          /* vg_audit.h: the audit log (NULL: audit-log not set) */
+struct gw_metrics_server; /* metrics.h: GET /metrics (NULL: metrics-listen not set) */
 
 /* Per-client-address connection counts (max-per-client). */
 struct gw_client_count;
@@ -42,6 +44,9 @@ struct gw {
 
     struct gw_listener *listeners;
     struct event *hup_ev, *term_ev, *int_ev, *drain_ev;
+    struct vg_audit *audit;            /* emit from the loop thread only */
+    struct gw_metrics_server *metrics; /* the counters themselves: metrics.h */
+    struct event *tick_ev;             /* 1 s: audit log error / drop reports */
 
     unsigned nconns;
     struct gw_conn *conns; /* every live connection (doubly linked) */

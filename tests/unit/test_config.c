@@ -610,3 +610,28 @@ Test(config, allocation_failure_in_check)
     vg_config_free(cfg);
     assert_no_leaks();
 }
+
+/* [gateway] audit-log, audit-queue, metrics-listen (docs/operations.md) */
+Test(config, audit_and_metrics_keys)
+{
+    struct vg_config *cfg = load("[dns]\nzone = vm.test\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_null(cfg->audit_log);
+    cr_assert_null(cfg->metrics_listen);
+    cr_assert_eq(cfg->audit_queue, 65536);
+    vg_config_free(cfg);
+    cfg = load("[dns]\nzone = vm.test\n[gateway]\nvm-dir = /srv/vms\nlisten = 127.0.0.1:1080\n"
+               "allow-anonymous-from = 127.0.0.1\naudit-log = /var/log/vmgate/audit.log\n"
+               "audit-queue = 10\nmetrics-listen = 127.0.0.1:9464, [::1]:9464\n");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->audit_log, "/var/log/vmgate/audit.log");
+    cr_assert_eq(cfg->audit_queue, 10);
+    cr_assert_str_eq(cfg->metrics_listen, "127.0.0.1:9464, [::1]:9464");
+    cr_assert(vg_config_check_gateway(cfg, err, sizeof err), "%s", err);
+    vg_config_free(cfg);
+    expect_fail_at("[gateway]\naudit-queue = 0\n", 2, "audit-queue");
+    expect_gateway_error("listen = 127.0.0.1:1\nusers-file = /u\naudit-log = audit.log\n",
+                         "audit-log must be an absolute path");
+    expect_gateway_error("listen = 127.0.0.1:1\nusers-file = /u\nmetrics-listen = localhost:9\n",
+                         "metrics-listen: 'localhost:9' is not ADDR:PORT");
+}
