@@ -151,6 +151,8 @@ struct parser {
 };
 
 #define QUOTE_MAX 64 /* bytes of a bad token quoted in a message */
+/* "%.*s" arguments for a token, cut to QUOTE_MAX */
+#define Q(t) (int)((t).n < QUOTE_MAX ? (t).n : QUOTE_MAX), (t).s
 
 static bool fail(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool fail(struct parser *ps, const char *fmt, ...)
@@ -214,15 +216,15 @@ static bool glob_check(struct parser *ps, struct tok t, const char *what)
     if (t.n == 0)
         return fail(ps, "bad %s: empty", what);
     if (t.n > 253)
-        return fail(ps, "bad %s '%.*s...': longer than 253 characters", what, QUOTE_MAX, t.s);
+        return fail(ps, "bad %s '%.*s...': longer than 253 characters", what, Q(t));
     for (size_t i = 0; i < t.n; i++) {
         unsigned char c = lc((unsigned char)t.s[i]);
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
               c == '.' || c == '*' || c == '?'))
             return fail(ps, "bad %s '%.*s': character '%c' (letters, digits, - _ . * ?)", what,
-                        QUOTE_MAX, t.s, c);
+                        Q(t), c);
         if (c == '.' && (i == 0 || i + 1 == t.n || t.s[i + 1] == '.'))
-            return fail(ps, "bad %s '%.*s': empty label", what, QUOTE_MAX, t.s);
+            return fail(ps, "bad %s '%.*s': empty label", what, Q(t));
     }
     return true;
 }
@@ -249,7 +251,7 @@ static bool parse_who(struct parser *ps, struct rule *r, struct tok f, char *buf
         struct tok t = {s, c ? (size_t)(c - s) : (size_t)(end - s)};
         s += t.n + 1;
         if (t.n == 0)
-            return fail(ps, "empty term in '%.*s'", QUOTE_MAX, f.s);
+            return fail(ps, "empty term in '%.*s'", Q(f));
         const char *eq = memchr(t.s, '=', t.n);
         size_t kl = eq ? (size_t)(eq - t.s) : t.n;
         struct tok v = {eq ? eq + 1 : t.s + t.n, eq ? t.n - kl - 1 : 0};
@@ -257,15 +259,15 @@ static bool parse_who(struct parser *ps, struct rule *r, struct tok f, char *buf
         if (t.n == 3 && memcmp(t.s, "any", 3) == 0)
             return fail(ps, "'any' cannot be combined with other terms");
         if (!eq)
-            return fail(ps, "unknown term '%.*s' (user= group= from= vm= any)", QUOTE_MAX, t.s);
+            return fail(ps, "unknown term '%.*s' (user= group= from= vm= any)", Q(t));
         if ((kl == 4 && memcmp(t.s, "user", 4) == 0) || (kl == 5 && memcmp(t.s, "group", 5) == 0)) {
             bool user = kl == 4;
             if (user && have_user)
                 return fail(ps, "user= given twice");
             if (v.n == 0)
-                return fail(ps, "empty name in '%.*s'", QUOTE_MAX, t.s);
+                return fail(ps, "empty name in '%.*s'", Q(t));
             if (memchr(v.s, ':', v.n))
-                return fail(ps, "bad name in '%.*s': ':'", QUOTE_MAX, t.s);
+                return fail(ps, "bad name in '%.*s': ':'", Q(t));
             have_user |= user;
             term.kind = user ? T_USER : T_GROUP;
             term.len = (uint32_t)v.n;
@@ -274,7 +276,7 @@ static bool parse_who(struct parser *ps, struct rule *r, struct tok f, char *buf
         } else if (kl == 4 && memcmp(t.s, "from", 4) == 0) {
             struct vg_cidr cidr;
             if (!vg_cidr_parse(tok_cstr(v, buf), &cidr))
-                return fail(ps, "bad CIDR '%.*s'", QUOTE_MAX, v.s);
+                return fail(ps, "bad CIDR '%.*s'", Q(v));
             if (!vg_grow(&p->cidrs, &p->ccap, p->ncidrs, sizeof *p->cidrs, 16))
                 return oom(ps);
             p->cidrs[p->ncidrs] = cidr;
@@ -292,7 +294,7 @@ static bool parse_who(struct parser *ps, struct rule *r, struct tok f, char *buf
             if (!arena_add(ps, v.s, v.n, true, &term.off))
                 return false;
         } else {
-            return fail(ps, "unknown term '%.*s' (user= group= from= vm= any)", QUOTE_MAX, t.s);
+            return fail(ps, "unknown term '%.*s' (user= group= from= vm= any)", Q(t));
         }
         if (!add_term(ps, term))
             return false;
@@ -315,18 +317,17 @@ static bool parse_ports(struct parser *ps, struct rule *r, struct tok f, char *b
         struct tok t = {s, c ? (size_t)(c - s) : (size_t)(end - s)};
         s += t.n + 1;
         if (t.n == 0)
-            return fail(ps, "empty port in '%.*s'", QUOTE_MAX, f.s);
+            return fail(ps, "empty port in '%.*s'", Q(f));
         tok_cstr(t, buf);
         char *dash = strchr(buf, '-');
         uint16_t lo, hi;
         if (dash) {
             *dash = '\0';
             if (!vg_parse_port(buf, &lo) || !vg_parse_port(dash + 1, &hi) || lo > hi)
-                return fail(ps, "bad port range '%.*s' (A-B, 1 <= A <= B <= 65535)", QUOTE_MAX,
-                            t.s);
+                return fail(ps, "bad port range '%.*s' (A-B, 1 <= A <= B <= 65535)", Q(t));
         } else {
             if (!vg_parse_port(buf, &lo))
-                return fail(ps, "bad port '%.*s' (1..65535 or *)", QUOTE_MAX, t.s);
+                return fail(ps, "bad port '%.*s' (1..65535 or *)", Q(t));
             hi = lo;
         }
         if (!vg_grow(&p->ranges, &p->gcap, p->nranges, sizeof *p->ranges, 64))
@@ -362,13 +363,11 @@ static bool parse_option(struct parser *ps, struct rule *r, struct tok f, char *
         unsigned long v;
         struct tok val = {eq ? eq + 1 : f.s + f.n, eq ? f.n - kl - 1 : 0};
         if (!eq || !vg_parse_uint(tok_cstr(val, buf), 1, opts[i].max, &v))
-            return fail(ps, "bad value for %s: '%.*s' (1..%lu)", opts[i].name, QUOTE_MAX, val.s,
-                        opts[i].max);
+            return fail(ps, "bad value for %s: '%.*s' (1..%lu)", opts[i].name, Q(val), opts[i].max);
         *slot = (unsigned)v;
         return true;
     }
-    return fail(ps, "unknown option '%.*s' (idle-timeout= max-duration= max-sessions=)", QUOTE_MAX,
-                f.s);
+    return fail(ps, "unknown option '%.*s' (idle-timeout= max-duration= max-sessions=)", Q(f));
 }
 
 /* The rule as one line with single blanks, the glob lower-cased; cut to fit vg_verdict.rule. */
@@ -451,7 +450,7 @@ static bool parse_line(struct parser *ps, const char *s, size_t n)
     if (f[0].n == 5 && memcmp(f[0].s, "allow", 5) == 0)
         r.allow = true;
     else if (!(f[0].n == 4 && memcmp(f[0].s, "deny", 4) == 0))
-        return fail(ps, "unknown verdict '%.*s' (allow or deny)", QUOTE_MAX, f[0].s);
+        return fail(ps, "unknown verdict '%.*s' (allow or deny)", Q(f[0]));
     if (nf < 4)
         return fail(ps, "expected: verdict who VM ports [options]");
     if (p->nrules >= VG_POLICY_MAX_RULES)
