@@ -6,12 +6,14 @@
  * the normalised rule texts, NUL-terminated).
  *
  * Index.  Each rule gets one key, the first that applies of: its user= name, its first group=
- * name, its vm= glob when it has no wildcard, its target glob when it has no wildcard; rules
- * without any of those go to the general list.  Four hash tables (open addressing) map a key to
- * the ascending list of the rules that have it.  A subject can only match a rule through that
- * rule's key (a user= rule needs that user, a group= rule that group, an exact glob that name),
- * so decide() scans the subject's buckets and the general list, each in ascending order and
- * only below the best rule found so far, and takes the lowest: exactly the first matching line.
+ * name, its vm= glob when it has no wildcard, its target glob when it has no wildcard, its first
+ * from= CIDR (family, prefix length, network); rules without any of those go to the general
+ * list.  Five hash tables (open addressing) map a key to the ascending list of the rules that
+ * have it.  A subject can only match a rule through that rule's key (a user= rule needs that
+ * user, a group= rule that group, an exact glob that name, a CIDR a client inside it — found by
+ * one look-up per prefix length in use), so decide() scans the subject's buckets and the general
+ * list, each in ascending order and only below the best rule found so far, and takes the
+ * lowest: exactly the first matching line.
  */
 #include "vg_policy.h"
 
@@ -22,19 +24,30 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum term_kind { T_USER, T_GROUP, T_FROM, T_VM };
-enum key_kind { K_USER, K_GROUP, K_ORIGIN, K_TARGET, K_NKINDS, K_GENERAL = K_NKINDS };
+enum key_kind { K_USER, K_GROUP, K_ORIGIN, K_TARGET, K_FROM, K_NKINDS, K_GENERAL = K_NKINDS };
+
+/* Names of VMs compare without case; user and group names and CIDR keys byte for byte. */
+static inline bool key_folds(int k)
+{
+    return k == K_ORIGIN || k == K_TARGET;
+}
+
+/* A K_FROM key: family (4 or 6), prefix length, the masked address (4 or 16 bytes). */
+#define CIDR_KEY_MAX 18
 
 struct term {
-    uint8_t kind; /* enum term_kind */
-    uint32_t off; /* T_FROM: index in cidrs[]; else arena offset of the name / glob */
-    uint32_t len; /* string length */
-    bool wild;    /* T_VM: the glob has '*' or '?' */
+    uint8_t kind;  /* enum term_kind */
+    uint32_t off;  /* T_FROM: index in cidrs[]; else arena offset of the name / glob */
+    uint32_t len;  /* string length; T_FROM: the length of its key (6 or CIDR_KEY_MAX) */
+    uint32_t kofs; /* T_FROM: arena offset of its key */
+    bool wild;     /* T_VM: the glob has '*' or '?' */
 };
 
 struct range {
@@ -81,6 +94,9 @@ struct vg_policy {
     struct table tab[K_NKINDS];
     uint32_t *general;
     size_t ngeneral;
+    /* the prefix lengths of the CIDRs in tab[K_FROM], ascending, each once */
+    uint8_t plen4[33], plen6[129];
+    unsigned nplen4, nplen6;
 };
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -137,6 +153,18 @@ static bool glob_match(const char *g, size_t gl, const char *s, size_t sl)
 bool vg_policy_glob_match(const char *glob, const char *name)
 {
     return glob_match(glob, strlen(glob), name, strlen(name));
+}
+
+static size_t cidr_key(int family, unsigned prefix, const uint8_t *addr, char *key)
+{
+    size_t n = family == AF_INET ? 4 : 16;
+    key[0] = family == AF_INET ? 4 : 6;
+    key[1] = (char)prefix;
+    for (size_t i = 0; i < n; i++) {
+        unsigned bits = prefix > i * 8 ? prefix - (unsigned)i * 8 : 0;
+        key[2 + i] = (char)(bits >= 8 ? addr[i] : addr[i] & (uint8_t)(0xff00u >> bits));
+    }
+    return n + 2;
 }
 
 /* ---- parsing -------------------------------------------------------------------------------- */
@@ -282,6 +310,10 @@ static bool parse_who(struct parser *ps, struct rule *r, struct tok f, char *buf
             p->cidrs[p->ncidrs] = cidr;
             term.kind = T_FROM;
             term.off = (uint32_t)p->ncidrs++;
+            char key[CIDR_KEY_MAX];
+            term.len = (uint32_t)cidr_key(cidr.family, cidr.prefix, cidr.addr, key);
+            if (!arena_add(ps, key, term.len, false, &term.kofs))
+                return false;
         } else if (kl == 2 && memcmp(t.s, "vm", 2) == 0) {
             if (have_vm)
                 return fail(ps, "vm= given twice");
@@ -391,7 +423,7 @@ static bool rule_text(struct parser *ps, struct rule *r, const struct tok *f, si
 
 static void choose_key(const struct vg_policy *p, struct rule *r)
 {
-    const struct term *user = NULL, *group = NULL, *vm = NULL;
+    const struct term *user = NULL, *group = NULL, *vm = NULL, *from = NULL;
     for (uint32_t i = 0; i < r->nterms; i++) {
         const struct term *t = &p->terms[r->term0 + i];
         if (t->kind == T_USER && !user)
@@ -400,6 +432,8 @@ static void choose_key(const struct vg_policy *p, struct rule *r)
             group = t;
         else if (t->kind == T_VM && !t->wild)
             vm = t;
+        else if (t->kind == T_FROM && !from)
+            from = t;
     }
     const struct term *k = user ? user : group ? group : vm;
     if (k) {
@@ -410,6 +444,10 @@ static void choose_key(const struct vg_policy *p, struct rule *r)
         r->key = K_TARGET;
         r->key_off = r->glob_off;
         r->key_len = r->glob_len;
+    } else if (from) {
+        r->key = K_FROM;
+        r->key_off = from->kofs;
+        r->key_len = from->len;
     } else {
         r->key = K_GENERAL;
     }
@@ -496,6 +534,18 @@ static bool build_index(struct vg_policy *p)
     size_t count[K_NKINDS + 1] = {0};
     for (size_t i = 0; i < p->nrules; i++)
         count[p->rules[i].key]++;
+    bool seen4[33] = {0}, seen6[129] = {0};
+    for (size_t i = 0; i < p->nrules; i++)
+        if (p->rules[i].key == K_FROM) {
+            const char *key = p->arena + p->rules[i].key_off;
+            (key[0] == 4 ? seen4 : seen6)[(uint8_t)key[1]] = true;
+        }
+    for (unsigned l = 0; l <= 128; l++) {
+        if (l <= 32 && seen4[l])
+            p->plen4[p->nplen4++] = (uint8_t)l;
+        if (seen6[l])
+            p->plen6[p->nplen6++] = (uint8_t)l;
+    }
     if (count[K_GENERAL] && (p->general = vg_malloc(count[K_GENERAL] * sizeof *p->general)) == NULL)
         return false;
     for (int k = 0; k < K_NKINDS; k++) {
@@ -521,7 +571,7 @@ static bool build_index(struct vg_policy *p)
                 continue;
             }
             struct table *t = &p->tab[r->key];
-            bool fold = r->key >= K_ORIGIN;
+            bool fold = key_folds(r->key);
             const char *key = p->arena + r->key_off;
             uint32_t h = hash_bytes(key, r->key_len, fold);
             struct slot *s = table_find(t, p->arena, key, r->key_len, h, fold);
@@ -728,10 +778,31 @@ static void scan_key(const struct vg_policy *p, int k, const char *key, size_t l
     const struct table *t = &p->tab[k];
     if (t->slots == NULL || len == 0)
         return;
-    bool fold = k >= K_ORIGIN;
+    bool fold = key_folds(k);
     const struct slot *s = table_find(t, p->arena, key, len, hash_bytes(key, len, fold), fold);
     if (s->key_len)
         scan(p, t->ids + s->start, s->n, a, best);
+}
+
+/* The CIDR rules that can hold for this client: one look-up per prefix length in use (a v4-mapped
+ * v6 client, like vg_cidr_match, meets both the v4 and the v6 prefixes). */
+static void scan_from(const struct vg_policy *p, const struct sockaddr *sa, const struct ask *a,
+                      uint32_t *best)
+{
+    const uint8_t *v4 = NULL, *v6 = NULL;
+    if (sa->sa_family == AF_INET) {
+        v4 = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        v6 = in6->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(in6))
+            v4 = v6 + 12;
+    }
+    char key[CIDR_KEY_MAX];
+    for (unsigned i = 0; v4 && i < p->nplen4; i++)
+        scan_key(p, K_FROM, key, cidr_key(AF_INET, p->plen4[i], v4, key), a, best);
+    for (unsigned i = 0; v6 && i < p->nplen6; i++)
+        scan_key(p, K_FROM, key, cidr_key(AF_INET6, p->plen6[i], v6, key), a, best);
 }
 
 void vg_policy_decide(const struct vg_policy *p, const struct vg_subject *s, const char *vm_fqdn,
@@ -752,6 +823,8 @@ void vg_policy_decide(const struct vg_policy *p, const struct vg_subject *s, con
     if (s->vm)
         scan_key(p, K_ORIGIN, s->vm, a.vlen, &a, &best);
     scan_key(p, K_TARGET, a.fqdn, a.flen, &a, &best);
+    if (s->client && p->tab[K_FROM].slots)
+        scan_from(p, s->client, &a, &best);
     scan(p, p->general, p->ngeneral, &a, &best);
     fill(p, best, out);
 }

@@ -20,9 +20,10 @@
  * The parser is pure (text in, policy or "FILE:LINE: message" out); vg_policy_load adds only the
  * file read.  A loaded policy is immutable: a reload parses a new one and swaps pointers, and
  * any number of threads may call vg_policy_decide on one policy at once.  A decision does not
- * allocate: the rules are indexed by user= name, group= name, exact origin VM and exact target
- * VM name (no wildcards); the rest are scanned in order, and the lowest matching rule number
- * over the candidate lists wins, so the answer is always the first matching line.
+ * allocate: the rules are indexed by user= name, group= name, exact origin VM, exact target VM
+ * name (globs without wildcards) and from= CIDR; only rules with none of those ("any" or vm=
+ * globs on a wildcard VM glob) are scanned in order.  The lowest matching rule number over the
+ * candidate lists wins, so the answer is always the first matching line.
  */
 #ifndef VG_POLICY_H
 #define VG_POLICY_H
