@@ -455,7 +455,7 @@ static void choose_key(const struct vg_policy *p, struct rule *r)
 
 static bool parse_line(struct parser *ps, const char *s, size_t n)
 {
-    struct tok f[8];
+    struct tok f[7]; /* verdict who VM ports + 3 options */
     size_t nf = 0;
     char buf[VG_POLICY_MAX_LINE + 1];
     for (size_t i = 0; i < n; i++) {

@@ -270,6 +270,11 @@ Test(policy, rule_text_is_normalised_and_bounded)
     cr_assert_str_eq(v.rule + VG_POLICY_RULE_TEXT - 4, "...");
     vg_policy_free(p);
 
+    p = parse("allow any * * max-sessions=3 idle-timeout=1 max-duration=2\n");
+    v = decide(p, &s, "x", 1);
+    cr_assert(v.idle_timeout == 1 && v.max_duration == 2 && v.max_sessions == 3);
+    vg_policy_free(p);
+
     /* no final newline, CRLF lines */
     p = parse("deny any a *\r\nallow any * *");
     cr_assert_eq(vg_policy_rules(p), 2);
@@ -325,7 +330,7 @@ Test(policy, errors_name_the_line)
         {"allow any * * idle-timeout\n", "f:1: bad value for idle-timeout: '' (1..31536000)"},
         {"deny any * * max-sessions=3\n",
          "f:1: option 'max-sessions' on a deny rule (options apply to allow rules)"},
-        {"allow any * * a b c d e\n",
+        {"allow any * * idle-timeout=1 max-duration=2 max-sessions=3 x\n",
          "f:1: too many fields (verdict who VM ports, then at most 3 options)"},
         {"allow any * *\n\x01\n", "f:2: control character 0x01"},
     };
