@@ -53,6 +53,8 @@ struct vg_config {
     unsigned guest_share;  /* percent of max_connections guest-opened streams may hold together */
     unsigned gateway_port; /* published in SRV; 0 = first port of `listen` */
     char *log_level;
+    char *admin_socket; /* the admin socket (vmgatectl), "" = none */
+    char *admin_group;  /* the group that may use it besides root, or NULL */
 
     /* [registrar] */
     char *state_dir;             /* journal and registrar state */

@@ -5,6 +5,7 @@
  * connections keep running); SIGTERM/SIGINT stop accepting, close handshakes still in progress
  * and let relays finish for up to drain-timeout seconds.
  */
+#include "admin.h"
 #include "gw.h"
 #include "serial.h"
 #include "tls.h"
@@ -14,6 +15,7 @@
 #include "vg_alloc.h"
 #include "vg_log.h"
 #include "vg_resolve.h"
+#include "vg_time.h"
 #include "vg_version.h"
 
 #include <errno.h>
@@ -148,22 +150,23 @@ static bool same(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+bool gw_reload(struct gw *g, char *err, size_t errlen)
 {
-    struct gw *g = arg;
     struct loaded l;
-    char err[512];
-    if (g->draining)
-        return;
-    if (!load_all(g->cfg_path, g->front, &l, err, sizeof err)) {
+    if (g->draining) {
+        snprintf(err, errlen, "draining: not reloading");
+        return false;
+    }
+    if (!load_all(g->cfg_path, g->front, &l, err, errlen)) {
         vg_err("reload failed, keeping the running configuration: %s", err);
-        return;
+        return false;
     }
     if ((!same(l.cfg->server, g->cfg->server) ||
          (l.cfg->tls_cert == NULL) != (g->cfg->tls_cert == NULL)) &&
         !open_resolver(g, l.cfg)) {
         loaded_free(&l);
-        return;
+        snprintf(err, errlen, "cannot start the resolver for the new configuration");
+        return false;
     }
     bool relisten = !same(l.cfg->listen, g->cfg->listen) ||
                     !same(l.cfg->listen_http, g->cfg->listen_http) ||
@@ -187,8 +190,16 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         }
     }
     install(g, &l);
+    gw_admin_reconfigure(g);
     vg_notice("configuration reloaded (%zu users, %u connections kept)", vg_users_count(g->users),
               g->nconns);
+    return true;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    char err[512];
+    gw_reload(arg, err, sizeof err);
 }
 
 /* The resolver for chaining (front mode, or a host with its TLS certificate); replaces the
@@ -329,7 +340,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
 
-    struct gw g = {.cfg_path = cfg_path, .front = front, .guest_stream = gw_conn_start_guest};
+    struct gw g = {.cfg_path = cfg_path,
+                   .front = front,
+                   .guest_stream = gw_conn_start_guest,
+                   .t_start = vg_now_ns()};
     gw_main = &g;
     install(&g, &l);
     if (debug)
@@ -356,6 +370,7 @@ int main(int argc, char **argv)
         vg_err("daemon: %s", strerror(errno));
         return 1;
     }
+    g.admin = gw_admin_open(&g); /* NULL: logged, the gateway serves without it */
     if (pidfile && !write_pidfile(pidfile))
         vg_warn("cannot write pidfile %s: %s", pidfile, strerror(errno));
 
@@ -375,6 +390,8 @@ int main(int argc, char **argv)
 
     vg_notice("stopped (%u connections left)", g.nconns);
     g.draining = false; /* closing the rest must not re-enter the drain logic */
+    gw_admin_close(g.admin);
+    g.admin = NULL;
     gw_conns_close_all(&g);
     gw_serial_close_all(&g);
     if (g.resolver)
