@@ -32,6 +32,7 @@
 #define ADMIN_CLIENTS_MAX 16
 #define ADMIN_TIMEOUT_S 10
 #define ADMIN_REPLY_MAX (64u << 20)
+#define ADMIN_DRAIN_S 2 /* after the reply: what the peer still sends is read for this long */
 #define ADMIN_DEFAULT_DIR "/run/vmgate"
 
 struct admin_client;
@@ -43,6 +44,8 @@ struct gw_admin {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct admin_client *clients;
     unsigned nclients;
+    dev_t dev; /* the socket file we made: removed at close only if it is still that one */
+    ino_t ino;
 };
 
 struct admin_client {
@@ -51,8 +54,8 @@ struct admin_client {
     int fd;
     struct event *ev, *timer;
     struct ucred cred;
-    char by[64]; /* "vmgatectl uid U pid P", for the log */
-    bool replying;
+    char by[64]; /* "admin client uid U pid P", for the log */
+    bool replying, draining;
     size_t len;
     uint8_t buf[VG_ADMIN_LINE_MAX];
     struct vg_admin_out out;
@@ -390,6 +393,37 @@ static void dispatch(struct admin_client *c, const struct vg_admin_req *rq)
 
 /* ---- one connection ------------------------------------------------------------------------ */
 
+/* The reply is out: half-close, and read what the peer still sends until its EOF (or
+ * ADMIN_DRAIN_S), so that closing with unread bytes does not destroy the reply (a unix socket's
+ * peer gets ECONNRESET then, and loses what it did not read yet). */
+static void on_client_drain(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin_client *c = arg;
+    uint8_t sink[16384];
+    for (;;) {
+        ssize_t n = recv(fd, sink, sizeof sink, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        client_free(c);
+        return;
+    }
+}
+
+static void start_drain(struct admin_client *c)
+{
+    struct timeval tv = {ADMIN_DRAIN_S, 0};
+    shutdown(c->fd, SHUT_WR);
+    c->draining = true;
+    event_del(c->ev);
+    event_assign(c->ev, c->a->g->base, c->fd, EV_READ | EV_PERSIST, on_client_drain, c);
+    event_add(c->ev, NULL);
+    event_add(c->timer, &tv);
+}
+
 static void on_client_write(evutil_socket_t fd, short what, void *arg)
 {
     struct admin_client *c = arg;
@@ -405,7 +439,7 @@ static void on_client_write(evutil_socket_t fd, short what, void *arg)
         }
         c->off += (size_t)n;
     }
-    client_free(c);
+    start_drain(c);
 }
 
 static void reply(struct admin_client *c)
@@ -473,19 +507,10 @@ static void on_client_read(evutil_socket_t fd, short what, void *arg)
 static void on_client_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct admin_client *c = arg;
-    vg_info("admin: %s: %s within %d s: closed", c->by,
-            c->replying ? "reply not taken" : "no request line", ADMIN_TIMEOUT_S);
+    if (!c->draining)
+        vg_info("admin: %s: %s within %d s: closed", c->by,
+                c->replying ? "reply not taken" : "no request line", ADMIN_TIMEOUT_S);
     client_free(c);
-}
-
-static void send_denied(int fd)
-{
-    struct vg_admin_out o;
-    vg_admin_out_init(&o, 256);
-    vg_admin_reply_error(&o, "permission denied");
-    if (!o.over)
-        (void)send(fd, o.p, o.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    vg_admin_out_free(&o);
 }
 
 static void on_pause_end(evutil_socket_t fd, short what, void *arg)
@@ -513,13 +538,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         close(fd);
         return;
     }
-    if (!peer_allowed(a->g, &cr)) {
+    bool denied = !peer_allowed(a->g, &cr);
+    if (denied)
         vg_notice("admin: uid %ld pid %ld refused: not root nor in admin-group", (long)cr.uid,
                   (long)cr.pid);
-        send_denied(fd);
-        close(fd);
-        return;
-    }
     struct admin_client *c = NULL;
     if (a->nclients >= ADMIN_CLIENTS_MAX || (c = vg_calloc(1, sizeof *c)) == NULL) {
         vg_warn("admin: %u connections open: one more closed", a->nclients);
@@ -529,7 +551,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     c->a = a;
     c->fd = fd;
     c->cred = cr;
-    snprintf(c->by, sizeof c->by, "vmgatectl uid %ld pid %ld", (long)cr.uid, (long)cr.pid);
+    snprintf(c->by, sizeof c->by, "admin client uid %ld pid %ld", (long)cr.uid, (long)cr.pid);
     vg_admin_out_init(&c->out, ADMIN_REPLY_MAX);
     c->ev = event_new(a->g->base, fd, EV_READ | EV_PERSIST, on_client_read, c);
     c->timer = evtimer_new(a->g->base, on_client_timeout, c);
@@ -550,6 +572,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     struct timeval tv = {ADMIN_TIMEOUT_S, 0};
     event_add(c->timer, &tv);
     event_add(c->ev, NULL);
+    if (denied)
+        reply_error(c, "permission denied");
 }
 
 /* ---- the socket ---------------------------------------------------------------------------- */
@@ -562,8 +586,8 @@ static void apply_group(struct gw_admin *a)
         vg_err("admin: admin-group '%s': no such group; only root may use %s", name, a->path);
         gid = 0;
     }
-    if (chown(a->path, geteuid(), gid) != 0)
-        vg_warn("admin: chown %s: %s", a->path, strerror(errno));
+    if (chown(a->path, geteuid(), gid) != 0 || chmod(a->path, 0660) != 0)
+        vg_warn("admin: chown/chmod %s: %s", a->path, strerror(errno));
 }
 
 /* Make room for our socket at path: true when nothing is there (any more). */
@@ -628,6 +652,11 @@ struct gw_admin *gw_admin_open(struct gw *g)
     umask(old);
     if (rc != 0)
         goto fail;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        a->dev = st.st_dev;
+        a->ino = st.st_ino;
+    }
     apply_group(a);
     a->ev = event_new(g->base, a->fd, EV_READ | EV_PERSIST, on_accept, a);
     a->pause = evtimer_new(g->base, on_pause_end, a);
@@ -665,6 +694,8 @@ void gw_admin_close(struct gw_admin *a)
     if (a->pause)
         event_free(a->pause);
     close(a->fd);
-    unlink(a->path);
+    struct stat st;
+    if (lstat(a->path, &st) == 0 && st.st_dev == a->dev && st.st_ino == a->ino)
+        unlink(a->path);
     vg_free(a);
 }

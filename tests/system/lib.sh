@@ -406,6 +406,7 @@ gw_conf() {
         [max-connections]=4096
         [max-per-client]=256
         [log-level]=info
+        [admin-socket]=${file%.conf}.admin.sock
     )
     for kv in "$@"; do
         [[ -v "v[${kv%%=*}]" ]] || extra+=("${kv%%=*} = ${kv#*=}")
@@ -418,7 +419,8 @@ gw_conf() {
         echo "name = ${v[name]}"
         echo "[gateway]"
         for k in listen listen-http vm-dir users-file allow-anonymous-from handshake-timeout \
-            idle-timeout connect-timeout drain-timeout max-connections max-per-client log-level; do
+            idle-timeout connect-timeout drain-timeout max-connections max-per-client log-level \
+            admin-socket; do
             [[ -n ${v[$k]} ]] && echo "$k = ${v[$k]}"
         done
         for kv in "${extra[@]}"; do echo "$kv"; done
