@@ -39,6 +39,7 @@ struct vg_config {
     char *https_key;
     char *vm_dir;
     char *users_file;
+    char *policy_file; /* access rules (vg_policy.h); NULL = none (every authenticated client) */
     char *allow_anonymous_from; /* comma list of CIDR */
     unsigned handshake_timeout; /* seconds */
     unsigned idle_timeout;      /* seconds; 0 = none */
@@ -58,6 +59,8 @@ struct vg_config {
     char *audit_log;      /* JSON lines file (vg_audit.h); NULL = no audit log */
     unsigned audit_queue; /* lines the audit queue holds before events are dropped */
     char *metrics_listen; /* comma list of ADDR:PORT serving GET /metrics; NULL = none */
+    char *admin_socket; /* the admin socket (vmgatectl), "" = none */
+    char *admin_group;  /* the group that may use it besides root, or NULL */
 
     /* [registrar] */
     char *state_dir;             /* journal and registrar state */

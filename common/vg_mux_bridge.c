@@ -240,6 +240,7 @@ struct vg_mux_bridge *vg_mux_bridge_new(struct event_base *base, int fd, struct 
     b->s = s;
     b->done = done;
     b->arg = arg;
+    b->last = vg_now_coarse_s();
     b->rd = event_new(base, fd, EV_READ | EV_PERSIST, rd_cb, b);
     b->wr = event_new(base, fd, EV_WRITE | EV_PERSIST, wr_cb, b);
     b->kick = event_new(base, -1, 0, kick_cb, b);
@@ -279,4 +280,12 @@ void vg_mux_bridge_free(struct vg_mux_bridge *b)
     vg_mux_stream_free(b->s);
     close(b->fd);
     vg_free(b);
+}
+
+void vg_mux_bridge_bytes(const struct vg_mux_bridge *b, uint64_t *fd_to_stream,
+                         uint64_t *stream_to_fd, uint64_t *last)
+{
+    *fd_to_stream = b->up;
+    *stream_to_fd = b->down;
+    *last = b->last;
 }

@@ -46,4 +46,9 @@ void vg_mux_bridge_free(struct vg_mux_bridge *b);
  * out of memory (the bridge then has no timeout). */
 int vg_mux_bridge_set_idle(struct vg_mux_bridge *b, unsigned secs);
 
+/* Bytes relayed so far (fd → stream, stream → fd) and the vg_now_coarse_s() of the last ones
+ * (of the bridge's start while none moved). */
+void vg_mux_bridge_bytes(const struct vg_mux_bridge *b, uint64_t *fd_to_stream,
+                         uint64_t *stream_to_fd, uint64_t *last);
+
 #endif

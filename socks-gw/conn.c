@@ -10,6 +10,7 @@
 #include "channel.h"
 #include "front.h"
 #include "gw.h"
+#include "serial.h"
 #include "tls.h"
 #include "users.h"
 #include "vmtable.h"
@@ -75,6 +76,11 @@ struct gw_conn {
     char ident[80];
     char hop_host[128];           /* a client certificate named this fleet host ("" if none) */
     char origin[VG_NAME_MAX + 1]; /* guest-originated: the VM the stream comes from */
+    /* the session table (gw_sessions_foreach): */
+    uint64_t id;           /* the number in ident */
+    int64_t started;       /* wall clock at accept */
+    const char *chan_kind; /* from OPENING on: vg_chan_kind_name, or "forward" */
+    uint32_t agent_gen;    /* RELAY over serial: gw_serial_session_of */
 };
 
 static void drop_auth(struct gw_conn *c)
@@ -276,6 +282,7 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
     int fd = c->fd;
     c->fd = -1;
     if (up->stream) {
+        c->agent_gen = gw_serial_session_of(up->stream);
         /* bytes pipelined after the request go first */
         if (c->len > 0 && vg_mux_stream_write(up->stream, c->buf, c->len) != 0) {
             gw_upstream_close(up);
@@ -344,6 +351,7 @@ static void start_open(struct gw_conn *c, const struct vg_vm *vm)
     else
         vg_sockaddr_format((const struct sockaddr *)&c->peer, false, who.client, sizeof who.client);
     c->st = ST_OPENING;
+    c->chan_kind = vm ? vg_chan_kind_name(vm->chan.kind) : "forward";
     event_del(c->ev); /* the client waits for our answer; later bytes stay in its socket */
     arm_timer(c, gw_chan_timeout(c->g, vm));
     c->open = gw_chan_open(c->g, vm, c->name, c->port, &who, on_open_done, c);
@@ -640,7 +648,9 @@ static struct gw_conn *conn_new(struct gw *g, int fd, const struct sockaddr *pee
     c->io.nanon = g->nanon;
     memcpy(&c->peer, peer, peerlen < sizeof c->peer ? peerlen : sizeof c->peer);
     c->t0 = vg_now_ns();
-    snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)++g->next_id, who);
+    c->started = (int64_t)time(NULL);
+    c->id = ++g->next_id;
+    snprintf(c->ident, sizeof c->ident, "c%llu %s", (unsigned long long)c->id, who);
     c->next = g->conns;
     if (g->conns)
         g->conns->prev = c;
@@ -708,4 +718,90 @@ void gw_conns_close_all(struct gw *g)
 {
     while (g->conns)
         conn_free(g->conns);
+}
+
+/* ---- the session table -------------------------------------------------------------------- */
+
+static const char *const state_names[] = {[ST_TLS] = "tls",
+                                          [ST_HANDSHAKE] = "handshake",
+                                          [ST_OPENING] = "opening",
+                                          [ST_RELAY] = "relay",
+                                          [ST_LINGER] = "linger"};
+
+const char *gw_conn_state_name(unsigned i)
+{
+    return i < sizeof state_names / sizeof state_names[0] ? state_names[i] : NULL;
+}
+
+/* What the admin socket shows of c; client[] holds the text info->client may point to. */
+static void session_info(const struct gw_conn *c, struct gw_session_info *s, char *client,
+                         size_t clen)
+{
+    uint64_t last = 0, up = c->up_bytes, down = c->down_bytes, b_up, b_down, b_last;
+    memset(s, 0, sizeof *s);
+    s->id = c->id;
+    s->user = c->io.user;
+    s->peer = (const struct sockaddr *)&c->peer;
+    if (c->origin[0]) {
+        snprintf(client, clen, "vm:%s", c->origin);
+        s->client = client;
+    } else if (c->io.hop) {
+        s->groups = c->io.hop->groups[0] ? c->io.hop->groups : NULL;
+        s->client = c->io.hop->client[0] ? c->io.hop->client : NULL;
+    }
+    s->vm = c->name;
+    s->port = c->port;
+    s->channel = c->chan_kind;
+    s->front = c->front->name;
+    s->state = state_names[c->st];
+    s->started = c->started;
+    s->agent_session = c->agent_gen;
+    if (c->relay) {
+        gw_relay_bytes(c->relay, &up, &down, &last); /* a TLS client on a stream: these too */
+    } else if (c->bridge) {
+        vg_mux_bridge_bytes(c->bridge, &up, &down, &last);
+    }
+    if (c->relay && c->bridge) {
+        vg_mux_bridge_bytes(c->bridge, &b_up, &b_down, &b_last);
+        if (b_last > last)
+            last = b_last;
+    }
+    s->bytes_up = up;
+    s->bytes_down = down;
+    if (last) {
+        uint64_t now = vg_now_coarse_s();
+        s->idle_s = now > last ? now - last : 0;
+    } else {
+        s->idle_s = (vg_now_ns() - c->t0) / 1000000000u;
+    }
+}
+
+void gw_sessions_foreach(struct gw *g, gw_session_fn fn, void *arg)
+{
+    struct gw_session_info s;
+    char client[VG_NAME_MAX + 8];
+    for (struct gw_conn *c = g->conns; c; c = c->next) {
+        session_info(c, &s, client, sizeof client);
+        if (!fn(&s, arg))
+            return;
+    }
+}
+
+unsigned gw_sessions_kill(struct gw *g, gw_session_fn match, void *arg, const char *by)
+{
+    struct gw_session_info s;
+    char client[VG_NAME_MAX + 8];
+    unsigned n = 0;
+    struct gw_conn *c = g->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        session_info(c, &s, client, sizeof client);
+        if (!match(&s, arg))
+            continue;
+        VG_CLOG(VG_LOG_NOTICE, c->ident, "killed by %s (%s:%u, %s)", by, c->name[0] ? c->name : "-",
+                c->port, state_names[c->st]);
+        conn_free(c); /* closes the client's socket and the upstream at once */
+        n++;
+    }
+    return n;
 }

@@ -6,6 +6,7 @@
  * handshakes still in progress and let relays finish for up to drain-timeout seconds.
  */
 #include "auth.h"
+#include "admin.h"
 #include "gw.h"
 #include "metrics.h"
 #include "serial.h"
@@ -16,7 +17,9 @@
 #include "vg_alloc.h"
 #include "vg_audit.h"
 #include "vg_log.h"
+#include "vg_policy.h"
 #include "vg_resolve.h"
+#include "vg_time.h"
 #include "vg_version.h"
 
 #include <errno.h>
@@ -83,6 +86,7 @@ struct loaded {
     struct vg_users *users;
     struct vg_vmtable *vmt;
     struct gw_tls *tls;
+    struct vg_policy *policy;
     struct vg_cidr *anon;
     size_t nanon;
 };
@@ -93,6 +97,7 @@ static void loaded_free(struct loaded *l)
     vg_users_free(l->users);
     vg_vmtable_free(l->vmt);
     gw_tls_free(l->tls);
+    vg_policy_free(l->policy);
     vg_free(l->anon);
 }
 
@@ -109,6 +114,9 @@ static bool load_all(const char *path, bool front, struct loaded *out, char *err
         (out->users = vg_users_load(out->cfg->users_file, err, errlen)) == NULL)
         goto fail;
     if ((out->tls = gw_tls_new(out->cfg, front, err, errlen)) == NULL)
+        goto fail;
+    if (out->cfg->policy_file && !front &&
+        (out->policy = vg_policy_load(out->cfg->policy_file, err, errlen)) == NULL)
         goto fail;
     if (!front && (out->vmt = vg_vmtable_new(out->cfg->vm_dir)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -134,11 +142,12 @@ fail:
 
 static void install(struct gw *g, struct loaded *l)
 {
-    struct loaded old = {g->cfg, g->users, g->vmt, g->tls, g->anon, g->nanon};
+    struct loaded old = {g->cfg, g->users, g->vmt, g->tls, g->policy, g->anon, g->nanon};
     g->cfg = l->cfg;
     g->users = l->users;
     g->vmt = l->vmt;
-    g->tls = l->tls; /* running TLS sessions keep their old context (reference counted) */
+    g->tls = l->tls;       /* running TLS sessions keep their old context (reference counted) */
+    g->policy = l->policy; /* running sessions keep the verdict they got (see reload --enforce) */
     g->anon = l->anon;
     g->nanon = l->nanon;
     loaded_free(&old);
@@ -227,22 +236,23 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         vg_audit_tick(g->audit);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+bool gw_reload(struct gw *g, const char *by, char *err, size_t errlen)
 {
-    struct gw *g = arg;
     struct loaded l;
-    char err[512];
-    if (g->draining)
-        return;
-    if (!load_all(g->cfg_path, g->front, &l, err, sizeof err)) {
+    if (g->draining) {
+        snprintf(err, errlen, "draining: not reloading");
+        return false;
+    }
+    if (!load_all(g->cfg_path, g->front, &l, err, errlen)) {
         vg_err("reload failed, keeping the running configuration: %s", err);
-        return;
+        return false;
     }
     if ((!same(l.cfg->server, g->cfg->server) ||
          (l.cfg->tls_cert == NULL) != (g->cfg->tls_cert == NULL)) &&
         !open_resolver(g, l.cfg)) {
         loaded_free(&l);
-        return;
+        snprintf(err, errlen, "cannot start the resolver for the new configuration");
+        return false;
     }
     bool relisten = !same(l.cfg->listen, g->cfg->listen) ||
                     !same(l.cfg->listen_http, g->cfg->listen_http) ||
@@ -275,17 +285,25 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         swap_str(&l.cfg->metrics_listen, &g->cfg->metrics_listen);
     }
     install(g, &l);
+    gw_admin_reconfigure(g);
     vg_notice("configuration reloaded (%zu users, %u connections kept)", vg_users_count(g->users),
               g->nconns);
     log_auth_stats(g);
     if (g->audit) {
         char what_[128];
-        snprintf(what_, sizeof what_, "%zu users, %u connections kept", vg_users_count(g->users),
-                 g->nconns);
+        snprintf(what_, sizeof what_, "%zu users, %zu policy rules, %u connections kept",
+                 vg_users_count(g->users), g->policy ? vg_policy_rules(g->policy) : 0, g->nconns);
         struct vg_audit_event ev = {
-            .kind = VG_AUDIT_POLICY_RELOADED, .by = "SIGHUP", .reason = what_, .duration_s = -1};
+            .kind = VG_AUDIT_POLICY_RELOADED, .by = by, .reason = what_, .duration_s = -1};
         vg_audit_emit(g->audit, &ev);
     }
+    return true;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    char err[512];
+    gw_reload(arg, "SIGHUP", err, sizeof err);
 }
 
 /* The resolver for chaining (front mode, or a host with its TLS certificate); replaces the
@@ -426,7 +444,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
 
-    struct gw g = {.cfg_path = cfg_path, .front = front, .guest_stream = gw_conn_start_guest};
+    struct gw g = {.cfg_path = cfg_path,
+                   .front = front,
+                   .guest_stream = gw_conn_start_guest,
+                   .t_start = vg_now_ns()};
     gw_main = &g;
     install(&g, &l);
     if (debug)
@@ -468,6 +489,7 @@ int main(int argc, char **argv)
     if (!open_audit(&g, g.cfg, NULL))
         return 1;
     gw_metrics_set_source(GW_MS_AUDIT_DROPS, audit_drops, &g);
+    g.admin = gw_admin_open(&g); /* NULL: logged, the gateway serves without it */
     if (pidfile && !write_pidfile(pidfile))
         vg_warn("cannot write pidfile %s: %s", pidfile, strerror(errno));
     /* after daemon(): threads do not survive fork */
@@ -493,6 +515,8 @@ int main(int argc, char **argv)
 
     vg_notice("stopped (%u connections left)", g.nconns);
     g.draining = false; /* closing the rest must not re-enter the drain logic */
+    gw_admin_close(g.admin);
+    g.admin = NULL;
     gw_conns_close_all(&g);
     log_auth_stats(&g);
     gw_auth_free(g.auth);
@@ -509,7 +533,7 @@ int main(int argc, char **argv)
     event_free(g.int_ev);
     event_free(g.drain_ev);
     event_free(g.tick_ev);
-    struct loaded cur = {g.cfg, g.users, g.vmt, g.tls, g.anon, g.nanon};
+    struct loaded cur = {g.cfg, g.users, g.vmt, g.tls, g.policy, g.anon, g.nanon};
     loaded_free(&cur);
     event_base_free(g.base);
     return 0;

@@ -18,8 +18,10 @@ struct vg_resolver;
 struct gw_listener;
 struct gw_conn;
 
+struct gw_admin;          /* admin.h: the admin socket */
 struct gw_front_ops;      /* front.h: SOCKS5, HTTP CONNECT, guest streams */
 struct gw_tls;            /* tls.h */
+struct vg_policy;         /* vg_policy.h */
 struct vg_audit;          /* vg_audit.h: the audit log (NULL: audit-log not set) */
 struct gw_metrics_server; /* metrics.h: GET /metrics (NULL: metrics-listen not set) */
 
@@ -36,6 +38,7 @@ struct gw {
     struct vg_cidr *anon;
     size_t nanon;
     struct gw_tls *tls;           /* TLS contexts (hops, listen-https), from the config */
+    struct vg_policy *policy;     /* policy-file (vg_policy.h), or NULL: no per-person rules */
     struct vg_resolver *resolver; /* chaining to other hosts (NULL: not configured) */
     /* where serial.c hands a stream a guest opened (gw_conn_start_guest; set by gw.c, so that
      * the channel code does not call back into the connection code) */
@@ -54,6 +57,8 @@ struct gw {
     struct gw_client_count *counts[1024];
     uint64_t next_id;
     bool draining;
+    struct gw_admin *admin; /* the admin socket (admin.c), or NULL */
+    uint64_t t_start;       /* vg_now_ns() at start (stats: uptime) */
 };
 
 extern struct gw *gw_main;
@@ -76,6 +81,39 @@ void gw_conns_close_handshaking(struct gw *g);
 void gw_conns_close_all(struct gw *g);
 void gw_conn_closed(struct gw *g); /* called once per finished connection */
 
+/* gw.c: reload the configuration, users, VM table and certificates (SIGHUP and the admin
+ * socket's "reload").  False + err when the new files are refused (the running ones stay). */
+bool gw_reload(struct gw *g, const char *by, char *err, size_t errlen);
+
+/* conn.c — the session table: every connection from accept to close, as the admin socket shows
+ * it.  Pointers are valid during the callback only. */
+struct gw_session_info {
+    uint64_t id;                   /* the "c<id>" of the log */
+    const char *user;              /* authenticated (or stated by a hop) user; NULL: anonymous */
+    const char *groups;            /* stated by a hop, else NULL */
+    const struct sockaddr *peer;   /* the client's address (AF_UNIX for a guest's stream) */
+    const char *client;            /* a hop's stated client address, "vm:<origin>" for a guest's
+                                      stream, else NULL (then peer is the client) */
+    const char *vm;                /* the requested name, "" before the request */
+    uint16_t port;                 /* the requested port, 0 before the request */
+    const char *channel;           /* "tcp", "vsock", "vsock-mux", "serial", "forward"; NULL
+                                      until the channel is chosen */
+    const char *front;             /* "socks5", "http", "guest" */
+    const char *state;             /* "tls", "handshake", "opening", "relay", "linger" */
+    int64_t started;               /* wall clock at accept, Unix seconds */
+    uint64_t bytes_up, bytes_down; /* relayed client → VM, VM → client */
+    uint64_t idle_s;               /* seconds since bytes last moved (since accept before) */
+    uint32_t agent_session;        /* serial: the agent session's number, else 0 */
+};
+/* Returns false to stop (foreach) / whether to kill this one (kill). */
+typedef bool (*gw_session_fn)(const struct gw_session_info *s, void *arg);
+void gw_sessions_foreach(struct gw *g, gw_session_fn fn, void *arg);
+/* End every session `match` picks at once (both sockets closed, logged "killed by <by>"); how
+ * many. */
+unsigned gw_sessions_kill(struct gw *g, gw_session_fn match, void *arg, const char *by);
+/* The state names, index 0.., NULL past the last (stats). */
+const char *gw_conn_state_name(unsigned i);
+
 /* relay.c — bidirectional relay between two connected sockets, either of which may carry TLS
  * (tls.h; the TLS session may be NULL).
  * Takes ownership of both fds, both TLS sessions and of `pending` (bytes the client sent after its
@@ -94,5 +132,8 @@ struct gw_relay *gw_relay_start(struct event_base *base, int client_fd, SSL *cli
                                 gw_relay_done_cb done, void *arg);
 /* Close and free a running relay without calling its `done` callback (shutdown). */
 void gw_relay_abort(struct gw_relay *r);
+/* Bytes written so far each way (client → upstream, upstream → client) and the
+ * vg_now_coarse_s() of the last bytes moved. */
+void gw_relay_bytes(const struct gw_relay *r, uint64_t *up, uint64_t *down, uint64_t *last);
 
 #endif

@@ -393,3 +393,10 @@ fail:
     relay_free(r);
     return NULL;
 }
+
+void gw_relay_bytes(const struct gw_relay *r, uint64_t *up, uint64_t *down, uint64_t *last)
+{
+    *up = r->h[0].bytes;
+    *down = r->h[1].bytes;
+    *last = r->last;
+}

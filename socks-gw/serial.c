@@ -51,6 +51,8 @@ struct gw_serial {
     unsigned long refused;       /* guest SYNs reset for a limit */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char vm[256];
+    uint32_t gen;           /* this session's number (gw_serial_session_of) */
+    char agent_version[32]; /* from the agent's hello, "" until it came */
 };
 
 /* A stream the guest opened, from its SYN until it is gone.  What is live in each state:
@@ -81,6 +83,7 @@ struct gw_serial_req {
 };
 
 static struct gw_serial *sessions;
+static uint32_t next_gen; /* numbers the sessions: an id of the agent session a stream rides on */
 
 static void session_free(struct gw_serial *ss)
 {
@@ -150,6 +153,15 @@ static void ctl_handle(struct gw_serial *ss, const char *line, size_t len)
     }
     if (vg_ctl_parse(line, len, &m) != 0) {
         vg_debug("serial %s (%s): malformed control line ignored", ss->path, ss->vm);
+        return;
+    }
+    if (strcmp(m.verb, "hello") == 0) {
+        const char *v = vg_ctl_get(&m, "version");
+        size_t n =
+            v ? strspn(v, "0123456789abcdefghijklmnopqrstuvwxyz.-+~_ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+              : 0;
+        if (v && n == strlen(v) && n < sizeof ss->agent_version)
+            memcpy(ss->agent_version, v, n + 1);
         return;
     }
     if (strcmp(m.verb, "event") == 0) {
@@ -477,6 +489,9 @@ static struct gw_serial *session_get(struct gw *g, const char *path, const char 
     LIST_INIT(&ss->guests);
     memcpy(ss->path, path, n + 1);
     snprintf(ss->vm, sizeof ss->vm, "%s", vm);
+    if (++next_gen == 0)
+        next_gen = 1;
+    ss->gen = next_gen;
     unsigned ka = g->cfg->agent_timeout * 1000;
     vg_mux_set_keepalive(ss->mux, ka, 2 * ka);
     ss->next = sessions;
@@ -586,4 +601,37 @@ void gw_serial_close_all(struct gw *g)
 {
     while (sessions)
         session_free(sessions);
+}
+
+bool gw_serial_info(const char *path, struct gw_serial_info *out)
+{
+    memset(out, 0, sizeof *out);
+    for (struct gw_serial *ss = sessions; ss; ss = ss->next) {
+        if (strcmp(ss->path, path) == 0 && vg_mux_alive(ss->mux)) {
+            unsigned n = vg_mux_stream_count(ss->mux);
+            out->up = true;
+            out->gen = ss->gen;
+            out->streams = ss->ctl && n > 0 ? n - 1 : n;
+            snprintf(out->agent_version, sizeof out->agent_version, "%s", ss->agent_version);
+            return true;
+        }
+    }
+    return false;
+}
+
+uint32_t gw_serial_session_of(const struct vg_mux_stream *s)
+{
+    struct vg_mux *m = vg_mux_stream_mux(s);
+    for (struct gw_serial *ss = sessions; m && ss; ss = ss->next)
+        if (ss->mux == m)
+            return ss->gen;
+    return 0;
+}
+
+unsigned gw_serial_count(void)
+{
+    unsigned n = 0;
+    for (struct gw_serial *ss = sessions; ss; ss = ss->next)
+        n += vg_mux_alive(ss->mux);
+    return n;
 }

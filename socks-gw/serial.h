@@ -12,6 +12,7 @@
 
 #include "vg_outcome.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct gw;
@@ -33,6 +34,21 @@ struct gw_serial_req *gw_serial_open(struct gw *g, const char *path, const char 
                                      gw_serial_done_fn done, void *arg, enum vg_outcome *out,
                                      const char **why);
 void gw_serial_cancel(struct gw_serial_req *r);
+
+/* The agent session of `path` as the admin socket shows it: up (an open session), its number,
+ * the agent's version (from its hello; "" when it sent none yet), open client/guest streams
+ * (the control stream not counted).  False (and *out zeroed) when no session is up. */
+struct gw_serial_info {
+    bool up;
+    uint32_t gen;
+    unsigned streams;
+    char agent_version[32];
+};
+bool gw_serial_info(const char *path, struct gw_serial_info *out);
+/* The number of the session a stream belongs to, 0 when none (gone). */
+uint32_t gw_serial_session_of(const struct vg_mux_stream *s);
+/* Sessions up. */
+unsigned gw_serial_count(void);
 
 /* Close every session (gateway exit). */
 void gw_serial_close_all(struct gw *g);

@@ -4,6 +4,7 @@
 #include "vg_file.h"
 #include "vg_name.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -146,4 +147,23 @@ found:
     }
     *vm = &e->vm;
     return VG_VM_OK;
+}
+
+void vg_vmtable_foreach(struct vg_vmtable *t, vg_vmtable_fn fn, void *arg)
+{
+    DIR *d = opendir(t->dir);
+    struct dirent *de;
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char norm[VG_NAME_MAX + 1], err[400] = "";
+        const struct vg_vm *vm = NULL;
+        size_t n = strlen(de->d_name);
+        if (vg_name_normalize(de->d_name, n, norm) != VG_NAME_OK || strcmp(norm, de->d_name) != 0)
+            continue;
+        enum vg_vm_status st = vg_vmtable_lookup(t, norm, &vm, err, sizeof err);
+        if (st != VG_VM_UNKNOWN)
+            fn(norm, st, st == VG_VM_OK ? vm : NULL, err, arg);
+    }
+    closedir(d);
 }

@@ -25,4 +25,10 @@ void vg_vmtable_free(struct vg_vmtable *t);
 enum vg_vm_status vg_vmtable_lookup(struct vg_vmtable *t, const char *name, const struct vg_vm **vm,
                                     char *err, size_t errlen);
 
+/* Every file of the directory whose name is a normalized VM name (temporaries and dot files are
+ * skipped), looked up as above: fn gets the status, the entry (VG_VM_OK) or the error text. */
+typedef void (*vg_vmtable_fn)(const char *name, enum vg_vm_status st, const struct vg_vm *vm,
+                              const char *err, void *arg);
+void vg_vmtable_foreach(struct vg_vmtable *t, vg_vmtable_fn fn, void *arg);
+
 #endif

@@ -410,6 +410,7 @@ gw_conf() {
         [log-level]=info
         [auth-threads]=
         [auth-queue]=
+        [admin-socket]=${file%.conf}.admin.sock
     )
     for kv in "$@"; do
         [[ -v "v[${kv%%=*}]" ]] || extra+=("${kv%%=*} = ${kv#*=}")
@@ -423,7 +424,7 @@ gw_conf() {
         echo "[gateway]"
         for k in listen listen-http vm-dir users-file allow-anonymous-from handshake-timeout \
             idle-timeout connect-timeout drain-timeout max-connections max-per-client log-level \
-            auth-threads auth-queue; do
+            auth-threads auth-queue admin-socket; do
             [[ -n ${v[$k]} ]] && echo "$k = ${v[$k]}"
         done
         for kv in "${extra[@]}"; do echo "$kv"; done

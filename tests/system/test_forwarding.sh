@@ -18,7 +18,7 @@
 # TTL has passed.
 VG_TOPO_ONLY=1 source "$(dirname "${BASH_SOURCE[0]}")/test_resolve_connect.sh"
 
-"$VG_GW_BIN" --help 2>&1 | grep -q -- '--front' || {
+"$VG_GW_BIN" --help 2>&1 | grep -- '--front' >/dev/null || {
     echo "FATAL: $VG_GW_BIN has no --front mode (gateway forwarding not built)" >&2
     exit 1
 }
