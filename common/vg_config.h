@@ -59,8 +59,8 @@ struct vg_config {
     char *audit_log;      /* JSON lines file (vg_audit.h); NULL = no audit log */
     unsigned audit_queue; /* lines the audit queue holds before events are dropped */
     char *metrics_listen; /* comma list of ADDR:PORT serving GET /metrics; NULL = none */
-    char *admin_socket; /* the admin socket (vmgatectl), "" = none */
-    char *admin_group;  /* the group that may use it besides root, or NULL */
+    char *admin_socket;   /* the admin socket (vmgatectl), "" = none */
+    char *admin_group;    /* the group that may use it besides root, or NULL */
 
     /* [registrar] */
     char *state_dir;             /* journal and registrar state */
