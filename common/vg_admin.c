@@ -456,6 +456,15 @@ void vg_admin_reply_count(struct vg_admin_out *o, const char *k, uint64_t n)
     vg_admin_out_raw(o, "}\n", 2);
 }
 
+void vg_admin_reply_verdict(struct vg_admin_out *o, bool allow, unsigned line, const char *rule)
+{
+    vg_admin_out_raw(o, "{\"ok\":true", 10);
+    kv_str(o, "verdict", allow ? "allow" : "deny");
+    kv_u64(o, "line", line);
+    kv_str(o, "rule", rule);
+    vg_admin_out_raw(o, "}\n", 2);
+}
+
 void vg_admin_reply_list_begin(struct vg_admin_out *o, const char *k)
 {
     vg_admin_out_raw(o, "{\"ok\":true", 10);

@@ -120,6 +120,9 @@ void vg_admin_reply_error(struct vg_admin_out *o, const char *text);
 /* {"ok":true}\n, and {"ok":true,"KEY":N}\n (kill: "killed") */
 void vg_admin_reply_ok(struct vg_admin_out *o);
 void vg_admin_reply_count(struct vg_admin_out *o, const char *key, uint64_t n);
+/* policy test: {"ok":true,"verdict":"allow"|"deny","line":N,"rule":TEXT}\n (line 0: no rule
+ * matched, the default deny) */
+void vg_admin_reply_verdict(struct vg_admin_out *o, bool allow, unsigned line, const char *rule);
 /* {"ok":true,"KEY":[ ... ]}\n : begin, one item per call (first: no comma), end */
 void vg_admin_reply_list_begin(struct vg_admin_out *o, const char *key);
 void vg_admin_reply_session(struct vg_admin_out *o, const struct vg_admin_session *s, bool first);

@@ -10,6 +10,7 @@
 
 #include "vg_addr.h"
 #include "vg_admin.h"
+#include "vg_policy.h"
 #include "vg_alloc.h"
 #include "vg_chan.h"
 #include "vg_log.h"
@@ -340,12 +341,23 @@ static void cmd_stats(struct gw *g, struct vg_admin_out *out)
     vg_admin_reply_stats(out, &st);
 }
 
-/* The policy engine (common/vg_policy.h) is not part of this gateway yet: the one place that
- * answers for it ("policy test", "reload --enforce").  Hook it up here. */
-static bool no_policy(struct vg_admin_out *out)
+/* policy test USER VM PORT [--from ADDR]: the verdict of the running policy. */
+static void cmd_policy_test(struct gw *g, const struct vg_admin_req *rq, struct vg_admin_out *out)
 {
-    vg_admin_reply_error(out, "no policy-file configured");
-    return false;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    struct vg_verdict v;
+    if (g->policy == NULL) {
+        vg_admin_reply_error(out, "no policy-file configured (every authenticated client may "
+                                  "reach every VM of the table)");
+        return;
+    }
+    if (rq->from[0] && !vg_sockaddr_parse(rq->from, 1, &ss, &sl)) {
+        vg_admin_reply_error(out, "--from: not an IP address");
+        return;
+    }
+    gw_policy_test(g, rq->user, rq->vm, rq->port, rq->from[0] ? (struct sockaddr *)&ss : NULL, &v);
+    vg_admin_reply_verdict(out, v.allow, v.line, v.rule);
 }
 
 static void dispatch(struct admin_client *c, const struct vg_admin_req *rq)
@@ -374,18 +386,21 @@ static void dispatch(struct admin_client *c, const struct vg_admin_req *rq)
         cmd_stats(g, out);
         return;
     case VG_ADM_RELOAD:
-        if (rq->enforce) {
-            no_policy(out);
+        vg_notice("admin: %s: reload%s", c->by, rq->enforce ? " --enforce" : "");
+        if (!gw_reload(g, c->by, err, sizeof err)) {
+            vg_admin_reply_error(out, err);
             return;
         }
-        vg_notice("admin: %s: reload", c->by);
-        if (gw_reload(g, c->by, err, sizeof err))
+        if (rq->enforce) {
+            char by[sizeof c->by + 32];
+            snprintf(by, sizeof by, "%s (reload --enforce)", c->by);
+            vg_admin_reply_count(out, "ended", gw_sessions_enforce(g, by));
+        } else {
             vg_admin_reply_ok(out);
-        else
-            vg_admin_reply_error(out, err);
+        }
         return;
     case VG_ADM_POLICY_TEST:
-        no_policy(out);
+        cmd_policy_test(g, rq, out);
         return;
     }
     vg_admin_reply_error(out, "unknown command");

@@ -10,16 +10,19 @@
 #include "channel.h"
 #include "front.h"
 #include "gw.h"
+#include "metrics.h"
 #include "serial.h"
 #include "tls.h"
 #include "users.h"
 #include "vmtable.h"
 
 #include "vg_alloc.h"
+#include "vg_audit.h"
 #include "vg_log.h"
 #include "vg_mux.h"
 #include "vg_mux_bridge.h"
 #include "vg_name.h"
+#include "vg_policy.h"
 #include "vg_socks.h"
 #include "vg_time.h"
 
@@ -45,7 +48,8 @@
  *              channel's deadline; buf[0..len) = bytes pipelined after the request; io.user
  *   RELAY      relay (socket upstream) or bridge (stream upstream), which own fd and tls; both
  *              for a TLS client on a stream (relay: client <-> socketpair <-> bridge: stream),
- *              the connection ends when both are done; ev, timer idle
+ *              the connection ends when both are done; ev idle; timer = max-duration, if any;
+ *              active (counted in the metrics)
  *   LINGER     fd, write side shut; ev draining fd; timer = linger deadline
  * name/port are set from the request on (name "" until it is valid). */
 enum state { ST_TLS, ST_HANDSHAKE, ST_AUTH, ST_OPENING, ST_RELAY, ST_LINGER };
@@ -81,7 +85,140 @@ struct gw_conn {
     int64_t started;       /* wall clock at accept */
     const char *chan_kind; /* from OPENING on: vg_chan_kind_name, or "forward" */
     uint32_t agent_gen;    /* RELAY over serial: gw_serial_session_of */
+    /* policy and accounting: */
+    char *rule;               /* the deciding policy rule ("line N: …"), or NULL */
+    unsigned idle_s, max_s;   /* effective idle-timeout and max-duration (0 = none) */
+    enum gw_mchan mchan;      /* the channel kind, from OPENING on */
+    bool tls_client;          /* the client spoke TLS (listen-https, a hop, a front) */
+    bool active;              /* counted in vmgate_sessions_active: RELAY, not yet ended */
+    struct gw_user_count *uc; /* counted against the user's max-sessions */
+    uint64_t t_req;           /* vg_now_ns() when the request was known */
 };
+
+/* ---- accounting: audit log, metrics, sessions per user --------------------------------------- */
+
+/* Live sessions per user (by name; anonymous ones by client address), for max-sessions. */
+struct gw_user_count {
+    struct gw_user_count *next;
+    unsigned n;
+    char key[];
+};
+
+static unsigned ucount_bucket(const char *key)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % GW_UCOUNT_BUCKETS;
+}
+
+static struct gw_user_count *ucount_find(struct gw *g, const char *key, bool create)
+{
+    unsigned b = ucount_bucket(key);
+    for (struct gw_user_count *u = g->ucounts[b]; u; u = u->next)
+        if (strcmp(u->key, key) == 0)
+            return u;
+    if (!create)
+        return NULL;
+    size_t n = strlen(key) + 1;
+    struct gw_user_count *u = vg_calloc(1, sizeof *u + n);
+    if (u == NULL)
+        return NULL;
+    memcpy(u->key, key, n);
+    u->next = g->ucounts[b];
+    g->ucounts[b] = u;
+    return u;
+}
+
+static void ucount_release(struct gw *g, struct gw_user_count *uc)
+{
+    if (uc == NULL || --uc->n > 0)
+        return;
+    for (struct gw_user_count **pp = &g->ucounts[ucount_bucket(uc->key)]; *pp; pp = &(*pp)->next)
+        if (*pp == uc) {
+            *pp = uc->next;
+            vg_free(uc);
+            return;
+        }
+}
+
+static enum gw_mfront mfront_of(const struct gw_conn *c)
+{
+    if (c->front == &gw_front_guest)
+        return GW_MF_GUEST;
+    if (c->io.hop)
+        return GW_MF_HOP;
+    if (c->front == &gw_front_http)
+        return c->tls_client ? GW_MF_HTTPS : GW_MF_HTTP;
+    return GW_MF_SOCKS5;
+}
+
+static enum gw_mchan mchan_of(const struct vg_vm *vm)
+{
+    if (vm == NULL)
+        return GW_MC_FORWARD;
+    switch (vm->chan.kind) {
+    case VG_CHAN_VSOCK:
+        return GW_MC_VSOCK;
+    case VG_CHAN_VSOCK_MUX:
+        return GW_MC_VSOCK_MUX;
+    case VG_CHAN_SERIAL:
+        return GW_MC_SERIAL;
+    case VG_CHAN_TCP:
+        break;
+    }
+    return GW_MC_TCP;
+}
+
+/* The person's client address as the audit log and the policy see it: a hop's stated one, the
+ * VM a guest stream comes from ("vm:NAME"), or the peer. */
+static const char *client_text(const struct gw_conn *c, char *buf, size_t cap)
+{
+    if (c->origin[0])
+        snprintf(buf, cap, "vm:%s", c->origin);
+    else if (c->io.hop)
+        snprintf(buf, cap, "%s", c->io.hop->client);
+    else
+        vg_sockaddr_format((const struct sockaddr *)&c->peer, false, buf, cap);
+    return buf;
+}
+
+static void audit(struct gw_conn *c, enum vg_audit_kind k, const char *user, const char *reason,
+                  const char *by, uint64_t up, uint64_t down)
+{
+    if (c->g->audit == NULL)
+        return;
+    char client[VG_NAME_MAX + 8];
+    struct vg_audit_event ev = {.kind = k,
+                                .id = c->id,
+                                .user = user,
+                                .client = client_text(c, client, sizeof client),
+                                .vm = c->name[0] ? c->name : NULL,
+                                .port = c->port,
+                                .front = gw_metrics_front_name(mfront_of(c)),
+                                .via = c->hop_host[0] ? c->hop_host : NULL,
+                                .rule = c->rule,
+                                .reason = reason,
+                                .by = by,
+                                .bytes_up = up,
+                                .bytes_down = down,
+                                .duration_s = vg_secs_since(c->t0)};
+    vg_audit_emit(c->g->audit, &ev);
+}
+
+static void session_bytes(const struct gw_conn *c, uint64_t *up, uint64_t *down);
+
+/* The session is over (relay done, killed, max-duration, closed): one session.end or
+ * session.killed line and the metrics, once. */
+static void session_over(struct gw_conn *c, enum vg_audit_kind k, const char *reason,
+                         const char *by, uint64_t up, uint64_t down)
+{
+    if (!c->active)
+        return;
+    c->active = false;
+    gw_metrics_session_end(mfront_of(c), c->mchan, up, down);
+    audit(c, k, c->io.user, reason, by, up, down);
+}
 
 static void drop_auth(struct gw_conn *c)
 {
@@ -97,6 +234,13 @@ static void drop_auth(struct gw_conn *c)
 static void conn_free(struct gw_conn *c)
 {
     struct gw *g = c->g;
+    if (c->active) {
+        uint64_t up, down;
+        session_bytes(c, &up, &down);
+        session_over(c, VG_AUDIT_SESSION_END, "closed", NULL, up, down);
+    }
+    ucount_release(g, c->uc);
+    vg_free(c->rule);
     drop_auth(c);
     if (c->ev)
         event_free(c->ev);
@@ -176,6 +320,8 @@ static void refuse(struct gw_conn *c, enum vg_outcome o, const char *why)
     c->front->describe(o, what, sizeof what);
     VG_CLOG(VG_LOG_INFO, c->ident, "refused %s:%u: %s (%s)", c->name[0] ? c->name : "-", c->port,
             why, what);
+    gw_metrics_refused(o);
+    audit(c, VG_AUDIT_SESSION_REFUSED, c->io.user, why, NULL, 0, 0);
     linger_close(c);
 }
 
@@ -186,6 +332,7 @@ static void log_closed(struct gw_conn *c, uint64_t up, uint64_t down, const char
     VG_CLOG(VG_LOG_INFO, c->ident, "closed %s:%u after %.3f s: %llu bytes up, %llu down%s%s",
             c->name, c->port, vg_secs_since(c->t0), (unsigned long long)up,
             (unsigned long long)down, why ? ": " : "", why ? why : "");
+    session_over(c, VG_AUDIT_SESSION_END, why ? why : "closed", NULL, up, down);
 }
 
 static void on_relay_done(void *arg, uint64_t up, uint64_t down, const char *why)
@@ -242,7 +389,7 @@ static bool start_tls_bridge(struct gw_conn *c, int fd, struct gw_upstream *up)
     c->tls = NULL;
     c->tls_bridge = true;
     c->relay = gw_relay_start(c->g->base, fd, tls, sp[0], NULL, GW_RELAY_CLIENT_TCP, NULL, 0,
-                              c->g->cfg->idle_timeout, on_relay_done, c);
+                              c->idle_s, on_relay_done, c);
     return c->relay != NULL;
 }
 
@@ -275,9 +422,15 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
         snprintf(who, sizeof who, " user %s", c->io.user);
     VG_CLOG(VG_LOG_INFO, c->ident, "CONNECT %s:%u via %s%s%s in %.3f s", c->name, c->port, up->via,
             who, c->tls ? " (client TLS)" : "", vg_secs_since(c->t0));
+    gw_metrics_connect_seconds(vg_secs_since(c->t_req));
+    gw_metrics_session_start(mfront_of(c), c->mchan);
+    c->active = true;
+    audit(c, VG_AUDIT_SESSION_START, c->io.user, NULL, NULL, 0, 0);
     event_free(c->ev);
     c->ev = NULL;
     event_del(c->timer);
+    if (c->max_s)
+        arm_timer(c, c->max_s); /* max-duration of the rule that allowed it */
     c->st = ST_RELAY;
     int fd = c->fd;
     c->fd = -1;
@@ -301,7 +454,7 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
             return;
         }
         c->bridge = vg_mux_bridge_new(g->base, fd, up->stream, on_bridge_done, c);
-        if (c->bridge && vg_mux_bridge_set_idle(c->bridge, g->cfg->idle_timeout) != 0) {
+        if (c->bridge && vg_mux_bridge_set_idle(c->bridge, c->idle_s) != 0) {
             vg_mux_bridge_free(c->bridge); /* closes fd, resets the stream */
             c->bridge = NULL;
             VG_CLOG(VG_LOG_WARN, c->ident, "cannot start the serial relay");
@@ -327,8 +480,8 @@ static void on_open_done(void *arg, struct gw_upstream *up, enum vg_outcome out,
         (c->front != &gw_front_guest ? GW_RELAY_CLIENT_TCP : 0) | (up->tcp ? GW_RELAY_UP_TCP : 0);
     SSL *tls = c->tls;
     c->tls = NULL; /* the relay owns both sessions now */
-    c->relay = gw_relay_start(g->base, fd, tls, up->fd, up->tls, flags, pending, plen,
-                              g->cfg->idle_timeout, on_relay_done, c);
+    c->relay = gw_relay_start(g->base, fd, tls, up->fd, up->tls, flags, pending, plen, c->idle_s,
+                              on_relay_done, c);
     if (c->relay == NULL) {
         VG_CLOG(VG_LOG_WARN, c->ident, "cannot start relay");
         conn_free(c); /* gw_relay_start closed both sockets */
@@ -352,6 +505,7 @@ static void start_open(struct gw_conn *c, const struct vg_vm *vm)
         vg_sockaddr_format((const struct sockaddr *)&c->peer, false, who.client, sizeof who.client);
     c->st = ST_OPENING;
     c->chan_kind = vm ? vg_chan_kind_name(vm->chan.kind) : "forward";
+    c->mchan = mchan_of(vm);
     event_del(c->ev); /* the client waits for our answer; later bytes stay in its socket */
     arm_timer(c, gw_chan_timeout(c->g, vm));
     c->open = gw_chan_open(c->g, vm, c->name, c->port, &who, on_open_done, c);
@@ -361,6 +515,84 @@ static void start_open(struct gw_conn *c, const struct vg_vm *vm)
 
 /* ---- policy ------------------------------------------------------------------------------- */
 
+/* Who asks, as the policy sees it: the user, the groups this host knows for that user (else
+ * the ones a hop stated), the client address (a hop's stated one), or the VM a guest stream
+ * comes from.  ss holds a parsed hop client address. */
+static void subject_of(const struct gw_conn *c, struct vg_subject *s, struct sockaddr_storage *ss)
+{
+    memset(s, 0, sizeof *s);
+    s->user = c->io.user;
+    s->groups = c->io.user ? vg_users_groups(c->g->users, c->io.user) : NULL;
+    if (s->groups == NULL && c->io.hop && c->io.hop->groups[0])
+        s->groups = c->io.hop->groups;
+    if (c->origin[0]) {
+        s->vm = c->origin;
+    } else if (c->io.hop) {
+        socklen_t sl;
+        if (c->io.hop->vm[0])
+            s->vm = c->io.hop->vm;
+        else if (c->io.hop->client[0] && vg_sockaddr_parse(c->io.hop->client, 1, ss, &sl))
+            s->client = (const struct sockaddr *)ss;
+    } else {
+        s->client = (const struct sockaddr *)&c->peer;
+    }
+}
+
+static void set_rule(struct gw_conn *c, const struct vg_verdict *v)
+{
+    char text[VG_POLICY_RULE_TEXT + 32];
+    if (v->line)
+        snprintf(text, sizeof text, "line %u: %s", v->line, v->rule);
+    else
+        snprintf(text, sizeof text, "%s", v->rule);
+    vg_free(c->rule);
+    c->rule = vg_strdup(text);
+}
+
+/* The policy file's verdict for this request, applied: false after a refusal.  Without a
+ * policy file every authenticated client passes (the options are the [gateway] ones). */
+static bool policy_allows(struct gw_conn *c)
+{
+    struct gw *g = c->g;
+    c->idle_s = g->cfg->idle_timeout;
+    if (g->policy == NULL)
+        return true;
+    struct vg_subject s;
+    struct sockaddr_storage ss;
+    struct vg_verdict v;
+    char why[VG_POLICY_RULE_TEXT + 64];
+    subject_of(c, &s, &ss);
+    vg_policy_decide(g->policy, &s, c->name, c->port, &v);
+    set_rule(c, &v);
+    if (!v.allow) {
+        snprintf(why, sizeof why, "policy: %s", c->rule ? c->rule : "denied");
+        refuse(c, VG_OUT_NOT_ALLOWED, why);
+        return false;
+    }
+    if (v.idle_timeout)
+        c->idle_s = v.idle_timeout;
+    c->max_s = v.max_duration;
+    char key[VG_NAME_MAX + 8];
+    if (c->io.user)
+        snprintf(key, sizeof key, "%s", c->io.user);
+    else
+        snprintf(key, sizeof key, "@%s", client_text(c, why, sizeof why));
+    struct gw_user_count *uc = ucount_find(g, key, true);
+    if (uc == NULL) {
+        refuse(c, VG_OUT_INTERNAL, "out of memory");
+        return false;
+    }
+    if (v.max_sessions && uc->n >= v.max_sessions) {
+        snprintf(why, sizeof why, "policy: max-sessions (%u) reached (%s)", v.max_sessions,
+                 c->rule ? c->rule : "");
+        refuse(c, VG_OUT_NOT_ALLOWED, why);
+        return false;
+    }
+    uc->n++;
+    c->uc = uc;
+    return true;
+}
+
 /* The request is known: decide, look the VM up, open its channel. */
 static void handle_request(struct gw_conn *c, const struct gw_request *rq)
 {
@@ -368,6 +600,9 @@ static void handle_request(struct gw_conn *c, const struct gw_request *rq)
     char err[256];
     const struct vg_vm *vm;
     c->port = rq->port;
+    c->t_req = vg_now_ns();
+    gw_metrics_handshake_seconds(vg_secs_since(c->t0));
+    c->idle_s = g->cfg->idle_timeout;
 
     if (vg_name_is_ip_literal(rq->target, strlen(rq->target))) {
         /* kept for the refusal's log line; target[] is longer than name[] */
@@ -417,6 +652,8 @@ static void handle_request(struct gw_conn *c, const struct gw_request *rq)
         refuse(c, VG_OUT_NOT_ALLOWED, "port not allowed for this VM");
         return;
     }
+    if (!policy_allows(c))
+        return;
     start_open(c, vm);
 }
 
@@ -487,6 +724,10 @@ static void on_auth_done(void *arg, enum gw_auth_verdict v)
     c->held = NULL;
     c->st = ST_HANDSHAKE;
     event_add(c->ev, NULL);
+    if (v != GW_AUTH_OK) {
+        gw_metrics_auth_failed();
+        audit(c, VG_AUDIT_AUTH_FAILED, rq->user, "authentication failed", NULL, 0, 0);
+    }
     enum gw_front_result r =
         c->front->auth_result(&c->io, rq->user, v == GW_AUTH_OK, rq, &out, &why);
     bool more = step(c, r, rq, out, why);
@@ -566,6 +807,7 @@ static void tls_accept(struct gw_conn *c)
         return;
     }
     c->io.tls = c->tls;
+    c->tls_client = true;
     c->st = ST_TLS;
     on_tls(c->fd, EV_READ, c);
 }
@@ -615,9 +857,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         VG_CLOG(VG_LOG_INFO, c->ident, "TLS handshake timeout");
         conn_free(c);
         return;
+    case ST_RELAY: {
+        uint64_t up, down;
+        VG_CLOG(VG_LOG_INFO, c->ident, "max-duration (%u s) reached: closed", c->max_s);
+        session_bytes(c, &up, &down);
+        session_over(c, VG_AUDIT_SESSION_END, "max-duration", NULL, up, down);
+        conn_free(c);
+        return;
+    }
     case ST_HANDSHAKE:
     case ST_AUTH:
-    case ST_RELAY:
         VG_CLOG(VG_LOG_INFO, c->ident, "handshake timeout");
         if (c->front->answers_early) {
             refuse(c, VG_OUT_HANDSHAKE_TIMEOUT, "handshake timeout");
@@ -722,11 +971,9 @@ void gw_conns_close_all(struct gw *g)
 
 /* ---- the session table -------------------------------------------------------------------- */
 
-static const char *const state_names[] = {[ST_TLS] = "tls",
-                                          [ST_HANDSHAKE] = "handshake",
-                                          [ST_OPENING] = "opening",
-                                          [ST_RELAY] = "relay",
-                                          [ST_LINGER] = "linger"};
+static const char *const state_names[] = {
+    [ST_TLS] = "tls",         [ST_HANDSHAKE] = "handshake", [ST_AUTH] = "auth",
+    [ST_OPENING] = "opening", [ST_RELAY] = "relay",         [ST_LINGER] = "linger"};
 
 const char *gw_conn_state_name(unsigned i)
 {
@@ -800,8 +1047,60 @@ unsigned gw_sessions_kill(struct gw *g, gw_session_fn match, void *arg, const ch
             continue;
         VG_CLOG(VG_LOG_NOTICE, c->ident, "killed by %s (%s:%u, %s)", by, c->name[0] ? c->name : "-",
                 c->port, state_names[c->st]);
+        if (c->active)
+            session_over(c, VG_AUDIT_SESSION_KILLED, "killed", by, s.bytes_up, s.bytes_down);
+        else
+            audit(c, VG_AUDIT_SESSION_KILLED, c->io.user, "killed", by, s.bytes_up, s.bytes_down);
         conn_free(c); /* closes the client's socket and the upstream at once */
         n++;
     }
     return n;
+}
+
+static void session_bytes(const struct gw_conn *c, uint64_t *up, uint64_t *down)
+{
+    struct gw_session_info s;
+    char client[VG_NAME_MAX + 8];
+    session_info(c, &s, client, sizeof client);
+    *up = s.bytes_up;
+    *down = s.bytes_down;
+}
+
+/* reload --enforce: every session the (new) policy no longer allows ends, as killed by `by`. */
+unsigned gw_sessions_enforce(struct gw *g, const char *by)
+{
+    unsigned n = 0;
+    struct gw_conn *c = g->conns, *next;
+    if (g->policy == NULL)
+        return 0;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->st != ST_OPENING && c->st != ST_RELAY)
+            continue;
+        struct vg_subject s;
+        struct sockaddr_storage ss;
+        struct vg_verdict v;
+        subject_of(c, &s, &ss);
+        vg_policy_decide(g->policy, &s, c->name, c->port, &v);
+        if (v.allow)
+            continue;
+        uint64_t up, down;
+        set_rule(c, &v);
+        session_bytes(c, &up, &down);
+        VG_CLOG(VG_LOG_NOTICE, c->ident, "ended by %s: the policy denies it now (%s)", by,
+                c->rule ? c->rule : "");
+        if (c->active)
+            session_over(c, VG_AUDIT_SESSION_KILLED, "policy denies it now", by, up, down);
+        conn_free(c);
+        n++;
+    }
+    return n;
+}
+
+void gw_policy_test(struct gw *g, const char *user, const char *vm, uint16_t port,
+                    const struct sockaddr *from, struct vg_verdict *v)
+{
+    struct vg_subject s = {.user = user && *user ? user : NULL, .client = from};
+    s.groups = s.user ? vg_users_groups(g->users, s.user) : NULL;
+    vg_policy_decide(g->policy, &s, vm, port, v);
 }

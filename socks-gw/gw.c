@@ -229,6 +229,12 @@ static uint64_t audit_drops(void *arg)
     return g->audit ? vg_audit_drops(g->audit) : 0;
 }
 
+static uint64_t serial_up(void *arg)
+{
+    (void)arg;
+    return gw_serial_count();
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct gw *g = arg;
@@ -489,6 +495,7 @@ int main(int argc, char **argv)
     if (!open_audit(&g, g.cfg, NULL))
         return 1;
     gw_metrics_set_source(GW_MS_AUDIT_DROPS, audit_drops, &g);
+    gw_metrics_set_source(GW_MS_SERIAL_SESSIONS_UP, serial_up, NULL);
     g.admin = gw_admin_open(&g); /* NULL: logged, the gateway serves without it */
     if (pidfile && !write_pidfile(pidfile))
         vg_warn("cannot write pidfile %s: %s", pidfile, strerror(errno));

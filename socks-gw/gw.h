@@ -56,6 +56,8 @@ struct gw {
     unsigned nguest;       /* streams opened by guests (serial.c), every VM: guest-share */
     struct gw_client_count *counts[1024];
     uint64_t next_id;
+#define GW_UCOUNT_BUCKETS 256
+    struct gw_user_count *ucounts[GW_UCOUNT_BUCKETS]; /* live sessions per user (max-sessions) */
     bool draining;
     struct gw_admin *admin; /* the admin socket (admin.c), or NULL */
     uint64_t t_start;       /* vg_now_ns() at start (stats: uptime) */
@@ -84,6 +86,13 @@ void gw_conn_closed(struct gw *g); /* called once per finished connection */
 /* gw.c: reload the configuration, users, VM table and certificates (SIGHUP and the admin
  * socket's "reload").  False + err when the new files are refused (the running ones stay). */
 bool gw_reload(struct gw *g, const char *by, char *err, size_t errlen);
+
+/* conn.c — the policy (g->policy, NULL: none) on running sessions: end those it denies now
+ * (reload --enforce; returns how many), and the verdict for a made-up request (policy test). */
+struct vg_verdict;
+unsigned gw_sessions_enforce(struct gw *g, const char *by);
+void gw_policy_test(struct gw *g, const char *user, const char *vm, uint16_t port,
+                    const struct sockaddr *from, struct vg_verdict *v);
 
 /* conn.c — the session table: every connection from accept to close, as the admin socket shows
  * it.  Pointers are valid during the callback only. */

@@ -126,7 +126,11 @@ static void print_reply(enum vg_admin_cmd cmd, const struct vg_jnode *root)
         printf("%s session(s) killed\n", text_of(vg_jnode_get(root, "killed")));
         return;
     case VG_ADM_RELOAD:
-        printf("reloaded\n");
+        if (vg_jnode_get(root, "ended"))
+            printf("reloaded; %s session(s) the new policy denies ended\n",
+                   text_of(vg_jnode_get(root, "ended")));
+        else
+            printf("reloaded\n");
         return;
     case VG_ADM_STATS:
     case VG_ADM_POLICY_TEST:
