@@ -135,6 +135,7 @@ listen = $listen
 vm-dir = $d/vms
 users-file = $d/users
 allow-anonymous-from = ${TOPO_ANON:-127.0.0.1/32}
+admin-socket = $d/admin.sock
 connect-timeout = 3
 log-level = info
 ${TOPO_TLS:+$(tls_gw_conf "$VG_TMP/pki" "$h")}
