@@ -1,4 +1,5 @@
 #include "vg_admin.h"
+#include "vg_json.h"
 
 #include "vg_alloc.h"
 #include "vg_name.h"
@@ -378,8 +379,7 @@ void vg_admin_out_printf(struct vg_admin_out *o, const char *fmt, ...)
     o->len += (size_t)n;
 }
 
-/* to be replaced by vg_json: the one place that escapes a JSON string (RFC 8259 §7).  Bytes
- * below 0x20, '"' and '\\' are escaped; everything else, UTF-8 included, passes as it is. */
+/* A JSON string through vg_json's escaper (the one owner of JSON escaping), in chunks. */
 void vg_admin_out_str(struct vg_admin_out *o, const char *s)
 {
     if (s == NULL) {
@@ -387,33 +387,18 @@ void vg_admin_out_str(struct vg_admin_out *o, const char *s)
         return;
     }
     vg_admin_out_raw(o, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        vg_admin_out_raw(o, run, (size_t)(s - run));
-        char esc[8];
-        switch (c) {
-        case '"':
-            vg_admin_out_raw(o, "\\\"", 2);
-            break;
-        case '\\':
-            vg_admin_out_raw(o, "\\\\", 2);
-            break;
-        case '\n':
-            vg_admin_out_raw(o, "\\n", 2);
-            break;
-        case '\t':
-            vg_admin_out_raw(o, "\\t", 2);
-            break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            vg_admin_out_raw(o, esc, 6);
+    size_t n = strlen(s);
+    while (n > 0) {
+        char buf[1024];
+        size_t used = 0, w = vg_json_escape(buf, sizeof buf, s, n, &used);
+        if (used == 0) {
+            o->over = true; /* cannot happen with a 1 KiB buffer: an escape is <= 12 bytes */
+            return;
         }
-        run = s + 1;
+        vg_admin_out_raw(o, buf, w);
+        s += used;
+        n -= used;
     }
-    vg_admin_out_raw(o, run, (size_t)(s - run));
     vg_admin_out_raw(o, "\"", 1);
 }
 
