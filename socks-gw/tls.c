@@ -236,15 +236,15 @@ size_t gw_tls_pending(SSL *s)
     return s && SSL_has_pending(s) ? 1 : 0;
 }
 
-ssize_t gw_io_recv(int fd, SSL *s, void *buf, size_t n)
+/* What a failed SSL_read / SSL_write (result r) means, as recv/send would say it: 0 for the
+ * end of the stream, or -1 with errno (EAGAIN: wait for the socket).  `eof_errno`: errno for a
+ * peer that closed without close_notify. */
+static ssize_t io_error(SSL *s, int r, int eof_errno)
 {
-    if (s == NULL)
-        return recv(fd, buf, n, 0);
+    int e = SSL_get_error(s, r);
+    int err = errno;
     ERR_clear_error();
-    int r = SSL_read(s, buf, n > 0x7fffffff ? 0x7fffffff : (int)n);
-    if (r > 0)
-        return r;
-    switch (SSL_get_error(s, r)) {
+    switch (e) {
     case SSL_ERROR_ZERO_RETURN:
         return 0;
     case SSL_ERROR_WANT_READ:
@@ -252,15 +252,23 @@ ssize_t gw_io_recv(int fd, SSL *s, void *buf, size_t n)
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_SYSCALL:
-        if (errno == 0 || errno == EAGAIN)
-            errno = ECONNRESET;
-        ERR_clear_error();
+        errno = err == 0 || err == EAGAIN ? eof_errno : err;
         return -1;
     default:
-        ERR_clear_error();
         errno = EPROTO;
         return -1;
     }
+}
+
+ssize_t gw_io_recv(int fd, SSL *s, void *buf, size_t n)
+{
+    if (s == NULL)
+        return recv(fd, buf, n, 0);
+    ERR_clear_error();
+    int r = SSL_read(s, buf, n > 0x7fffffff ? 0x7fffffff : (int)n);
+    /* wanting to write first: wait for readability anyway (no renegotiation; a KeyUpdate
+     * answer goes out with the next write) */
+    return r > 0 ? r : io_error(s, r, ECONNRESET);
 }
 
 ssize_t gw_io_send(int fd, SSL *s, const void *p, size_t n)
@@ -273,23 +281,13 @@ ssize_t gw_io_send(int fd, SSL *s, const void *p, size_t n)
     int r = SSL_write(s, p, n > 0x7fffffff ? 0x7fffffff : (int)n);
     if (r > 0)
         return r;
-    switch (SSL_get_error(s, r)) {
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_WANT_READ: /* renegotiation: refused by the contexts */
-        errno = EPROTO;
-        return -1;
-    case SSL_ERROR_SYSCALL:
-        if (errno == 0 || errno == EAGAIN)
-            errno = EPIPE;
+    if (SSL_get_error(s, r) == SSL_ERROR_WANT_READ) {
         ERR_clear_error();
-        return -1;
-    default:
-        ERR_clear_error();
-        errno = EPROTO;
+        errno = EPROTO; /* renegotiation: refused by the contexts */
         return -1;
     }
+    ssize_t v = io_error(s, r, EPIPE);
+    return v == 0 ? (errno = EPIPE, -1) : v;
 }
 
 bool gw_io_send_small(int fd, SSL *s, const void *p, size_t n)
