@@ -101,8 +101,9 @@ done
 echo "       ($n requests)"
 
 # every verdict's audit line names its rule: one session.start or session.refused per request
-sleep 0.5
 A=$T/hv2/audit.log
+audited() { (($(grep -cE '"event":"session.(start|refused)"' "$A") >= n)); }
+wait_until "the audit writer has written every verdict" 5 audited || true
 check_eq "one start-or-refused audit line per request" "$n" \
     "$(grep -cE '"event":"session.(start|refused)"' "$A")"
 check_match "a refusal's audit line names the deny rule's line" \
