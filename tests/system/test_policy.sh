@@ -5,7 +5,8 @@
 #
 # Checked: a matrix of 3 users (2 with groups), 2 client networks (the client's IPv4 and IPv6
 # addresses) x 3 VMs x 2 ports through SOCKS5 and HTTP CONNECT straight to hv2, and chained
-# through hv1 (hv2 decides, on the identity hv1 states); `vmgate-gw --front` (its user is a
+# through hv1 (hv2 decides, on the identity hv1 states); vmgate-connect + OpenSSH; `vmgate-gw
+# --front` (its user is a
 # person like any other); every verdict's deciding rule in its audit line and from
 # `vmgatectl policy test`; max-sessions, idle-timeout and max-duration of a rule; a bad policy
 # file keeps the running one (file:line in the log); `vmgatectl reload` keeps running sessions,
@@ -40,6 +41,7 @@ allow      from=fd00:76::/64            build*.vm.test     7000-7001
 allow      user=carol,from=198.18.0.0/24  build?.vm.test   7000        idle-timeout=2
 allow      user=$FWD_USER               web2.vm.test       7000
 allow      user=alice                   db2.vm.test        7001        max-duration=2
+allow      user=bob                     web2.vm.test       22
 deny       any                          *                  *
 EOF
 sed -i "/^\[gateway\]/a policy-file = $T/hv2/policy\naudit-log = $T/hv2/audit.log" "$T/hv2/vmgate.conf"
@@ -79,8 +81,8 @@ expect() {
     */build2/7000 | */build2/7001)
         if [[ $fam == 6 ]]; then echo "allow 4"
         elif [[ $u == carol && $port == 7000 ]]; then echo "allow 5"
-        else echo "deny 8"; fi ;;
-    *) echo "deny 8" ;;
+        else echo "deny 9"; fi ;;
+    *) echo "deny 9" ;;
     esac
 }
 n=0
@@ -107,7 +109,7 @@ wait_until "the audit writer has written every verdict" 5 audited || true
 check_eq "one start-or-refused audit line per request" "$n" \
     "$(grep -cE '"event":"session.(start|refused)"' "$A")"
 check_match "a refusal's audit line names the deny rule's line" \
-    '"event":"session.refused".*"user":"carol".*"vm":"web2.vm.test".*"rule":"line 8: deny any \* \*"' "$(cat "$A")"
+    '"event":"session.refused".*"user":"carol".*"vm":"web2.vm.test".*"rule":"line 9: deny any \* \*"' "$(cat "$A")"
 check_match "an allowed session's line names its rule (group=dev)" \
     '"event":"session.start".*"user":"bob".*"vm":"db2.vm.test".*"rule":"line 3: allow group=dev' "$(cat "$A")"
 check_match "a chained session: hv2 decided on hv1's identity (via hv1, the client's address)" \
@@ -127,8 +129,35 @@ check_match "policy test alice web2 7000: allow, line 2" '"verdict":"allow","lin
     "$(ctl --json policy test alice web2.vm.test 7000)"
 check_match "policy test carol build2 7000 --from the v6 net: line 4" '"verdict":"allow","line":4' \
     "$(ctl --json policy test carol build2.vm.test 7000 --from fd00:76::100)"
-check_match "policy test bob web2 7000: deny, line 8" '"verdict":"deny","line":8' \
+check_match "policy test bob web2 7000: deny, line 9" '"verdict":"deny","line":9' \
     "$(ctl --json policy test bob web2.vm.test 7000)"
+
+# --- vmgate-connect + OpenSSH: bob may ssh to web2, alice may not ------------------------------
+mkdir -p "$T/ssh" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -C vgt-host -f "$T/ssh/host_key"
+ssh-keygen -q -t ed25519 -N '' -C vgt-client -f "$T/ssh/client_key"
+cp "$T/ssh/client_key.pub" "$T/ssh/authorized_keys"
+echo "web2.vm.test $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >"$T/ssh/known_hosts"
+printf '%s\n' "Port 22" "ListenAddress 198.18.2.2" "HostKey $T/ssh/host_key" \
+    "AuthorizedKeysFile $T/ssh/authorized_keys" "PidFile none" "UsePAM no" "StrictModes no" \
+    "PermitRootLogin prohibit-password" "PasswordAuthentication no" \
+    "KbdInteractiveAuthentication no" >"$T/ssh/sshd_config"
+vg_start sshd "$VG_ID-vm2" /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config"
+wait_port "$VG_ID-vm2" 198.18.2.2 22 10 sshd || vg_die "sshd did not start"
+topo_client_conf "$T/vc.conf"
+sshv() { # USER: ssh root@web2 through vmgate-connect as USER; prints what ssh printed, and rc
+    local rc=0 out
+    out=$(ip netns exec "$NS_C" env VMGATE_PASSWORD="${PW[$1]}" ssh -F /dev/null \
+        -o "ProxyCommand $VC -c $T/vc.conf -u $1 %h %p" -o User=root -o BatchMode=yes \
+        -o IdentityFile="$T/ssh/client_key" -o IdentitiesOnly=yes -o CheckHostIP=no \
+        -o UserKnownHostsFile="$T/ssh/known_hosts" -o StrictHostKeyChecking=yes \
+        -o ConnectTimeout=15 web2.vm.test echo SSH-OK 2>&1) || rc=$?
+    printf '%s\nrc=%s\n' "$out" "$rc"
+}
+check_match "vmgate-connect + ssh as bob (line 8 allows web2:22): the command ran" "^SSH-OK$" "$(sshv bob)"
+out=$(sshv alice)
+check_nomatch "vmgate-connect + ssh as alice: no rule allows web2:22" "^SSH-OK$" "$out"
+check_match "... vmgate-connect says why" "not allowed" "$out"
 
 # --- the front: its user is a person hv2 decides on ---------------------------------------------
 cat >"$T/front.conf" <<EOF
