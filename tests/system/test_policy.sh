@@ -5,14 +5,12 @@
 #
 # Checked: a matrix of 3 users (2 with groups), 2 client networks (the client's IPv4 and IPv6
 # addresses) x 3 VMs x 2 ports through SOCKS5 and HTTP CONNECT straight to hv2, and chained
-# through hv1 (hv2 decides, on the identity hv1 states); vmgate-connect + OpenSSH; `vmgate-gw
-# --front` (its user is a
-# person like any other); every verdict's deciding rule in its audit line and from
-# `vmgatectl policy test`; max-sessions, idle-timeout and max-duration of a rule; a bad policy
-# file keeps the running one (file:line in the log); `vmgatectl reload` keeps running sessions,
-# `reload --enforce` ends those the new policy denies.
-# Not here: guest-originated streams need an agent on a serial channel — the policy's vm= subject
-# is covered by unit/test_policy and the same handle_request path serves them.
+# through hv1 (hv2 decides, on the identity hv1 states); vmgate-connect + OpenSSH;
+# `vmgate-gw --front` (its user is a person like any other); every verdict's deciding rule in
+# its audit line and from `vmgatectl policy test`; max-sessions, idle-timeout and max-duration
+# of a rule; a bad policy file keeps the running one (file:line in the log); `vmgatectl reload`
+# keeps running sessions, `reload --enforce` ends those the new policy denies.
+# Guest-originated streams (the vm= subject): test_policy_guest.sh.
 VG_TOPO_ONLY=1 source "$(dirname "${BASH_SOURCE[0]}")/test_resolve_connect.sh"
 vg_require_tools nsupdate
 
