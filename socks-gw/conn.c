@@ -993,9 +993,12 @@ static void session_info(const struct gw_conn *c, struct gw_session_info *s, cha
         snprintf(client, clen, "vm:%s", c->origin);
         s->client = client;
     } else if (c->io.hop) {
-        s->groups = c->io.hop->groups[0] ? c->io.hop->groups : NULL;
         s->client = c->io.hop->client[0] ? c->io.hop->client : NULL;
     }
+    /* the groups the policy sees: this host's users-file, else what a hop stated */
+    s->groups = c->io.user ? vg_users_groups(c->g->users, c->io.user) : NULL;
+    if (s->groups == NULL && c->io.hop && c->io.hop->groups[0])
+        s->groups = c->io.hop->groups;
     s->vm = c->name;
     s->port = c->port;
     s->channel = c->chan_kind;
