@@ -6,9 +6,9 @@
  * the normalised rule texts, NUL-terminated).
  *
  * Index.  Each rule gets one key, the first that applies of: its user= name, its first group=
- * name, its vm= glob when it has no wildcard, its target glob when it has no wildcard, its first
- * from= CIDR (family, prefix length, network); rules without any of those go to the general
- * list.  Five hash tables (open addressing) map a key to the ascending list of the rules that
+ * name, its vm= glob when it has no wildcard, its first from= CIDR (family, prefix length,
+ * network), its target glob when it has no wildcard; rules without any of those go to the
+ * general list.  Five hash tables (open addressing) map a key to the ascending list of the rules that
  * have it.  A subject can only match a rule through that rule's key (a user= rule needs that
  * user, a group= rule that group, an exact glob that name, a CIDR a client inside it — found by
  * one look-up per prefix length in use), so decide() scans the subject's buckets and the general
@@ -440,14 +440,16 @@ static void choose_key(const struct vg_policy *p, struct rule *r)
         r->key = user ? K_USER : group ? K_GROUP : K_ORIGIN;
         r->key_off = k->off;
         r->key_len = k->len;
+    } else if (from) {
+        /* before the VM name: many rules for one VM from many networks (the usual shape)
+         * would otherwise share one bucket, scanned rule by rule */
+        r->key = K_FROM;
+        r->key_off = from->kofs;
+        r->key_len = from->len;
     } else if (!r->glob_wild) {
         r->key = K_TARGET;
         r->key_off = r->glob_off;
         r->key_len = r->glob_len;
-    } else if (from) {
-        r->key = K_FROM;
-        r->key_off = from->kofs;
-        r->key_len = from->len;
     } else {
         r->key = K_GENERAL;
     }
