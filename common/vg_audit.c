@@ -153,6 +153,8 @@ size_t vg_audit_format(const struct vg_audit_event *ev, char *out, size_t cap)
 /* ---------------------------------------------------------------------------------------------
  * the writer */
 
+#define AUDIT_BATCH_MS 10 /* how long queued lines may wait to share a write */
+
 struct vg_audit {
     char *path;
     pthread_t thread;
@@ -165,6 +167,7 @@ struct vg_audit {
     uint64_t head, tail;
     unsigned nlines, max_lines;
     bool writer_waiting;
+    bool batching; /* the writer waits AUDIT_BATCH_MS for more lines before it writes */
     bool closing;
     bool reopen_pending;
     uint64_t reopen_at;
@@ -331,6 +334,15 @@ static void *writer_main(void *arg)
         if (a->reopen_pending && a->reopen_at > a->tail)
             limit = a->reopen_at;
         if (a->tail < limit && !backoff) {
+            /* a moment for more lines, so that one write(2) and one wake-up carry many of
+             * them (two per session otherwise); not when the queue fills or at close */
+            if (!a->batching && !a->closing && a->head - a->tail < a->cap / 4 &&
+                a->nlines < a->max_lines / 4) {
+                a->batching = true;
+                wait_until_ms(a, now + AUDIT_BATCH_MS);
+                continue;
+            }
+            a->batching = false;
             write_some(a, limit);
             continue;
         }
@@ -470,7 +482,8 @@ bool vg_audit_emit(struct vg_audit *a, const struct vg_audit_event *ev)
         a->head += len;
         a->nlines++;
         a->st.queued++;
-        if (a->writer_waiting)
+        if (a->writer_waiting &&
+            (!a->batching || a->head - a->tail >= a->cap / 4 || a->nlines >= a->max_lines / 4))
             pthread_cond_signal(&a->wake);
         ok = true;
     } else {
