@@ -171,15 +171,16 @@ static enum gw_mchan mchan_of(const struct vg_vm *vm)
 }
 
 /* The person's client address as the audit log and the policy see it: a hop's stated one, the
- * VM a guest stream comes from ("vm:NAME"), or the peer. */
-static const char *client_text(const struct gw_conn *c, char *buf, size_t cap)
+ * VM a guest stream comes from ("vm:NAME"), or the peer (ADDR:PORT in the audit log, the bare
+ * address as the key of per-address limits). */
+static const char *client_text(const struct gw_conn *c, bool with_port, char *buf, size_t cap)
 {
     if (c->origin[0])
         snprintf(buf, cap, "vm:%s", c->origin);
     else if (c->io.hop)
         snprintf(buf, cap, "%s", c->io.hop->client);
     else
-        vg_sockaddr_format((const struct sockaddr *)&c->peer, false, buf, cap);
+        vg_sockaddr_format((const struct sockaddr *)&c->peer, with_port, buf, cap);
     return buf;
 }
 
@@ -192,7 +193,7 @@ static void audit(struct gw_conn *c, enum vg_audit_kind k, const char *user, con
     struct vg_audit_event ev = {.kind = k,
                                 .id = c->id,
                                 .user = user,
-                                .client = client_text(c, client, sizeof client),
+                                .client = client_text(c, true, client, sizeof client),
                                 .vm = c->name[0] ? c->name : NULL,
                                 .port = c->port,
                                 .front = gw_metrics_front_name(mfront_of(c)),
@@ -572,11 +573,11 @@ static bool policy_allows(struct gw_conn *c)
     if (v.idle_timeout)
         c->idle_s = v.idle_timeout;
     c->max_s = v.max_duration;
-    char key[VG_NAME_MAX + 8];
+    char addr[VG_NAME_MAX + 8], key[sizeof addr + 1];
     if (c->io.user)
         snprintf(key, sizeof key, "%s", c->io.user);
     else
-        snprintf(key, sizeof key, "@%s", client_text(c, why, sizeof why));
+        snprintf(key, sizeof key, "@%s", client_text(c, false, addr, sizeof addr));
     struct gw_user_count *uc = ucount_find(g, key, true);
     if (uc == NULL) {
         refuse(c, VG_OUT_INTERNAL, "out of memory");

@@ -113,7 +113,7 @@ check_match "an allowed session's line names its rule (group=dev)" \
 check_match "a chained session: hv2 decided on hv1's identity (via hv1, the client's address)" \
     '"event":"session.start".*"user":"alice","client":"198.18.0.100".*"via":"hv1".*"rule":"line 2' "$(cat "$A")"
 check_match "an IPv6 client matched from=fd00:76::/64" \
-    '"event":"session.start".*"client":"fd00:76::100".*"vm":"build2.vm.test".*"rule":"line 4' "$(cat "$A")"
+    '"event":"session.start".*"client":"\[fd00:76::100\]:[0-9]+".*"vm":"build2.vm.test".*"rule":"line 4' "$(cat "$A")"
 check_eq "every audit line is one JSON object" 0 \
     "$("$VG_PY" -c 'import json,sys
 bad=0
