@@ -8,8 +8,8 @@
  * Index.  Each rule gets one key, the first that applies of: its user= name, its first group=
  * name, its vm= glob when it has no wildcard, its first from= CIDR (family, prefix length,
  * network), its target glob when it has no wildcard; rules without any of those go to the
- * general list.  Five hash tables (open addressing) map a key to the ascending list of the rules that
- * have it.  A subject can only match a rule through that rule's key (a user= rule needs that
+ * general list.  Five hash tables (open addressing) map a key to the ascending list of the rules
+ * that have it.  A subject can only match a rule through that rule's key (a user= rule needs that
  * user, a group= rule that group, an exact glob that name, a CIDR a client inside it — found by
  * one look-up per prefix length in use), so decide() scans the subject's buckets and the general
  * list, each in ascending order and only below the best rule found so far, and takes the

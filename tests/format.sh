@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The layout check: every C source and header of the project is as clang-format (.clang-format
 # at the top) writes it.  Fix with:  clang-format -i $(git ls-files '*.c' '*.h')
+# Also: no file of the tree holds a merge's conflict markers (a merge resolved in a hurry).
 set -euo pipefail
 src=${1:?usage: format.sh SOURCE-DIR}
 cd "$src"
@@ -18,4 +19,12 @@ if ((${#bad[@]})); then
     echo "0 passed, ${#bad[@]} failed (of ${#files[@]} files; clang-format -i FILE fixes it)"
     exit 1
 fi
-echo "${#files[@]} passed, 0 failed"
+# conflict markers: lines that start with 7 '<' or '>' and a space, or are 7 '=' alone
+mapfile -t marked < <(grep -rlE --exclude-dir=.git --exclude-dir='build*' --exclude-dir=corpus \
+    '^(<<<<<<<|>>>>>>>) |^=======$' common socks-gw registrar resolver guest tests docs scripts \
+    debian zones CMakeLists.txt README.md 2>/dev/null || true)
+if ((${#marked[@]})); then
+    printf 'merge conflict markers in: %s\n' "${marked[@]}"
+    exit 1
+fi
+echo "${#files[@]} passed, 0 failed; no conflict markers"
