@@ -13,7 +13,9 @@
 #                               [--port BASE] [--base-rev REV]
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-admin
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
 BUILD=$ROOT/build-bench
 DO_BUILD=1
 CONNS=10000
@@ -21,45 +23,19 @@ REPS=7
 PORT_BASE=21180
 BASE_REV=37f5400 # the last commit before the session table
 
-die() { echo "bench-admin: $*" >&2; exit 1; }
-log() { echo "bench-admin: $*" >&2; }
+bench_opts 2,14 --build-dir=BUILD --no-build:DO_BUILD=0 --conns=CONNS --reps=REPS \
+  --port=PORT_BASE --base-rev=BASE_REV -- "$@"
+bench_check count --conns "$CONNS"
+bench_check reps --reps "$REPS"
+bench_check port --port "$PORT_BASE"
 
-while (($#)); do
-  case $1 in
-    --build-dir) BUILD=${2:?}; shift 2 ;;
-    --no-build) DO_BUILD=0; shift ;;
-    --conns) CONNS=${2:?}; shift 2 ;;
-    --reps) REPS=${2:?}; shift 2 ;;
-    --port) PORT_BASE=${2:?}; shift 2 ;;
-    --base-rev) BASE_REV=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option $1 (try --help)" ;;
-  esac
-done
-[[ $CONNS =~ ^[1-9][0-9]*$ ]] || die "--conns wants a positive number"
-[[ $REPS =~ ^[1-9][0-9]?$ ]] || die "--reps wants 1..99"
-
-if ((DO_BUILD)); then
-  log "building in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || die "cmake failed"
-  cmake --build "$BUILD" --target vgbench vmgate-gw vmgatectl -j "$(nproc)" >/dev/null ||
-    die "build failed"
-fi
+if ((DO_BUILD)); then bench_build RelWithDebInfo vgbench vmgate-gw vmgatectl; fi
 VGBENCH=$BUILD/tests/bench/vgbench
 GW=$BUILD/socks-gw/vmgate-gw
 CTL=$BUILD/socks-gw/vmgatectl
 for b in "$VGBENCH" "$GW" "$CTL"; do [[ -x $b ]] || die "no $b (build first, or drop --no-build)"; done
 
-WORK=$(mktemp -d /tmp/bench-admin.XXXXXX)
-STARTED=()
-cleanup() {
-  local p
-  for p in "${STARTED[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${STARTED[@]}"; do wait "$p" 2>/dev/null || true; done
-  exec 9>&- 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_processes
 
 # descriptors: the gateway holds two per relayed session, client and target one each.  Where
 # the hard limit cannot be raised (no CAP_SYS_RESOURCE), the sessions beyond it are held in
@@ -75,23 +51,17 @@ RELAYED=$(((want - 200) / 2))
 HANDSHAKE=$((CONNS - RELAYED))
 ((HANDSHAKE <= RELAYED / 20)) || die "descriptor limit $want too low for $CONNS sessions"
 
-listening() { # PORT
-  local hex
-  hex=$(printf '%04X' "$1")
-  awk -v p="$hex" 'NR > 1 && $4 == "0A" && $2 == "0100007F:" p { f = 1 } END { exit !f }' /proc/net/tcp
-}
 wait_for() { # DESC cmd...: poll every 10 ms, 10 s at most
   local desc=$1 i
   shift
   for ((i = 0; i < 1000; i++)); do "$@" && return 0; sleep 0.01; done
   die "$desc: not within 10 s"
 }
+bench_free_ports 2
 PT=$PORT_BASE PG=$((PORT_BASE + 1))
-listening "$PT" || listening "$PG" && die "ports $PT/$PG busy (use --port)"
 
-"$VGBENCH" target --listen "127.0.0.1:$PT" --threads 2 --max-seconds 1800 2>"$WORK/target.log" &
-STARTED+=($!)
-wait_for "vgbench target" listening "$PT"
+start target "$VGBENCH" target --listen "127.0.0.1:$PT" --threads 2 --max-seconds 1800
+wait_listen "${PID[target]}" 127.0.0.1 "$PT" "vgbench target" || die "target server did not start"
 
 mkdir -p "$WORK/vms"
 echo "channel = tcp:127.0.0.1" >"$WORK/vms/bench.vm.test"
@@ -108,10 +78,9 @@ handshake-timeout = 3600
 admin-socket = $WORK/admin.sock
 log-level = warn
 EOF
-"$GW" -c "$WORK/gw.conf" -f 2>"$WORK/gw.log" &
-GW_PID=$!
-STARTED+=("$GW_PID")
-wait_for "vmgate-gw" listening "$PG"
+start gw "$GW" -c "$WORK/gw.conf" -f
+GW_PID=${PID[gw]}
+wait_listen "$GW_PID" 127.0.0.1 "$PG" vmgate-gw || { tail -n 20 "$WORK/gw.log" >&2; die "vmgate-gw did not start"; }
 wait_for "admin socket" test -S "$WORK/admin.sock"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$GW_PID/status"; }
 "$CTL" --socket "$WORK/admin.sock" sessions --json >/dev/null # warm: the code paths are paged in
@@ -120,7 +89,7 @@ RSS0=$(rss)
 mkfifo "$WORK/hold"
 "$VGBENCH" idle --target "127.0.0.1:$PT" --socks "127.0.0.1:$PG" --name bench.vm.test \
   --conns "$RELAYED" --hold 600 <"$WORK/hold" >"$WORK/idle.out" 2>"$WORK/idle.err" &
-STARTED+=($!)
+STARTED+=("$!")
 exec 9>"$WORK/hold" # holds the fifo open: vgbench releases its connections when it closes
 log "opening $RELAYED relayed sessions${HANDSHAKE:+ and $HANDSHAKE in their handshake}"
 for ((i = 0; i < 12000; i++)); do
@@ -135,7 +104,7 @@ import socket, sys, time
 s = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(int(sys.argv[2]))]
 print("held", flush=True)
 sys.stdin.read()' "$PG" "$HANDSHAKE" <"$WORK/hold" >"$WORK/hs.out" &
-  STARTED+=($!)
+  STARTED+=("$!")
   wait_for "handshake connections" grep -q held "$WORK/hs.out"
 fi
 sleep 1

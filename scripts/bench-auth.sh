@@ -17,48 +17,27 @@
 # Usage: scripts/bench-auth.sh [--build-dir DIR] [--port BASE] [--seconds T] [--logins N]
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-auth
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
 BUILD=$ROOT/build
-PORT=21180
+PORT_BASE=21180
 SECS=4
 LOGINS=20
-while (($#)); do
-  case $1 in
-    --build-dir) BUILD=${2:?}; shift 2 ;;
-    --port) PORT=${2:?}; shift 2 ;;
-    --seconds) SECS=${2:?}; shift 2 ;;
-    --logins) LOGINS=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-auth: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+bench_opts 2,17 --build-dir=BUILD --port=PORT_BASE --seconds=SECS --logins=LOGINS -- "$@"
 GW=$BUILD/socks-gw/vmgate-gw
 VGT=$ROOT/tests/system/vgtest.py
-[[ -x $GW ]] || { echo "bench-auth: no $GW (build first, or --build-dir)" >&2; exit 1; }
+[[ -x $GW ]] || die "no $GW (build first, or --build-dir)"
 PY=python3
 
-TMP=$(mktemp -d /tmp/bench-auth.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+bench_processes
+bench_free_ports 2
+PORT=$PORT_BASE
 
-listening() { ss -Hltn "( sport = :$1 )" | grep -q .; }
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do listening "$1" && return 0; sleep 0.05; done
-  echo "bench-auth: nothing listens on port $1" >&2; exit 1
-}
-
-"$PY" "$VGT" serve --listen "127.0.0.1:$((PORT + 1))" --label bench >/dev/null 2>&1 &
-PIDS+=($!)
-wait_port $((PORT + 1))
-mkdir -p "$TMP/vms"
-echo "channel = tcp:127.0.0.1" >"$TMP/vms/bench.vm.test"
+start target "$PY" "$VGT" serve --listen "127.0.0.1:$((PORT + 1))" --label bench
+wait_listen "${PID[target]}" 127.0.0.1 $((PORT + 1)) "echo target" || die "echo target did not start"
+mkdir -p "$WORK/vms"
+echo "channel = tcp:127.0.0.1" >"$WORK/vms/bench.vm.test"
 
 SRCS=$(for i in $(seq 1 200); do printf '127.0.%d.%d,' $((10 + i / 250)) $((1 + i % 250)); done)
 SRCS=${SRCS%,}
@@ -76,38 +55,35 @@ for method in '$y$' '$6$'; do
     for i in $(seq 1 "$LOGINS"); do
       printf 'k%d:%s\n' "$i" "$("$PY" "$VGT" hash --method "$method" --password k-pw)"
     done
-  } >"$TMP/users"
-  cat >"$TMP/gw.conf" <<CONF
+  } >"$WORK/users"
+  cat >"$WORK/gw.conf" <<CONF
 [dns]
 zone = vm.test
 [host]
 name = bench
 [gateway]
 listen = 127.0.0.1:$PORT
-vm-dir = $TMP/vms
-users-file = $TMP/users
+vm-dir = $WORK/vms
+users-file = $WORK/users
 allow-anonymous-from = 127.0.0.1/32
 log-level = notice
 CONF
-  "$GW" -c "$TMP/gw.conf" -f 2>"$TMP/gw.log" &
-  gwpid=$!
-  PIDS+=($gwpid)
-  wait_port "$PORT"
+  start gw "$GW" -c "$WORK/gw.conf" -f
+  wait_listen "${PID[gw]}" 127.0.0.1 "$PORT" vmgate-gw || { tail -n 20 "$WORK/gw.log" >&2; die "vmgate-gw did not start"; }
   tun=(--gw "127.0.0.1:$PORT" --name bench.vm.test --port $((PORT + 1)) --seconds "$SECS")
   idle=$("$PY" "$VGT" rtt "${tun[@]}")
   "$PY" "$VGT" guess --gw "127.0.0.1:$PORT" --srcs "$SRCS" --user "$USERS" --threads 8 \
-    --seconds $((SECS + 1)) >"$TMP/guess" &
+    --seconds $((SECS + 1)) >"$WORK/guess" &
   gpid=$!
   sleep 0.5 # let the guessers get going before measuring (a benchmark: no assertion rides on it)
   busy=$("$PY" "$VGT" rtt "${tun[@]}")
   wait "$gpid" || true
-  guess=$(cat "$TMP/guess")
+  guess=$(cat "$WORK/guess")
   kok=$("$PY" "$VGT" authtime --gw "127.0.0.1:$PORT" --srcs "$(fresh $((20 + n * 3)))" --user alice --password alice-pw --n "$LOGINS")
   kbad=$("$PY" "$VGT" authtime --gw "127.0.0.1:$PORT" --srcs "$(fresh $((21 + n * 3)))" --user "$(seq -s, -f 'k%g' 1 "$LOGINS")" --password nope --n "$LOGINS")
   unk=$("$PY" "$VGT" authtime --gw "127.0.0.1:$PORT" --srcs "$(fresh $((22 + n * 3)))" --user "$(seq -s, -f 'nobody%g' 1 "$LOGINS")" --password nope --n "$LOGINS")
-  kill "$gwpid"
-  wait "$gwpid" 2>/dev/null || true
-  checked=$(grep -oE 'authentication: [0-9]+ passwords checked' "$TMP/gw.log" | awk '{print $2}')
+  bench_stop gw
+  checked=$(grep -oE 'authentication: [0-9]+ passwords checked' "$WORK/gw.log" | awk '{print $2}')
   checked=$((checked - 3 * LOGINS)) # the login-time runs come after the guessing
   printf '%-9s | %-26s | %-26s | %-13s | %-27s\n' "$method" \
     "$(field p50_ms "$idle") / $(field p99_ms "$idle") / $(field max_ms "$idle")" \

@@ -18,7 +18,10 @@
 # lookup the c-ares retry timeout (1 s): the drops are printed beside each line.
 # Prints figures; judges nothing.  Needs root (namespaces).
 set -Eeuo pipefail
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-connect
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
+SRC=$ROOT
 export VMGATE_SRC=$SRC
 export VMGATE_BUILD=$(cd "${1:-$SRC/build}" && pwd)
 RUNS=${2:-50}

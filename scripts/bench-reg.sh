@@ -7,7 +7,10 @@
 #
 #   scripts/bench-reg.sh [BUILD_DIR] [N] [RUNS]      (defaults: build, 1000, 3; median of RUNS)
 set -u
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-reg
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
+SRC=$ROOT
 export VMGATE_SRC=$SRC
 export VMGATE_BUILD=${1:-${VMGATE_BUILD:-$SRC/build}}
 N=${2:-1000}
@@ -19,7 +22,6 @@ trap 'dns_cleanup; rm -rf "$SHM"' EXIT
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 for ((i = 1; i <= N; i++)); do echo "bvm$i vsock:$((1000 + i))"; done >"$DNS_TMP/add.batch"
 sed 's/ .*//' "$DNS_TMP/add.batch" >"$DNS_TMP/del.batch"
@@ -75,7 +77,7 @@ bench_vmgate() { # KIND PORT VMDIR-LABEL VMDIR
     msgs_a=$(sed -n 's/.*\] \([0-9]*\) UPDATE message(s)/\1/p' "$DNS_TMP/a.err")
     msgs_d=$(sed -n 's/.*\] \([0-9]*\) UPDATE message(s)/\1/p' "$DNS_TMP/d.err")
     row "$kind" "vmgate-reg, VM table on $label" \
-        "$(printf '%s\n' "${adds[@]}" | median)" "$(printf '%s\n' "${dels[@]}" | median)" \
+        "$(median "${adds[@]}")" "$(median "${dels[@]}")" \
         "$msgs_a+$msgs_d" "$present/$N present after add; runs: add ${adds[*]} / del ${dels[*]}"
 }
 

@@ -5,7 +5,7 @@
 # compared with the raw virtio-serial echo over the same port without multiplexing (the
 # image booted in echo mode, as scripts/bench-vm-raw.sh does).
 #
-#   scripts/bench-serial.sh [--mib N] [--runs N] [--accel auto|tcg|kvm]
+#   scripts/bench-serial.sh [--mib N] [--runs N] [--accel auto|tcg|kvm] [--help]
 #
 # --mib: MiB per stream (default 32; the 8-stream runs move 8 × N/2 MiB), --runs: runs per
 # figure (default 3; medians are printed).  Needs root (network namespaces) and a build with
@@ -24,18 +24,14 @@
 # Every byte is checked (sha256).  The ratios use the raw echo figure (target ≥ 0.8); the
 # per-stream shares target ±25%.
 set -euo pipefail
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-serial
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
+SRC=$ROOT
 export VMGATE_SRC=${VMGATE_SRC:-$SRC}
 export VMGATE_BUILD=${VMGATE_BUILD:-$SRC/build}
 mib=32 runs=3 accel=auto
-while [[ $# -gt 0 ]]; do
-    case $1 in
-    --mib) mib=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --accel) accel=$2; shift 2 ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
-    esac
-done
+bench_opts 2,20 --mib=mib --runs=runs --accel=accel -- "$@"
 source "$SRC/tests/system/lib.sh"
 source "$SRC/tests/system/vmlib.sh"
 vg_init
@@ -46,11 +42,10 @@ bash "$SRC/scripts/build-vm-image.sh" "$VM_IMAGE" --agent "$AGENT_BIN" >&2
 HOSTPY=$SRC/tests/vm/vmhost.py
 T=$VG_TMP
 GW=$HV4:1080
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 streams() { ip netns exec "$NS_CL" "$VG_PY" "$HOSTPY" streams --gw "$GW" --name vm1.vm.test --port 7000 --timeout 600 "$@"; }
 
 printf 'bench-serial: microvm, 1 vCPU, 128M; host %s, %s cores, load %s\n' \
-    "$(awk -F: '/^model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    "$(cpu_model)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- raw baseline: the same image in echo mode ------------------------------------------------
 vm_start --mode echo --accel "$accel"

@@ -30,7 +30,9 @@
 # < 15 % busy.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-tls
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
 BUILD=$ROOT/build-bench
 DO_BUILD=1
 BASE=bfc3183
@@ -46,32 +48,14 @@ N_PLAIN=bench-plain.$ZONE
 N_TLS=bench-tls.$ZONE
 N_HTTPS=bench-https.$ZONE
 
-die() { echo "bench-tls: $*" >&2; exit 1; }
-log() { echo "bench-tls: $*" >&2; }
-
-while (($#)); do
-  case $1 in
-    --build-dir) BUILD=${2:?}; shift 2 ;;
-    --no-build) DO_BUILD=0; shift ;;
-    --base) BASE=${2:?}; shift 2 ;;
-    --base-dir) BASE_DIR=${2:?}; shift 2 ;;
-    --reps) REPS=${2:?}; shift 2 ;;
-    --seconds) SECS=${2:?}; shift 2 ;;
-    --setup-count) SETUP_COUNT=${2:?}; shift 2 ;;
-    --port) PORT_BASE=${2:?}; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    --wait-quiet) WAIT_QUIET=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option $1 (try --help)" ;;
-  esac
-done
-[[ $REPS =~ ^[1-9][0-9]?$ ]] || die "--reps wants 1..99"
-[[ $SECS =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--seconds wants a number"
-[[ $SETUP_COUNT =~ ^[1-9][0-9]*$ ]] || die "--setup-count wants a positive number"
-if ! [[ $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 32000)); then
-  die "--port wants 1024..32000 (below the ephemeral range)"
-fi
-[[ $WAIT_QUIET =~ ^[0-9]+$ ]] || die "--wait-quiet wants seconds"
+bench_opts 2,32 --build-dir=BUILD --no-build:DO_BUILD=0 --base=BASE --base-dir=BASE_DIR \
+  --reps=REPS --seconds=SECS --setup-count=SETUP_COUNT --port=PORT_BASE --keep:KEEP=1 \
+  --wait-quiet=WAIT_QUIET -- "$@"
+bench_check reps --reps "$REPS"
+bench_check seconds --seconds "$SECS"
+bench_check count --setup-count "$SETUP_COUNT"
+bench_check port --port "$PORT_BASE"
+bench_check wait --wait-quiet "$WAIT_QUIET"
 BASE_SHA=$(git -C "$ROOT" rev-parse --verify -q "$BASE^{commit}") || die "no commit $BASE in $ROOT"
 BASE_DIR=${BASE_DIR:-/tmp/vmgate-bench-base-${BASE_SHA:0:12}}
 for t in named openssl stunnel4; do
@@ -82,11 +66,7 @@ done
 # build: this tree, and the old version from git archive (cached: rebuilt only when missing)
 
 if ((DO_BUILD)); then
-  log "building (Release) in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD.cmake.log" 2>&1 ||
-    { cat "$BUILD.cmake.log" >&2; die "cmake configure failed"; }
-  rm -f "$BUILD.cmake.log"
-  cmake --build "$BUILD" --target vgbench vmgate-gw -j "$(nproc)" >/dev/null || die "build failed"
+  bench_build Release vgbench vmgate-gw
 fi
 VGBENCH=$BUILD/tests/bench/vgbench
 GW=$BUILD/socks-gw/vmgate-gw
@@ -110,109 +90,20 @@ fi
 # ---------------------------------------------------------------------------------------------
 # other load on the machine
 
-cpu_busy() { # percent of all CPU time spent busy over the next second
-  local -a a b
-  read -r -a a </proc/stat
-  sleep 1
-  read -r -a b </proc/stat
-  awk -v a="${a[*]:1:8}" -v b="${b[*]:1:8}" 'BEGIN {
-    split(a, x); split(b, y)
-    for (i = 1; i <= 8; i++) { t += y[i] - x[i]; if (i == 4 || i == 5) idle += y[i] - x[i] }
-    printf "%d", t ? 100 * (t - idle) / t : 0 }'
-}
-BUSY_BEFORE=$(cpu_busy)
-for ((waited = 0; waited < WAIT_QUIET && BUSY_BEFORE >= 15; waited += 5)); do
-  ((waited == 0)) && log "CPUs ${BUSY_BEFORE}% busy with other work: waiting up to ${WAIT_QUIET} s"
-  sleep 4
-  BUSY_BEFORE=$(cpu_busy)
-done
-((BUSY_BEFORE < 15)) || log "CPUs ${BUSY_BEFORE}% busy with other work: figures will be low and noisy"
+bench_wait_quiet "$WAIT_QUIET"
 
 # ---------------------------------------------------------------------------------------------
 # processes: started here, stopped by PID
 
-WORK=$(mktemp -d /tmp/bench-tls.XXXXXX)
-declare -a STARTED=()
-
-descendants() { # PID → its descendants, deepest last
-  local c
-  for c in $(pgrep -P "$1" 2>/dev/null || true); do
-    echo "$c"
-    descendants "$c"
-  done
-}
-
-stop_tree() { # PID: TERM it, wait up to 5 s for it and its descendants, then KILL what is left
-  local root=$1 p left i
-  local -a tree
-  mapfile -t tree < <(echo "$root"; descendants "$root")
-  for p in "${tree[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for ((i = 0; i < 100; i++)); do
-    left=0
-    for p in "${tree[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
-    ((left)) || break
-    sleep 0.05
-  done
-  for p in "${tree[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait "$root" 2>/dev/null || true
-}
-
-cleanup() {
-  local i
-  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_tree "${STARTED[i]}"; done
-  if ((KEEP)); then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-listening() { # ADDR PORT: is something listening on ADDR:PORT (TCP, or UDP with "udp")?
-  local hex file=/proc/net/tcp state=0A a
-  [[ ${3:-} == udp ]] && file=/proc/net/udp state=07
-  IFS=. read -r -a a <<<"$1"
-  hex=$(printf '%02X%02X%02X%02X:%04X' "${a[3]}" "${a[2]}" "${a[1]}" "${a[0]}" "$2")
-  awk -v h="$hex" -v s="$state" 'NR > 1 && $4 == s && $2 == h { f = 1 } END { exit !f }' "$file"
-}
-
-wait_listen() { # PID ADDR PORT NAME [udp]: poll until PID listens on ADDR:PORT (10 s bound)
-  local i
-  for ((i = 0; i < 1000; i++)); do
-    listening "$2" "$3" "${5:-}" && return 0
-    kill -0 "$1" 2>/dev/null || { log "$4 exited during start-up"; return 1; }
-    sleep 0.01
-  done
-  log "$4 is not listening on $2:$3 after 10 s"
-  return 1
-}
-
-ulimit -n 65536 2>/dev/null || true
+bench_processes
+bench_nofile 65536
 
 # Ports: target, DNS, plain A/B, TLS A/B, listen-https, listen-http (behind stunnel), stunnel,
 # and the (unused) SOCKS5 listeners of those two gateways.
-NPORTS=11
-for ((try = 0; try < 20; try++)); do
-  busy=0
-  for ((off = 0; off < NPORTS; off++)); do
-    listening 127.0.0.1 $((PORT_BASE + off)) && busy=1
-    listening 127.0.0.2 $((PORT_BASE + off)) && busy=1
-    listening 127.0.0.1 $((PORT_BASE + off)) udp && busy=1
-  done
-  ((busy)) || break
-  PORT_BASE=$((PORT_BASE + 20))
-done
-((busy == 0)) || die "no $NPORTS free ports found"
+bench_free_ports 11 127.0.0.1 127.0.0.2
 PT=$PORT_BASE PDNS=$((PORT_BASE + 1)) PAP=$((PORT_BASE + 2)) PBP=$((PORT_BASE + 3))
 PAT=$((PORT_BASE + 4)) PBT=$((PORT_BASE + 5)) PHS=$((PORT_BASE + 6)) PHH=$((PORT_BASE + 7))
 PST=$((PORT_BASE + 8)) PSH=$((PORT_BASE + 9)) PSHH=$((PORT_BASE + 10))
-
-# start NAME COMMAND…: in the background, its PID in PID[NAME], stderr to WORK/NAME.log
-declare -A PID=()
-start() {
-  local name=$1
-  shift
-  "$@" 2>"$WORK/$name.log" &
-  PID[$name]=$!
-  STARTED+=("$!")
-}
 
 # --- the test PKI: one fleet CA, host certificates of hva and hvb, one for 127.0.0.1 ---------
 # shellcheck disable=SC1091  # tests/system/tlslib.sh: tls_fleet, tls_cert, tls_gw_conf
@@ -346,24 +237,6 @@ done
 # ---------------------------------------------------------------------------------------------
 # measurements
 
-mkdir -p "$WORK/res"
-
-# run ROW METRIC KEY vgbench-args…: one measurement; appends KEY's value (or ERR) to res/ROW.METRIC
-run() {
-  local row=$1 metric=$2 key=$3 out val
-  shift 3
-  # shellcheck disable=SC2086  # ARGS holds several words on purpose
-  if out=$("$@" ${ARGS[$row]} 2>>"$WORK/client.log"); then :; else
-    log "$row $metric: vgbench failed (see below)"
-    tail -n 2 "$WORK/client.log" >&2
-  fi
-  val=$(sed -n "s/.*\b$key=\([0-9.]*\).*/\1/p" <<<"$out")
-  echo "${val:-ERR}" >>"$WORK/res/$row.$metric"
-  [[ -n $out ]] && echo "$row $metric $out" >>"$WORK/raw.log"
-  return 0
-}
-last() { tail -n 1 "$WORK/raw.log" | sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p"; }
-
 log "ports $PT-$PSHH; ${REPS} repetitions of ${SECS} s; work dir $WORK"
 # repetitions outermost, rows interleaved within one, so a burst of other load hits every row
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -391,39 +264,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
   done
 done
 
-BUSY_AFTER=$(cpu_busy) # our processes are idle now
-
 # ---------------------------------------------------------------------------------------------
 # report
 
-# med ROW METRIC: median of the recorded values ("n/a" when none; "*" appended when a run failed)
-med() {
-  local f=$WORK/res/$1.$2
-  [[ -s $f ]] || { echo n/a; return; }
-  awk '$1 == "ERR" { bad = 1; next } $1 != "" { v[n++] = $1 + 0 }
-       END {
-         if (!n) { print "n/a"; exit }
-         for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-         m = n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
-         printf "%s%s\n", m, bad ? "*" : ""
-       }' "$f"
-}
-num() { [[ $1 =~ ^[0-9.]+ ]] && echo "${BASH_REMATCH[0]}"; }
-fmt() { # FORMAT VALUE: numbers formatted, anything else passed through
-  local n
-  n=$(num "$2") || { echo "$2"; return; }
-  # shellcheck disable=SC2059  # the format is ours
-  printf "$1%s" "$n" "${2#"$n"}"
-}
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-ratio() { # ROW-A ROW-B METRIC: median A / median B
-  local a b
-  if ! a=$(num "$(med "$1" "$3")") || ! b=$(num "$(med "$2" "$3")") || [[ $b == 0 ]]; then
-    echo n/a
-    return
-  fi
-  calc "%.2f" "$a / $b"
-}
 diff_us() { # ROW-A ROW-B METRIC: median A − median B
   local a b
   if ! a=$(num "$(med "$1" "$3")") || ! b=$(num "$(med "$2" "$3")"); then echo n/a; return; fi
@@ -447,9 +290,9 @@ line() { # LABEL VMGATE PEER RATIO TARGET
 }
 
 echo
-echo "vmgate TLS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), kernel $(uname -r), $(openssl version | cut -d' ' -f1-2)"
+echo "vmgate TLS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): $(bench_host), $(openssl version | cut -d' ' -f1-2)"
 echo "loopback; clients, gateways and target share the CPUs; medians of $REPS runs (${SECS} s per throughput and conn/s run, $SETUP_COUNT connections per set-up run)"
-echo "CPU busy with other work: ${BUSY_BEFORE}% just before the run, ${BUSY_AFTER}% just after"
+bench_busy_report # our processes are idle now
 echo
 echo "1. chaining A -> B -> target: TLS hop (this tree) vs plain SOCKS5 + RFC 1929 (${BASE_SHA:0:7})"
 line "" "TLS chain" "plain chain" "ratio" "target"
@@ -471,9 +314,8 @@ line "set-up p99, us" "$(fmt %.0f "$(med https setup99)")" "$(fmt %.0f "$(med st
 line "negotiated" "$(tls_of https)" "$(tls_of stunnel)" "" ""
 line "proxy CPU per connection, us (8 thr)" "$(cpu https)" "$(cpu stunnel)" "" "(stunnel: with the gateway behind it)"
 line "client CPU per connection, us" "$(ccpu https)" "$(ccpu stunnel)" "" "(TLS client, the same for both)"
-if grep -qs ERR "$WORK"/res/*; then echo "(* = at least one run of that cell failed; see the messages above)"; fi
+bench_err_note
 
-runs() { [[ -s $WORK/res/$1.$2 ]] && tr '\n' ' ' <"$WORK/res/$1.$2" || echo n/a; }
 echo
 echo "every run:"
 for row in plain tls; do

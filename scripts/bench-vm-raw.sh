@@ -3,6 +3,7 @@
 # agent, no yamux) and measure what the bare port carries, for comparison with the agent's relay.
 #
 #   scripts/bench-vm-raw.sh [--image DIR] [--mib N] [--runs N] [--accel auto|tcg|kvm] [--blocking]
+#                           [--help]
 #
 # --image: default $VMGATE_BUILD/vm-raw (else build/vm-raw), built here without an agent.
 #
@@ -12,20 +13,14 @@
 # Prints figures, never pass/fail.  Throughput = bytes echoed back / wall time, with the host
 # writing and reading at once (each byte crosses the port twice: host→guest and back).
 set -euo pipefail
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-vm-raw
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
+SRC=$ROOT
 main_img=${VMGATE_BUILD:-$SRC/build}/vm
 img=${main_img}-raw
 mib=64 runs=3 accel=auto mode=echo
-while [[ $# -gt 0 ]]; do
-    case $1 in
-    --image) img=$2; shift 2 ;;
-    --mib) mib=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --accel) accel=$2; shift 2 ;;
-    --blocking) mode=echo-blocking; shift ;;
-    *) sed -n '2,15p' "$0"; exit 2 ;;
-    esac
-done
+bench_opts 2,16 --image=img --mib=mib --runs=runs --accel=accel --blocking:mode=echo-blocking -- "$@"
 source "$SRC/tests/system/vmlib.sh"
 HOSTPY=$SRC/tests/vm/vmhost.py
 # an image of its own, without agent (its kernel copied from the main image's cache when there);
@@ -46,7 +41,7 @@ boot=$(vm_elapsed)
 vm_wait_ready 60 >/dev/null
 printf 'bench-vm-raw: guest vmgate-echo (%s), microvm, %s, 1 vCPU, %s; host %s, load %s\n' \
     "$( [[ $mode == echo ]] && echo non-blocking || echo blocking)" "$VM_ACCEL" "$VM_MEM" \
-    "$(awk -F: '/^model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ *//')" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    "$(cpu_model)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'boot to first round trip: %.2f s\n' "$boot"
 python3 "$HOSTPY" transfer "$VM_SOCK" --bytes $((4 << 20)) >/dev/null # warm-up
 vals=()
@@ -58,7 +53,7 @@ for ((i = 1; i <= runs; i++)); do
     printf 'run %d: %d MiB echoed in %.2f s = %s MiB/s (sha256 %s)\n' "$i" "$mib" "$secs" "$mibps" "$ok"
     vals+=("$mibps")
 done
-med=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+med=$(median "${vals[@]}")
 lat=$(python3 "$HOSTPY" latency "$VM_SOCK" --count 500)
 read -r _ _ _ p50 _ p99 <<<"$lat"
 echo "raw virtio-serial echo throughput: median $med MiB/s over $runs runs of $mib MiB"
