@@ -1104,7 +1104,8 @@ unsigned gw_sessions_enforce(struct gw *g, const char *by)
 void gw_policy_test(struct gw *g, const char *user, const char *vm, uint16_t port,
                     const struct sockaddr *from, struct vg_verdict *v)
 {
-    struct vg_subject s = {.user = user && *user ? user : NULL, .client = from};
+    struct vg_subject s = {.user = user && *user && strcmp(user, "-") != 0 ? user : NULL,
+                           .client = from}; /* "-": anonymous */
     s.groups = s.user ? vg_users_groups(g->users, s.user) : NULL;
     vg_policy_decide(g->policy, &s, vm, port, v);
 }
