@@ -93,6 +93,9 @@ else
     ROOT=$(mktemp -d /var/tmp/vmgate-fresh.XXXXXX)
 fi
 [[ $ROOT != / && $ROOT == /*/* ]] || die "refusing root $ROOT"
+# it becomes the new machine's /: 0755 as on a real one (mktemp -d makes it 0700, and then no
+# user but root can reach anything — the tests that run a program as nobody would fail there)
+chmod 0755 "$ROOT"
 LOGS=${logs:-/var/tmp/vmgate-fresh-logs/$(date +%Y%m%d-%H%M%S)-$$}
 mkdir -p "$LOGS"
 LOGS=$(cd "$LOGS" && pwd -P)
