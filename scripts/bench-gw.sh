@@ -97,17 +97,7 @@ ARGS[direct]="--target 127.0.0.1:$PT"
 if [[ -x $GW ]]; then
   mkdir -p "$WORK/vms"
   echo "channel = tcp:127.0.0.1" >"$WORK/vms/$VMNAME"
-  cat >"$WORK/gw.conf" <<EOF
-[dns]
-zone = $ZONE
-[gateway]
-listen = 127.0.0.1:$PG
-vm-dir = $WORK/vms
-allow-anonymous-from = 127.0.0.0/8
-max-connections = 20000
-max-per-client = 20000
-log-level = warn
-EOF
+  bench_gw_conf "127.0.0.1:$PG" >"$WORK/gw.conf"
   start vmgate "$GW" -c "$WORK/gw.conf" -f
   if wait_listen "${PID[vmgate]}" 127.0.0.1 "$PG" vmgate-gw; then
     ARGS[vmgate]="--target 127.0.0.1:$PT --socks 127.0.0.1:$PG --name $VMNAME"

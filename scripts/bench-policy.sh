@@ -6,8 +6,9 @@
 #   no policy         no policy-file, no audit-log
 #   policy            policy-file of --rules rules (default 10,000), no audit-log
 #   policy, other VM  the same, but its 5% from= rules for the benchmark's VM name other VMs
-#                     (rules with an exact VM name are indexed by it: a decision scans all the
-#                     rules of the asked VM's name in file order)
+#                     (since 6affec6 a from= rule is indexed by its CIDR before its exact VM
+#                     name, so the two should cost the same; before, the same-VM rules shared the
+#                     VM name's bucket, which a decision scanned in file order)
 #   policy+audit      the policy and an audit-log (one JSON line per session start and end)
 # Every process is started here and stopped by its PID on exit.  Load: tests/bench/vgbench.c.
 #
@@ -34,9 +35,14 @@
 #
 # Usage: scripts/bench-policy.sh [--build-dir DIR] [--no-build] [--reps N] [--seconds T]
 #                                [--rules N] [--idle-conns N] [--port BASE] [--keep]
+#                                [--wait-quiet S]
+# The machine's other load skews every figure: the report prints how busy the CPUs were just
+# before and after the run; --wait-quiet S first waits (up to S s) until they are < 15 % busy.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-policy
+# shellcheck source=benchlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/benchlib.sh"
 BUILD=$ROOT/build-bench
 DO_BUILD=1
 REPS=3
@@ -45,93 +51,37 @@ RULES=10000
 IDLE_CONNS=1000
 PORT_BASE=21280
 KEEP=0
+WAIT_QUIET=0
 BASE_TABLE=37f5400  # the last commit before the session table
 BASE_POLICY=6625073 # the last commit before the policy, audit log and metrics
 ZONE=vm.test
 VMNAME=bench.$ZONE
 
-die() { echo "bench-policy: $*" >&2; exit 1; }
-log() { echo "bench-policy: $*" >&2; }
-
-while (($#)); do
-  case $1 in
-    --build-dir) BUILD=${2:?}; shift 2 ;;
-    --no-build) DO_BUILD=0; shift ;;
-    --reps) REPS=${2:?}; shift 2 ;;
-    --seconds) SECS=${2:?}; shift 2 ;;
-    --rules) RULES=${2:?}; shift 2 ;;
-    --idle-conns) IDLE_CONNS=${2:?}; shift 2 ;;
-    --port) PORT_BASE=${2:?}; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option $1 (try --help)" ;;
-  esac
-done
-[[ $REPS =~ ^[1-9][0-9]?$ ]] || die "--reps wants 1..99"
-[[ $SECS =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--seconds wants a number"
+bench_opts 2,40 --build-dir=BUILD --no-build:DO_BUILD=0 --reps=REPS --seconds=SECS --rules=RULES \
+  --idle-conns=IDLE_CONNS --port=PORT_BASE --keep:KEEP=1 --wait-quiet=WAIT_QUIET -- "$@"
+bench_check reps --reps "$REPS"
+bench_check seconds --seconds "$SECS"
 if ! [[ $RULES =~ ^[0-9]+$ ]] || ((RULES < 10 || RULES > 1000000)); then die "--rules wants 10..1000000"; fi
-[[ $IDLE_CONNS =~ ^[1-9][0-9]*$ ]] || die "--idle-conns wants a positive number"
-if ! [[ $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 32000)); then
-  die "--port wants 1024..32000 (below the ephemeral range)"
-fi
+bench_check count --idle-conns "$IDLE_CONNS"
+bench_check port --port "$PORT_BASE"
+bench_check wait --wait-quiet "$WAIT_QUIET"
 
-if ((DO_BUILD)); then
-  log "building (Release) in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD.cmake.log" 2>&1 ||
-    { cat "$BUILD.cmake.log" >&2; die "cmake configure failed"; }
-  rm -f "$BUILD.cmake.log"
-  cmake --build "$BUILD" --target vgbench vmgate-gw policybench -j "$(nproc)" >/dev/null ||
-    die "build failed"
-fi
+((DO_BUILD)) && bench_build Release vgbench vmgate-gw policybench
 VGBENCH=$BUILD/tests/bench/vgbench
 POLICYBENCH=$BUILD/tests/bench/policybench
 GW=$BUILD/socks-gw/vmgate-gw
 for b in "$VGBENCH" "$GW"; do [[ -x $b ]] || die "no $b (build first, or drop --no-build)"; done
 
 # ---------------------------------------------------------------------------------------------
-# processes: started here, stopped by PID
+# other load on the machine; processes: started here, stopped by PID
 
-WORK=$(mktemp -d /tmp/bench-policy.XXXXXX)
-STARTED=()
-cleanup() {
-  local p
-  for p in "${STARTED[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${STARTED[@]}"; do wait "$p" 2>/dev/null || true; done
-  if ((KEEP)); then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_wait_quiet "$WAIT_QUIET"
+bench_processes
 
-listening() { # PORT
-  local hex
-  hex=$(printf '%04X' "$1")
-  awk -v p="$hex" 'NR > 1 && $4 == "0A" && ($2 == "0100007F:" p || $2 == "00000000:" p) { f = 1 }
-                   END { exit !f }' /proc/net/tcp
-}
-wait_listen() { # PID PORT NAME: poll until PID listens on PORT (10 s bound)
-  local i
-  for ((i = 0; i < 1000; i++)); do
-    listening "$2" && return 0
-    kill -0 "$1" 2>/dev/null || { log "$3 exited during start-up"; return 1; }
-    sleep 0.01
-  done
-  log "$3 is not listening on port $2 after 10 s"
-  return 1
-}
-
-hard=$(ulimit -Hn)
-want=65536
-[[ $hard != unlimited ]] && ((hard < want)) && want=$hard
-ulimit -n "$want" 2>/dev/null || true
+bench_nofile 65536
 (($(ulimit -n) >= 3 * IDLE_CONNS + 100)) || log "ulimit -n is $(ulimit -n): the memory test may fail"
 
-for ((try = 0; try < 20; try++)); do
-  busy=0
-  for off in 0 1 2 3 4; do listening $((PORT_BASE + off)) && busy=1; done
-  ((busy)) || break
-  PORT_BASE=$((PORT_BASE + 10))
-done
-((busy == 0)) || die "no five free ports found"
+bench_free_ports 5 # target and four gateways
 PT=$PORT_BASE
 
 # the policy: RULES − 1 rules that do not match, then the benchmark client's rule
@@ -156,55 +106,29 @@ gen_policy "$RULES" 1 >"$WORK/policy"
 gen_policy "$RULES" 0 >"$WORK/policy-other"
 POLICY_LAST=$(tail -n 1 "$WORK/policy")
 
-"$VGBENCH" target --listen "127.0.0.1:$PT" --threads 2 --max-seconds 1800 2>"$WORK/target.log" &
-TARGET_PID=$!
-STARTED+=("$TARGET_PID")
-wait_listen "$TARGET_PID" "$PT" "vgbench target" || die "target server did not start"
+start target "$VGBENCH" target --listen "127.0.0.1:$PT" --threads 2 --max-seconds 1800
+wait_listen "${PID[target]}" 127.0.0.1 "$PT" "vgbench target" || die "target server did not start"
 
 mkdir -p "$WORK/vms"
 echo "channel = tcp:127.0.0.1" >"$WORK/vms/$VMNAME"
 
 ROWS=(plain policy other audit)
-declare -A PID=() PORT=() LABEL=([plain]="no policy" [policy]="policy" [other]="policy, other VM" [audit]="policy+audit")
-start_gw() { # ROW PORT EXTRA-CONFIG-LINES
+declare -A ARGS=() LABEL=([plain]="no policy" [policy]="policy" [other]="policy, other VM" [audit]="policy+audit")
+start_gw() { # ROW PORT [EXTRA-CONFIG-LINE…]
   local row=$1 port=$2
-  cat >"$WORK/gw-$row.conf" <<EOF
-[dns]
-zone = $ZONE
-[gateway]
-listen = 127.0.0.1:$port
-vm-dir = $WORK/vms
-allow-anonymous-from = 127.0.0.0/8
-max-connections = 20000
-max-per-client = 20000
-log-level = warn
-$3
-EOF
-  "$GW" -c "$WORK/gw-$row.conf" -f 2>"$WORK/gw-$row.log" &
-  PID[$row]=$!
-  PORT[$row]=$port
-  STARTED+=("${PID[$row]}")
-  wait_listen "${PID[$row]}" "$port" "vmgate-gw ($row)" || { tail -n 20 "$WORK/gw-$row.log" >&2; die "vmgate-gw ($row) did not start"; }
+  shift 2
+  bench_gw_conf "127.0.0.1:$port" "$@" >"$WORK/gw-$row.conf"
+  start "gw-$row" "$GW" -c "$WORK/gw-$row.conf" -f
+  PID[$row]=${PID[gw-$row]}
+  ARGS[$row]="--target 127.0.0.1:$PT --socks 127.0.0.1:$port --name $VMNAME"
+  wait_listen "${PID[$row]}" 127.0.0.1 "$port" "vmgate-gw ($row)" ||
+    { tail -n 20 "$WORK/gw-$row.log" >&2; die "vmgate-gw ($row) did not start"; }
 }
-start_gw plain $((PT + 1)) ""
+start_gw plain $((PT + 1))
 start_gw policy $((PT + 2)) "policy-file = $WORK/policy"
 start_gw other $((PT + 3)) "policy-file = $WORK/policy-other"
-start_gw audit $((PT + 4)) "policy-file = $WORK/policy
-audit-log = $WORK/audit.log"
+start_gw audit $((PT + 4)) "policy-file = $WORK/policy" "audit-log = $WORK/audit.log"
 log "gateways up: ${RULES}-rule policy, ports $PT-$((PT + 4)), work dir $WORK"
-
-mkdir -p "$WORK/res"
-# run ROW METRIC KEY vgbench-args…: appends KEY's value (or ERR) to res/ROW.METRIC
-run() {
-  local row=$1 metric=$2 key=$3 out val
-  shift 3
-  out=$("$@" --target "127.0.0.1:$PT" --socks "127.0.0.1:${PORT[$row]}" --name "$VMNAME" \
-    2>>"$WORK/client.log") || { log "$row $metric: vgbench failed"; tail -n 2 "$WORK/client.log" >&2; }
-  val=$(sed -n "s/.*\b$key=\([0-9.]*\).*/\1/p" <<<"$out")
-  echo "${val:-ERR}" >>"$WORK/res/$row.$metric"
-  [[ -n $out ]] && echo "$row $metric $out" >>"$WORK/raw.log"
-  return 0
-}
 
 # ---------------------------------------------------------------------------------------------
 # memory first, on fresh gateways (afterwards the heap the conn/s runs left would absorb it)
@@ -212,8 +136,8 @@ run() {
 log "memory: $IDLE_CONNS idle relayed sessions per gateway"
 for row in "${ROWS[@]}"; do
   run "$row" rss rss_kb "$VGBENCH" idle --conns "$IDLE_CONNS" --pid "${PID[$row]}" --settle 1
-  sed -n 's/.*\bbase_rss_kb=\([0-9]*\).*/\1/p' <<<"$(tail -n 1 "$WORK/raw.log")" >"$WORK/res/$row.base"
-  sed -n 's/.*\balive=\([0-9]*\).*/\1/p' <<<"$(tail -n 1 "$WORK/raw.log")" >"$WORK/res/$row.alive"
+  last base_rss_kb >"$WORK/res/$row.base"
+  last alive >"$WORK/res/$row.alive"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -225,12 +149,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for row in "${ROWS[@]}"; do
       run "$row" "conn$threads" conn_per_s "$VGBENCH" conn --threads "$threads" --seconds "$SECS" \
         --pid "${PID[$row]}"
-      line=$(tail -n 1 "$WORK/raw.log")
-      u=$(sed -n 's/.*\bcpu_proxy_user_us=\([0-9.]*\).*/\1/p' <<<"$line")
-      k=$(sed -n 's/.*\bcpu_proxy_sys_us=\([0-9.]*\).*/\1/p' <<<"$line")
+      u=$(last cpu_proxy_user_us) k=$(last cpu_proxy_sys_us)
       echo "${u:-ERR}" >>"$WORK/res/$row.user$threads"
-      if [[ -n $u && -n $k ]]; then awk -v u="$u" -v k="$k" 'BEGIN { printf "%.1f\n", u + k }'; else echo ERR; fi \
-        >>"$WORK/res/$row.cpu$threads"
+      if [[ -n $u && -n $k ]]; then calc "%.1f\n" "$u + $k"; else echo ERR; fi >>"$WORK/res/$row.cpu$threads"
     done
   done
 done
@@ -279,36 +200,16 @@ RULE_HEAP=$(awk -v n=$((${#rule_text} + 1)) 'BEGIN { c = int((n + 8 + 15) / 16) 
 # ---------------------------------------------------------------------------------------------
 # report
 
-med() { # ROW METRIC: median ("n/a" when none; "*" when a run failed)
-  local f=$WORK/res/$1.$2
-  [[ -s $f ]] || { echo n/a; return; }
-  awk '$1 == "ERR" { bad = 1; next } $1 != "" { v[n++] = $1 + 0 }
-       END {
-         if (!n) { print "n/a"; exit }
-         for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-         m = n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
-         printf "%s%s\n", m, bad ? "*" : ""
-       }' "$f"
-}
-num() { [[ $1 =~ ^[0-9.]+ ]] && echo "${BASH_REMATCH[0]}"; }
-ratio() { # ROW METRIC: median of ROW / median of plain
-  local a b
-  if ! a=$(num "$(med "$1" "$2")") || ! b=$(num "$(med plain "$2")") || [[ $b == 0 ]]; then
-    echo n/a
-    return
-  fi
-  awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }'
-}
 per_session() { # ROW: (RSS with the sessions − before) / sessions, bytes
   local r b
   if ! r=$(num "$(med "$1" rss)") || ! b=$(num "$(med "$1" base)"); then echo n/a; return; fi
   echo $(((r - b) * 1024 / IDLE_CONNS))
 }
-runs() { [[ -s $WORK/res/$1.$2 ]] && tr '\n' ' ' <"$WORK/res/$1.$2" || echo n/a; }
 
 echo
-echo "vmgate access policy benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), kernel $(uname -r)"
+echo "vmgate access policy benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): $(bench_host)"
 echo "loopback; client, gateways and target share the CPUs; medians of $REPS runs of ${SECS} s, rows interleaved"
+bench_busy_report # our processes are idle now
 echo "policy: $RULES rules, the client's on the last line: '$POLICY_LAST';"
 echo "        $((RULES / 20)) of them 'allow from=172.16.N.0/24 $VMNAME 80,443' (in 'other VM': dbN.vm.test)"
 echo "client: anonymous from 127.0.0.1 (allow-anonymous-from), SOCKS5 asking for $VMNAME; no password"
@@ -317,12 +218,12 @@ echo
 printf "%-17s %9s %9s   %7s %7s   %9s %9s   %9s %9s\n" "" "conn/s 2" "conn/s 8" "ratio 2" "ratio 8" "gw us 8" "user 8" "B/session" "alive"
 for row in "${ROWS[@]}"; do
   r2="-" r8="-"
-  [[ $row != plain ]] && r2=$(ratio "$row" conn2) r8=$(ratio "$row" conn8)
+  [[ $row != plain ]] && r2=$(ratio "$row" plain conn2 %.3f) r8=$(ratio "$row" plain conn8 %.3f)
   printf "%-17s %9s %9s   %7s %7s   %9s %9s   %9s %9s\n" "${LABEL[$row]}" \
     "$(med "$row" conn2)" "$(med "$row" conn8)" "$r2" "$r8" "$(med "$row" cpu8)" "$(med "$row" user8)" \
     "$(per_session "$row")" "$(med "$row" alive)/$IDLE_CONNS"
 done
-if grep -qs ERR "$WORK"/res/*; then echo "(* = at least one run of that cell failed)"; fi
+bench_err_note
 echo "(ratio = conn/s / conn/s without a policy; gw us 8 = the gateway's CPU per connection, user +"
 echo " kernel, 8 client threads; user 8 = its user-space part, what the policy decision adds to: both"
 echo " are less disturbed than conn/s by other load on the machine; B/session = VmRSS growth of a fresh gateway holding"

@@ -16,6 +16,7 @@
 #   bench_processes      $WORK, STARTED, PID[], the EXIT trap that stops them (descendants, stop_tree)
 #   start NAME CMD…, bench_stop NAME   processes started in the background, by name
 #   listening, wait_listen, bench_free_ports, bench_nofile   ports and descriptors
+#   bench_gw_conf LISTEN [LINE…]   a loopback vmgate-gw config (zone $ZONE, VM table $WORK/vms)
 #   run, last, med, num, fmt, calc, ratio, runs, bench_err_note   vgbench results in $WORK/res
 #   median VALUE…, cpu_model, bench_host   plain figures and the machine
 
@@ -230,6 +231,19 @@ bench_free_ports() {
   die "no $n free ports found"
 }
 
+# bench_gw_conf LISTEN [LINE…]: on stdout, a vmgate-gw config for loopback benchmarks — zone
+# $ZONE, VM table $WORK/vms, anonymous clients from 127.0.0.0/8, 20000 connections in all and
+# per client, log-level warn — then each LINE (more [gateway] keys)
+bench_gw_conf() {
+  local listen=$1
+  shift
+  printf '[dns]\nzone = %s\n[gateway]\nlisten = %s\nvm-dir = %s\n' "$ZONE" "$listen" "$WORK/vms"
+  printf 'allow-anonymous-from = 127.0.0.0/8\nmax-connections = 20000\nmax-per-client = 20000\n'
+  printf 'log-level = warn\n'
+  (($#)) && printf '%s\n' "$@"
+  return 0
+}
+
 bench_nofile() { # N: raise the descriptor limit to N (the hard limit at most)
   local want=$1 hard
   hard=$(ulimit -Hn)
@@ -277,13 +291,13 @@ fmt() { # FORMAT VALUE: numbers formatted, anything else passed through
   printf "$1%s" "$n" "${2#"$n"}"
 }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-ratio() { # ROW-A ROW-B METRIC: median A / median B
+ratio() { # ROW-A ROW-B METRIC [FORMAT]: median A / median B (FORMAT default %.2f)
   local a b
   if ! a=$(num "$(med "$1" "$3")") || ! b=$(num "$(med "$2" "$3")") || [[ $b == 0 ]]; then
     echo n/a
     return
   fi
-  calc "%.2f" "$a / $b"
+  calc "${4:-%.2f}" "$a / $b"
 }
 runs() { [[ -s $WORK/res/$1.$2 ]] && tr '\n' ' ' <"$WORK/res/$1.$2" || echo n/a; } # every value
 bench_err_note() {
