@@ -1,6 +1,8 @@
-/* vg_http — the HTTP CONNECT request-head parser and response builder.  See vg_http.h.
+/* vg_http — the HTTP request-head parsers (CONNECT, ordinary requests) and the response builder.
+ * See vg_http.h.
  *
- * The parser checks the bytes it has from left to right and reports an error as soon as the
+ * Both parsers walk the head with parse_head() and differ in their request-line and header-line
+ * checks.  A parser checks the bytes it has from left to right and reports an error as soon as the
  * prefix can no longer become a valid head, so the result for a prefix never contradicts the
  * result for the whole input: ERROR stays ERROR with the same outcome, NEED_MORE becomes OK or
  * ERROR.  The output structure is written only on OK.  Helpers return VG_OUT_OK (0) or the
@@ -122,11 +124,24 @@ static enum vg_outcome parse_authority(const uint8_t *a, size_t n, struct vg_htt
     return VG_OUT_OK;
 }
 
+/* "HTTP/1.x" (HTTP-version of RFC 9112 §2.3): 400 when it is not one, 505 for a major
+ * version other than 1 or a minor other than 0 and 1. */
+static enum vg_outcome check_version(const uint8_t *v, size_t vlen, int *minor)
+{
+    if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' ||
+        !is_digit(v[7]))
+        return VG_OUT_BAD_REQUEST;
+    if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+        return VG_OUT_BAD_VERSION;
+    *minor = v[7] - '0';
+    return VG_OUT_OK;
+}
+
 /* "CONNECT SP authority SP HTTP/1.x" without the line end.  A partial line (complete = false)
  * is checked as far as its method goes. */
-static enum vg_outcome check_request_line(const uint8_t *p, size_t n, bool complete,
-                                          struct vg_http_connect *c)
+static enum vg_outcome check_connect_line(const uint8_t *p, size_t n, bool complete, void *arg)
 {
+    struct vg_http_connect *c = arg;
     size_t i = 0;
     while (i < n && is_tchar(p[i]))
         i++;
@@ -154,14 +169,7 @@ static enum vg_outcome check_request_line(const uint8_t *p, size_t n, bool compl
     enum vg_outcome st = parse_authority(auth, alen, c);
     if (st != VG_OUT_OK)
         return st;
-
-    if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' ||
-        !is_digit(v[7]))
-        return VG_OUT_BAD_REQUEST;
-    if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
-        return VG_OUT_BAD_VERSION;
-    c->minor = v[7] - '0';
-    return VG_OUT_OK;
+    return check_version(v, vlen, &c->minor);
 }
 
 static int b64_value(uint8_t ch)
@@ -253,9 +261,10 @@ static enum vg_outcome parse_proxy_auth(const uint8_t *v, size_t n, struct vg_ht
     return VG_OUT_OK;
 }
 
-/* field-name ":" OWS field-value OWS, without the line end. */
-static enum vg_outcome check_header_line(const uint8_t *p, size_t n, struct vg_http_connect *c,
-                                         bool *seen_auth)
+/* field-name ":" OWS field-value OWS, without the line end: the name is p[0..*name_len), the
+ * value p[*vstart..*vend). */
+static enum vg_outcome check_field(const uint8_t *p, size_t n, size_t *name_len, size_t *vstart,
+                                   size_t *vend)
 {
     size_t i = 0;
     while (i < n && is_tchar(p[i]))
@@ -263,30 +272,32 @@ static enum vg_outcome check_header_line(const uint8_t *p, size_t n, struct vg_h
     /* no name, obs-fold (leading whitespace), whitespace before ':' or no ':' at all */
     if (i == 0 || i == n || p[i] != ':')
         return VG_OUT_BAD_REQUEST;
-    size_t name_len = i++;
+    *name_len = i++;
     while (i < n && (p[i] == ' ' || p[i] == '\t'))
         i++;
-    size_t vstart = i, vend = n;
-    while (vend > vstart && (p[vend - 1] == ' ' || p[vend - 1] == '\t'))
-        vend--;
-    for (size_t k = vstart; k < vend; k++)
+    size_t s = i, e = n;
+    while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+        e--;
+    for (size_t k = s; k < e; k++)
         if ((p[k] < 0x20 && p[k] != '\t') || p[k] == 0x7f)
             return VG_OUT_BAD_REQUEST;
-    if (eq_nocase(p, name_len, "proxy-authorization")) {
-        if (*seen_auth)
-            return VG_OUT_BAD_REQUEST; /* two sets of credentials: refuse rather than pick one */
-        *seen_auth = true;
-        return parse_proxy_auth(p + vstart, vend - vstart, c);
-    }
+    *vstart = s;
+    *vend = e;
     return VG_OUT_OK;
 }
 
-enum vg_parse vg_http_parse_connect(const uint8_t *buf, size_t len, struct vg_http_connect *out,
-                                    size_t *used, enum vg_outcome *err)
+/* The walk over a request head shared by both parsers: the request line (also while it is still
+ * partial, so that a wrong method is refused early), then each header line, up to the empty
+ * line.  Lines end in LF, optionally preceded by CR; the head must fit in VG_HTTP_HEAD_MAX.
+ * The callbacks return VG_OUT_OK or the outcome that refuses the head. */
+struct head_ops {
+    enum vg_outcome (*request_line)(const uint8_t *p, size_t n, bool complete, void *arg);
+    enum vg_outcome (*header_line)(const uint8_t *p, size_t n, void *arg);
+};
+
+static enum vg_parse parse_head(const uint8_t *buf, size_t len, const struct head_ops *ops,
+                                void *arg, size_t *used, enum vg_outcome *err)
 {
-    struct vg_http_connect c;
-    memset(&c, 0, sizeof c);
-    bool seen_auth = false;
     size_t lim = min_size(len, VG_HTTP_HEAD_MAX);
     size_t pos = 0;
     enum vg_outcome st = VG_OUT_OK;
@@ -300,19 +311,18 @@ enum vg_parse vg_http_parse_connect(const uint8_t *buf, size_t len, struct vg_ht
         if (llen > 0 && buf[end - 1] == '\r')
             llen--;
         if (line == 0) {
-            st = check_request_line(buf + pos, llen, true, &c);
+            st = ops->request_line(buf + pos, llen, true, arg);
         } else if (llen == 0) {
-            *out = c;
             *used = end + 1;
             return VG_P_OK;
         } else {
-            st = check_header_line(buf + pos, llen, &c, &seen_auth);
+            st = ops->header_line(buf + pos, llen, arg);
         }
         if (st != VG_OUT_OK)
             goto fail;
         pos = end + 1;
     }
-    if (pos == 0 && (st = check_request_line(buf, lim, false, &c)) != VG_OUT_OK)
+    if (pos == 0 && (st = ops->request_line(buf, lim, false, arg)) != VG_OUT_OK)
         goto fail;
     if (len >= VG_HTTP_HEAD_MAX) {
         st = VG_OUT_HEAD_TOO_LARGE;
@@ -321,16 +331,111 @@ enum vg_parse vg_http_parse_connect(const uint8_t *buf, size_t len, struct vg_ht
     return VG_P_NEED_MORE;
 
 fail:
-    if (err != NULL)
-        *err = st;
+    *err = st;
     return VG_P_ERROR;
+}
+
+struct connect_ctx {
+    struct vg_http_connect c;
+    bool seen_auth;
+};
+
+static enum vg_outcome connect_request_line(const uint8_t *p, size_t n, bool complete, void *arg)
+{
+    struct connect_ctx *x = arg;
+    return check_connect_line(p, n, complete, &x->c);
+}
+
+static enum vg_outcome connect_header_line(const uint8_t *p, size_t n, void *arg)
+{
+    struct connect_ctx *x = arg;
+    size_t name_len, vstart, vend;
+    enum vg_outcome st = check_field(p, n, &name_len, &vstart, &vend);
+    if (st != VG_OUT_OK || !eq_nocase(p, name_len, "proxy-authorization"))
+        return st;
+    if (x->seen_auth)
+        return VG_OUT_BAD_REQUEST; /* two sets of credentials: refuse rather than pick one */
+    x->seen_auth = true;
+    return parse_proxy_auth(p + vstart, vend - vstart, &x->c);
+}
+
+enum vg_parse vg_http_parse_connect(const uint8_t *buf, size_t len, struct vg_http_connect *out,
+                                    size_t *used, enum vg_outcome *err)
+{
+    static const struct head_ops ops = {connect_request_line, connect_header_line};
+    struct connect_ctx x;
+    memset(&x, 0, sizeof x);
+    enum vg_outcome st = VG_OUT_OK;
+    enum vg_parse rc = parse_head(buf, len, &ops, &x, used, &st);
+    if (rc == VG_P_OK)
+        *out = x.c;
+    else if (rc == VG_P_ERROR && err != NULL)
+        *err = st;
+    return rc;
+}
+
+/* method SP request-target SP HTTP-version (RFC 9112 §3), without the line end.  The method is
+ * any token of at most VG_HTTP_METHOD_MAX octets, the target any visible ASCII of at most
+ * VG_HTTP_TARGET_MAX.  A partial line (complete = false) is checked up to where it stops. */
+static enum vg_outcome check_origin_line(const uint8_t *p, size_t n, bool complete, void *arg)
+{
+    struct vg_http_request *r = arg;
+    size_t i = 0;
+    while (i < n && is_tchar(p[i]))
+        i++;
+    if (i == n) /* a head of one long token is too large (431), as for CONNECT */
+        return complete ? VG_OUT_BAD_REQUEST : VG_OUT_OK;
+    if (p[i] != ' ' || i == 0 || i > VG_HTTP_METHOD_MAX)
+        return VG_OUT_BAD_REQUEST;
+    size_t mlen = i++, t0 = i;
+    while (i < n && p[i] > 0x20 && p[i] < 0x7f && i - t0 <= VG_HTTP_TARGET_MAX)
+        i++;
+    size_t tlen = i - t0;
+    if (tlen > VG_HTTP_TARGET_MAX)
+        return VG_OUT_BAD_REQUEST;
+    if (i == n)
+        return complete ? VG_OUT_BAD_REQUEST : VG_OUT_OK;
+    if (p[i] != ' ' || tlen == 0)
+        return VG_OUT_BAD_REQUEST;
+    if (!complete)
+        return VG_OUT_OK;
+    enum vg_outcome st = check_version(p + i + 1, n - i - 1, &r->minor);
+    if (st != VG_OUT_OK)
+        return st;
+    memcpy(r->method, p, mlen);
+    r->method[mlen] = '\0';
+    memcpy(r->target, p + t0, tlen);
+    r->target[tlen] = '\0';
+    return VG_OUT_OK;
+}
+
+static enum vg_outcome origin_header_line(const uint8_t *p, size_t n, void *arg)
+{
+    size_t name_len, vstart, vend;
+    (void)arg;
+    return check_field(p, n, &name_len, &vstart, &vend);
+}
+
+enum vg_parse vg_http_parse_request(const uint8_t *buf, size_t len, struct vg_http_request *out,
+                                    size_t *used, int *status)
+{
+    static const struct head_ops ops = {check_origin_line, origin_header_line};
+    struct vg_http_request r;
+    memset(&r, 0, sizeof r);
+    enum vg_outcome st = VG_OUT_OK;
+    enum vg_parse rc = parse_head(buf, len, &ops, &r, used, &st);
+    if (rc == VG_P_OK)
+        *out = r;
+    else if (rc == VG_P_ERROR && status != NULL)
+        *status = vg_outcome_http(st);
+    return rc;
 }
 
 const char *vg_http_reason(int status)
 {
     switch (status) {
     case 200:
-        return "Connection established";
+        return "OK";
     case 400:
         return "Bad Request";
     case 403:

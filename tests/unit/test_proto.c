@@ -1,5 +1,5 @@
 /* Unit tests for the protocol codecs: common/vg_socks.c (SOCKS5 and RFC 1929, server and client
- * side) and common/vg_http.c (HTTP CONNECT).
+ * side) and common/vg_http.c (HTTP CONNECT, ordinary request heads).
  *
  * Every parser is fed its input one byte at a time from a heap copy of exactly that many bytes,
  * so AddressSanitizer catches any read past `len`.
@@ -18,9 +18,9 @@
 #define USED_SENTINEL ((size_t)0xdeadbeef)
 
 /* One parser behind a common face so the byte-at-a-time helpers serve all of them: the server
- * side's greeting, RFC 1929 request, CONNECT request and HTTP head; the client side's method
- * choice, RFC 1929 status and reply. */
-enum which { P_GREETING, P_USERPASS, P_REQUEST, P_HTTP, P_METHOD, P_AUTH, P_REPLY };
+ * side's greeting, RFC 1929 request, CONNECT request, HTTP CONNECT and ordinary heads; the client
+ * side's method choice, RFC 1929 status and reply. */
+enum which { P_GREETING, P_USERPASS, P_REQUEST, P_HTTP, P_HREQ, P_METHOD, P_AUTH, P_REPLY };
 
 struct result {
     enum vg_parse rc;
@@ -31,6 +31,7 @@ struct result {
         struct vg_s5_userpass up;
         struct vg_s5_request req;
         struct vg_http_connect http;
+        struct vg_http_request hreq;
         uint8_t method, status;
         struct vg_s5_reply rep;
     } u;
@@ -70,6 +71,15 @@ static struct result run(enum which w, const void *data, size_t len)
         else
             cr_assert_eq(err, VG_OUT_COUNT, "err written on %d", r.rc);
         break;
+    case P_HREQ: {
+        int status = -2;
+        r.rc = vg_http_parse_request(copy, len, &r.u.hreq, &r.used, &status);
+        if (r.rc == VG_P_ERROR)
+            r.code = status;
+        else
+            cr_assert_eq(status, -2, "status written on %d", r.rc);
+        break;
+    }
     case P_METHOD:
         r.rc = vg_s5c_parse_method(copy, len, &r.u.method, &r.used);
         break;
@@ -1143,13 +1153,181 @@ Test(http, empty_input)
     cr_assert_eq(r.rc, VG_P_NEED_MORE);
 }
 
+/* ------------------------------------------------------------------ HTTP ordinary requests */
+
+static void hreq_error(const char *msg, int status)
+{
+    expect_error(P_HREQ, msg, strlen(msg), status);
+}
+
+Test(http_request, get_bytewise)
+{
+    struct result r = feed_bytewise(P_HREQ, S("GET /metrics HTTP/1.1\r\n"
+                                              "Host: 127.0.0.1:9464\r\n"
+                                              "User-Agent: Prometheus/2.45.0\r\n"
+                                              "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1\r\n"
+                                              "X-Prometheus-Scrape-Timeout-Seconds: 1\r\n"
+                                              "\r\n"));
+    cr_assert_str_eq(r.u.hreq.method, "GET");
+    cr_assert_str_eq(r.u.hreq.target, "/metrics");
+    cr_assert_eq(r.u.hreq.minor, 1);
+}
+
+Test(http_request, lf_only_and_mixed)
+{
+    struct result r = feed_bytewise(P_HREQ, S("HEAD /metrics?x=1 HTTP/1.0\n\n"));
+    cr_assert_str_eq(r.u.hreq.method, "HEAD");
+    cr_assert_str_eq(r.u.hreq.target, "/metrics?x=1");
+    cr_assert_eq(r.u.hreq.minor, 0);
+    r = feed_bytewise(P_HREQ, S("GET / HTTP/1.1\nHost: a\r\n\n"));
+    cr_assert_str_eq(r.u.hreq.target, "/");
+}
+
+Test(http_request, pipelined)
+{
+    static const char head[] = "GET /a HTTP/1.1\r\n\r\n";
+    struct result r = run(P_HREQ, S("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"));
+    cr_assert_eq(r.rc, VG_P_OK);
+    cr_assert_eq(r.used, sizeof head - 1);
+    cr_assert_str_eq(r.u.hreq.target, "/a");
+}
+
+Test(http_request, any_method_and_target_form)
+{
+    /* the method and the target's form are the caller's to judge */
+    struct result r = feed_bytewise(P_HREQ, S("BREW * HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.hreq.method, "BREW");
+    cr_assert_str_eq(r.u.hreq.target, "*");
+    r = feed_bytewise(P_HREQ, S("CONNECT a.test:1 HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.hreq.method, "CONNECT");
+    cr_assert_str_eq(r.u.hreq.target, "a.test:1");
+    r = feed_bytewise(P_HREQ, S("get http://h/p?q#f HTTP/1.1\r\n\r\n"));
+    cr_assert_str_eq(r.u.hreq.method, "get");
+    cr_assert_str_eq(r.u.hreq.target, "http://h/p?q#f");
+    r = run(P_HREQ, S("FOO "));
+    cr_assert_eq(r.rc, VG_P_NEED_MORE);
+}
+
+Test(http_request, bounds)
+{
+    char msg[VG_HTTP_TARGET_MAX + 100];
+    char tok[VG_HTTP_TARGET_MAX + 2];
+    memset(tok, 'M', VG_HTTP_METHOD_MAX + 1);
+    tok[VG_HTTP_METHOD_MAX] = '\0';
+    int n = snprintf(msg, sizeof msg, "%s / HTTP/1.1\r\n\r\n", tok);
+    struct result r = feed_bytewise(P_HREQ, msg, (size_t)n);
+    cr_assert_eq(strlen(r.u.hreq.method), VG_HTTP_METHOD_MAX);
+    tok[VG_HTTP_METHOD_MAX] = 'M';
+    tok[VG_HTTP_METHOD_MAX + 1] = '\0';
+    n = snprintf(msg, sizeof msg, "%s / HTTP/1.1\r\n\r\n", tok);
+    expect_error(P_HREQ, msg, (size_t)n, 400);
+
+    tok[0] = '/';
+    memset(tok + 1, 't', VG_HTTP_TARGET_MAX - 1);
+    tok[VG_HTTP_TARGET_MAX] = '\0';
+    n = snprintf(msg, sizeof msg, "GET %s HTTP/1.1\r\n\r\n", tok);
+    r = run(P_HREQ, msg, (size_t)n);
+    cr_assert_eq(r.rc, VG_P_OK);
+    cr_assert_str_eq(r.u.hreq.target, tok);
+    tok[VG_HTTP_TARGET_MAX] = 't';
+    tok[VG_HTTP_TARGET_MAX + 1] = '\0';
+    n = snprintf(msg, sizeof msg, "GET %s HTTP/1.1\r\n\r\n", tok);
+    expect_error(P_HREQ, msg, (size_t)n, 400);
+    /* refused as soon as the target is too long, before the line ends */
+    r = run(P_HREQ, msg, 4 + VG_HTTP_TARGET_MAX + 1);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 400);
+}
+
+Test(http_request, bad_request_lines)
+{
+    hreq_error("HELLO\r\n\r\n", 400);
+    hreq_error("\r\n\r\n", 400);
+    hreq_error(" GET / HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET  / HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET /  HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET /\r\n\r\n", 400); /* HTTP/0.9 */
+    hreq_error("GET / \r\n\r\n", 400);
+    hreq_error("GET /a b HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET /\x01 HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET /\x7f HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET\t/ HTTP/1.1\r\n\r\n", 400);
+    hreq_error("G(T / HTTP/1.1\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1.1\rX\r\n\r\n", 400); /* bare CR */
+    hreq_error("\x05\x01\x00", 400);
+    static const char nul[] = "GET /a\0b HTTP/1.1\r\n\r\n";
+    expect_error(P_HREQ, nul, sizeof nul - 1, 400);
+}
+
+Test(http_request, versions)
+{
+    hreq_error("GET / HTTP/2.0\r\n\r\n", 505);
+    hreq_error("GET / HTTP/1.2\r\n\r\n", 505);
+    hreq_error("GET / HTTP/0.9\r\n\r\n", 505);
+    hreq_error("GET / HTTP/1.10\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1\r\n\r\n", 400);
+    hreq_error("GET / http/1.1\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1.1 \r\n\r\n", 400);
+}
+
+Test(http_request, header_lines)
+{
+    struct result r = feed_bytewise(P_HREQ, S("GET / HTTP/1.1\r\nX-Empty:\r\nX-Tab:\tv\t\r\n"
+                                              "Proxy-Authorization: Basic !!!\r\n\r\n"));
+    cr_assert_str_eq(r.u.hreq.target, "/"); /* credentials are not this parser's business */
+    hreq_error("GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1.1\r\nName : v\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1.1\r\nA: b\x01\r\n\r\n", 400);
+    hreq_error("GET / HTTP/1.1\r\n\r\r\n\r\n", 400);
+}
+
+Test(http_request, head_too_large)
+{
+    size_t n = VG_HTTP_HEAD_MAX + 100;
+    char *msg = malloc(n);
+    cr_assert_not_null(msg);
+    /* one long token without a line end (1 MB of "A"): 431, as before the parser */
+    memset(msg, 'A', n);
+    struct result r = run(P_HREQ, msg, n);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 431);
+    r = run(P_HREQ, msg, VG_HTTP_HEAD_MAX - 1);
+    cr_assert_eq(r.rc, VG_P_NEED_MORE);
+
+    size_t off = (size_t)sprintf(msg, "GET /metrics HTTP/1.1\r\nX: ");
+    msg[off] = 'y';
+    r = run(P_HREQ, msg, n);
+    cr_assert_eq(r.rc, VG_P_ERROR);
+    cr_assert_eq(r.code, 431);
+
+    memset(msg + off, 'p', VG_HTTP_HEAD_MAX - off - 4);
+    memcpy(msg + VG_HTTP_HEAD_MAX - 4, "\r\n\r\n", 4);
+    r = run(P_HREQ, msg, VG_HTTP_HEAD_MAX + 50);
+    cr_assert_eq(r.rc, VG_P_OK);
+    cr_assert_eq(r.used, VG_HTTP_HEAD_MAX);
+    free(msg);
+}
+
+Test(http_request, status_may_be_null)
+{
+    size_t used = USED_SENTINEL;
+    struct vg_http_request q;
+    cr_assert_eq(
+        vg_http_parse_request((const uint8_t *)"GET / HTTP/3.0\r\n\r\n", 18, &q, &used, NULL),
+        VG_P_ERROR);
+    cr_assert_eq(used, USED_SENTINEL);
+    cr_assert_eq(run(P_HREQ, "", 0).rc, VG_P_NEED_MORE);
+}
+
 /* ------------------------------------------------------------------ HTTP responses */
 
 Test(http_response, basic)
 {
     char out[256];
     size_t n = vg_http_build_response(out, sizeof out, 200, NULL);
-    cr_assert_str_eq(out, "HTTP/1.1 200 Connection established\r\n\r\n");
+    cr_assert_str_eq(out, "HTTP/1.1 200 OK\r\n\r\n");
     cr_assert_eq(n, strlen(out));
 
     n = vg_http_build_response(out, sizeof out, 407,
