@@ -498,3 +498,33 @@ vm_serve() { # IDX PORT [extra listen...]
     vg_start "srv$i-$port" "$ns" "$VG_PY" "$VG_VGTEST" serve "${args[@]}"
     wait_port "$ns" 127.0.0.1 "$port" 10 "srv$i-$port" || vg_die "test server vm$i:$port did not start"
 }
+
+# OpenSSH test server: vg_sshd [-o CONFIG-LINE]... NAME NS ADDR KNOWN-NAME...
+# Writes $VG_TMP/NAME/: host_key, client_key (+ .pub), authorized_keys, known_hosts (the host key
+# under each KNOWN-NAME), sshd_config (PidFile none, no PAM, key-only root login, plus each -o
+# line); checks it with sshd -t, starts `sshd -D -e` as vg_start process NAME in NS and waits for
+# ADDR:22. VG_SSH_OPTS: ssh options for its clients (its client key only, its known_hosts,
+# strict host key checks).
+vg_sshd() {
+    local extra=() d n
+    while [[ ${1:-} == -o ]]; do extra+=("$2"); shift 2; done
+    local name=$1 ns=$2 addr=$3
+    shift 3
+    d=$VG_TMP/$name
+    mkdir -p "$d" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -C vgt-host -f "$d/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C vgt-client -f "$d/client_key"
+    cp "$d/client_key.pub" "$d/authorized_keys"
+    : >"$d/known_hosts"
+    for n in "$@"; do echo "$n $(cut -d' ' -f1,2 "$d/host_key.pub")" >>"$d/known_hosts"; done
+    printf '%s\n' "Port 22" "ListenAddress $addr" "HostKey $d/host_key" \
+        "AuthorizedKeysFile $d/authorized_keys" "PidFile none" "UsePAM no" "StrictModes no" \
+        "PermitRootLogin prohibit-password" "PasswordAuthentication no" \
+        "KbdInteractiveAuthentication no" "${extra[@]}" >"$d/sshd_config"
+    /usr/sbin/sshd -t -f "$d/sshd_config" || vg_die "sshd config rejected ($name)"
+    vg_start "$name" "$ns" /usr/sbin/sshd -D -e -f "$d/sshd_config"
+    wait_port "$ns" "$addr" 22 10 "$name" || vg_die "sshd ($name) did not start"
+    VG_SSH_OPTS=(-o "IdentityFile=$d/client_key" -o IdentitiesOnly=yes -o CheckHostIP=no
+        -o "UserKnownHostsFile=$d/known_hosts" -o StrictHostKeyChecking=yes)
+}
+

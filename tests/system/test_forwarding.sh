@@ -44,24 +44,7 @@ wait_port "$VG_ID-vm2" 198.18.2.2 8080 10 web2http || vg_die "web2 http did not 
 
 # One client.conf for vmgate-connect and the local front gateway
 printf 'wonderland\n' >"$T/alice.pw"
-cat >"$T/client.conf" <<EOF
-[dns]
-zone = $ZONE
-server = $DNS4:53
-timeout = 2
-
-[gateway]
-listen = 127.0.0.1:1080
-allow-anonymous-from = 127.0.0.1/32
-tls-ca = $T/pki/fleet-ca.crt
-forward-user = $FWD_USER
-forward-password = $FWD_PASS
-connect-timeout = 3
-log-level = info
-
-[client]
-server = 127.0.0.1:1080
-EOF
+topo_front_conf "$T/client.conf" "log-level = info" "" "[client]" "server = 127.0.0.1:1080"
 sed "s/^forward-password = .*/forward-password = not-the-password/; s/127.0.0.1:1080/127.0.0.1:1090/" \
     "$T/client.conf" >"$T/client-badfwd.conf"
 

@@ -19,25 +19,7 @@ VC=$VMGATE_BUILD/resolver/vmgate-connect
 SOCK=$T/gw.admin.sock # gw_conf's default for $T/gw.conf
 
 vm_serve 1 7000
-mkdir -p "$T/ssh" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C vgt-host -f "$T/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -C vgt-client -f "$T/ssh/client_key"
-cp "$T/ssh/client_key.pub" "$T/ssh/authorized_keys"
-echo "web1.vm.test $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >"$T/ssh/known_hosts"
-cat >"$T/ssh/sshd_config" <<EOF
-Port 22
-ListenAddress $(vm4 1)
-HostKey $T/ssh/host_key
-AuthorizedKeysFile $T/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-EOF
-vg_start sshd "$NS_VM1" /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config"
-wait_port "$NS_VM1" "$(vm4 1)" 22 10 sshd || vg_die "sshd did not start"
+vg_sshd sshd "$NS_VM1" "$(vm4 1)" web1.vm.test
 
 vm_set web1.vm.test channel="tcp:$(vm4 1)"
 vg_users alice:wonderland dave:davepw
@@ -121,8 +103,7 @@ check_match "stats: 50 relayed connections" '^states.relay: 50$' "$out"
 # --- kill --user ends a live ssh session within 100 ms, and nobody else's ------------------------
 printf '[dns]\nzone = vm.test\n[client]\nserver = %s:1080\nuser = dave\npassword = davepw\n' \
     "$HV4" >"$T/dave.conf"
-vg_start ssh "$NS_CL" ssh -F /dev/null -i "$T/ssh/client_key" -o IdentitiesOnly=yes \
-    -o UserKnownHostsFile="$T/ssh/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+vg_start ssh "$NS_CL" ssh -F /dev/null "${VG_SSH_OPTS[@]}" -o BatchMode=yes \
     -o ConnectTimeout=15 -o ProxyCommand="$VC -c $T/dave.conf %h %p" root@web1.vm.test \
     'echo READY; sleep 120'
 wait_until "ssh session up" 20 grep -q READY "$T/ssh.log" || vg_die "ssh did not connect: $(cat "$T/ssh.log")"

@@ -35,36 +35,14 @@ vg_start mux3s "$NS_VM3" "$VG_PY" "$VG_MUXSIM" --path "$T/vm3s.vsock" --split-ok
 vm_serve 2 7000
 
 # sshd in vm1 with generated keys, all in the temp dir
-mkdir -p "$T/ssh" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C vgt-host -f "$T/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -C vgt-client -f "$T/ssh/client_key"
-cp "$T/ssh/client_key.pub" "$T/ssh/authorized_keys"
-for h in web1 web3 web3c; do
-    echo "$h.vm.test $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >>"$T/ssh/known_hosts"
-done
-cat >"$T/ssh/sshd_config" <<EOF
-Port 22
-ListenAddress $(vm4 1)
-HostKey $T/ssh/host_key
-AuthorizedKeysFile $T/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-LogLevel VERBOSE
-EOF
-/usr/sbin/sshd -t -f "$T/ssh/sshd_config" || vg_die "sshd config rejected"
-vg_start sshd "$NS_VM1" /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config"
+vg_sshd -o "LogLevel VERBOSE" sshd "$NS_VM1" "$(vm4 1)" web1.vm.test web3.vm.test web3c.vm.test
 # the same sshd configuration on the loopback of the vsock-only VM
-sed "s/^ListenAddress .*/ListenAddress 127.0.0.1/" "$T/ssh/sshd_config" >"$T/ssh/sshd3_config"
-vg_start sshd3 "$NS_VM3" /usr/sbin/sshd -D -e -f "$T/ssh/sshd3_config"
+sed "s/^ListenAddress .*/ListenAddress 127.0.0.1/" "$T/sshd/sshd_config" >"$T/sshd/sshd3_config"
+vg_start sshd3 "$NS_VM3" /usr/sbin/sshd -D -e -f "$T/sshd/sshd3_config"
 
 wait_port "$NS_VM1" "$(vm4 1)" 8080 10 web1 || vg_die "web1 did not start"
 wait_port "$NS_VM2" "$(vm6 2)" 8080 10 web2 || vg_die "web2 did not start"
 wait_port "$NS_VM3" 127.0.0.1 8080 10 web3 || vg_die "web3 did not start"
-wait_port "$NS_VM1" "$(vm4 1)" 22 10 sshd || vg_die "sshd did not start"
 wait_port "$NS_VM3" 127.0.0.1 22 10 sshd3 || vg_die "sshd in vm3 did not start"
 for m in vm3 vm3c vm3s; do wait_unix "$T/$m.vsock" || vg_die "vsock-mux simulator $m did not start"; done
 
@@ -154,8 +132,7 @@ check_match "proxychains4 sent the name (ATYP 3): the gateway log names web1.vm.
 ssh_cl() { # PROXYCOMMAND remote-command...   (host: $SSH_HOST, default web1.vm.test)
     local pc=$1
     shift
-    ip netns exec "$NS_CL" timeout 30 ssh -F /dev/null -i "$T/ssh/client_key" -o IdentitiesOnly=yes \
-        -o UserKnownHostsFile="$T/ssh/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+    ip netns exec "$NS_CL" timeout 30 ssh -F /dev/null "${VG_SSH_OPTS[@]}" -o BatchMode=yes \
         -o ConnectTimeout=15 -o ProxyCommand="$pc" "root@${SSH_HOST:-web1.vm.test}" "$@"
 }
 out=$(ssh_cl "nc -X 5 -x $GW %h %p" 'echo vmgate-$((6*7)); hostname -I' 2>&1) || true

@@ -131,24 +131,13 @@ check_match "policy test bob web2 7000: deny, line 9" '"verdict":"deny","line":9
     "$(ctl --json policy test bob web2.vm.test 7000)"
 
 # --- vmgate-connect + OpenSSH: bob may ssh to web2, alice may not ------------------------------
-mkdir -p "$T/ssh" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C vgt-host -f "$T/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -C vgt-client -f "$T/ssh/client_key"
-cp "$T/ssh/client_key.pub" "$T/ssh/authorized_keys"
-echo "web2.vm.test $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >"$T/ssh/known_hosts"
-printf '%s\n' "Port 22" "ListenAddress 198.18.2.2" "HostKey $T/ssh/host_key" \
-    "AuthorizedKeysFile $T/ssh/authorized_keys" "PidFile none" "UsePAM no" "StrictModes no" \
-    "PermitRootLogin prohibit-password" "PasswordAuthentication no" \
-    "KbdInteractiveAuthentication no" >"$T/ssh/sshd_config"
-vg_start sshd "$VG_ID-vm2" /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config"
-wait_port "$VG_ID-vm2" 198.18.2.2 22 10 sshd || vg_die "sshd did not start"
+vg_sshd sshd "$VG_ID-vm2" 198.18.2.2 web2.vm.test
 topo_client_conf "$T/vc.conf"
 sshv() { # USER: ssh root@web2 through vmgate-connect as USER; prints what ssh printed, and rc
     local rc=0 out
     out=$(ip netns exec "$NS_C" env VMGATE_PASSWORD="${PW[$1]}" ssh -F /dev/null \
         -o "ProxyCommand $VC -c $T/vc.conf -u $1 %h %p" -o User=root -o BatchMode=yes \
-        -o IdentityFile="$T/ssh/client_key" -o IdentitiesOnly=yes -o CheckHostIP=no \
-        -o UserKnownHostsFile="$T/ssh/known_hosts" -o StrictHostKeyChecking=yes \
+        "${VG_SSH_OPTS[@]}" \
         -o ConnectTimeout=15 web2.vm.test echo SSH-OK 2>&1) || rc=$?
     printf '%s\nrc=%s\n' "$out" "$rc"
 }
@@ -158,20 +147,7 @@ check_nomatch "vmgate-connect + ssh as alice: no rule allows web2:22" "^SSH-OK$"
 check_match "... vmgate-connect says why" "not allowed" "$out"
 
 # --- the front: its user is a person hv2 decides on ---------------------------------------------
-cat >"$T/front.conf" <<EOF
-[dns]
-zone = $ZONE
-server = $DNS4:53
-timeout = 2
-[gateway]
-listen = 127.0.0.1:1080
-allow-anonymous-from = 127.0.0.1/32
-tls-ca = $T/pki/fleet-ca.crt
-forward-user = $FWD_USER
-forward-password = $FWD_PASS
-admin-socket = $T/front-admin.sock
-connect-timeout = 3
-EOF
+topo_front_conf "$T/front.conf" "admin-socket = $T/front-admin.sock"
 vg_start front "$NS_C" "$VG_GW_BIN" --front -c "$T/front.conf" -f
 wait_port "$NS_C" 127.0.0.1 1080 10 front || vg_die "front gateway did not start"
 fr() { ip netns exec "$NS_C" "$VG_PY" "$VG_VGTEST" socks --gw 127.0.0.1:1080 --name "$1" --port "$2" --action hello 2>&1 || true; }

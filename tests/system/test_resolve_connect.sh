@@ -178,6 +178,18 @@ topo_client_conf() { # FILE [extra [client] lines...]
     } >"$f"
 }
 
+topo_front_conf() { # FILE [extra lines...]: a front gateway (TOPO_TLS, FWD_USER/FWD_PASS) on 127.0.0.1:1080
+    local f=$1 l
+    shift
+    {
+        printf '[dns]\nzone = %s\nserver = %s:53\ntimeout = 2\n\n' "$ZONE" "$DNS4"
+        printf '%s\n' "[gateway]" "listen = 127.0.0.1:1080" "allow-anonymous-from = 127.0.0.1/32" \
+            "tls-ca = $VG_TMP/pki/fleet-ca.crt" "forward-user = $FWD_USER" \
+            "forward-password = $FWD_PASS" "connect-timeout = 3"
+        for l in "$@"; do echo "$l"; done
+    } >"$f"
+}
+
 topo_up() { # the whole topology with registrars' records for web1 (hv1) and web2 (hv2)
     topo_require
     # TOPO_TLS=1: host certificates of one fleet CA (tests/system/tlslib.sh): TLS hops, chaining
@@ -211,39 +223,22 @@ topo_client_conf "$T/client.conf" "user = alice" "password-file = $T/alice.pw"
 topo_client_conf "$T/anon.conf"
 
 # --- services: web server + sshd in vm2 (behind hv2), web server in vm1 ----------------------
-mkdir -p "$T/www" "$T/ssh" /run/sshd
+mkdir -p "$T/www"
 head -c 2000000 /dev/urandom >"$T/www/blob.bin"
 BLOB_SHA=$(sha256sum <"$T/www/blob.bin" | cut -d' ' -f1)
 vg_start web2http "$VG_ID-vm2" "$VG_PY" -m http.server --bind 198.18.2.2 --directory "$T/www" 8080
-ssh-keygen -q -t ed25519 -N '' -C vgt-host -f "$T/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -C vgt-client -f "$T/ssh/client_key"
-cp "$T/ssh/client_key.pub" "$T/ssh/authorized_keys"
-echo "web2.vm.test $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >"$T/ssh/known_hosts"
-cat >"$T/ssh/sshd_config" <<EOF
-Port 22
-ListenAddress 198.18.2.2
-HostKey $T/ssh/host_key
-AuthorizedKeysFile $T/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-EOF
-vg_start sshd "$VG_ID-vm2" /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config"
-wait_port "$VG_ID-vm2" 198.18.2.2 22 10 sshd || vg_die "sshd did not start"
+vg_sshd sshd "$VG_ID-vm2" 198.18.2.2 web2.vm.test
 wait_port "$VG_ID-vm2" 198.18.2.2 8080 10 web2http || vg_die "web server did not start"
 
 # the client's ssh_config, as docs/clients.md shows it
-cat >"$T/ssh/config" <<EOF
+cat >"$T/sshd/config" <<EOF
 Host *.vm.test
     User root
     ProxyCommand $VC -c $T/client.conf %h %p
     CheckHostIP no
-    IdentityFile $T/ssh/client_key
+    IdentityFile $T/sshd/client_key
     IdentitiesOnly yes
-    UserKnownHostsFile $T/ssh/known_hosts
+    UserKnownHostsFile $T/sshd/known_hosts
     StrictHostKeyChecking yes
     BatchMode yes
     ConnectTimeout 15
@@ -293,24 +288,24 @@ check_eq "vmgate-resolve without NAME: exit 64" 64 "$rc"
 
 # --- ssh through vmgate-connect (ProxyCommand) to the VM on hv2 -------------------------------
 mark=$(wc -l <"$T/gw-hv2.log")
-out=$(cl timeout 30 ssh -F "$T/ssh/config" web2.vm.test 'echo vmgate-$((6*7)); hostname -I' 2>&1) || true
+out=$(cl timeout 30 ssh -F "$T/sshd/config" web2.vm.test 'echo vmgate-$((6*7)); hostname -I' 2>&1) || true
 check_match "ssh ProxyCommand vmgate-connect: remote command ran" "^vmgate-42$" "$out"
 check_match "ssh ProxyCommand vmgate-connect: in the VM namespace" "198\.18\.2\.2" "$out"
 sleep 0.2
 check_match "the connection went through hv2's gateway by name, authenticated" \
     "web2\.vm\.test:22" "$(tail -n +"$((mark + 1))" "$T/gw-hv2.log")"
-out=$(cl timeout 30 ssh -F "$T/ssh/config" web2.vm.test sha256sum <"$T/www/blob.bin" 2>&1) || true
+out=$(cl timeout 30 ssh -F "$T/sshd/config" web2.vm.test sha256sum <"$T/www/blob.bin" 2>&1) || true
 check_match "ssh ProxyCommand: 2 MB piped to the VM arrive intact" "^$BLOB_SHA " "$out"
-out=$(cl timeout 30 ssh -F "$T/ssh/config" web2.vm.test cat "$T/www/blob.bin" 2>/dev/null | sha256sum | cut -d' ' -f1) || true
+out=$(cl timeout 30 ssh -F "$T/sshd/config" web2.vm.test cat "$T/www/blob.bin" 2>/dev/null | sha256sum | cut -d' ' -f1) || true
 check_eq "ssh ProxyCommand: 2 MB from the VM arrive intact" "$BLOB_SHA" "$out"
-out=$(cl timeout 30 ssh -F "$T/ssh/config" -o ProxyUseFdpass=yes \
+out=$(cl timeout 30 ssh -F "$T/sshd/config" -o ProxyUseFdpass=yes \
     -o ProxyCommand="$VC --fdpass -c $T/client.conf %h %p" web2.vm.test 'echo fdpass-$((6*7))' 2>&1) || true
 check_match "ssh ProxyUseFdpass=yes + vmgate-connect --fdpass" "^fdpass-42$" "$out"
-out=$(cl timeout 30 ssh -F "$T/ssh/config" -o ProxyUseFdpass=yes \
+out=$(cl timeout 30 ssh -F "$T/sshd/config" -o ProxyUseFdpass=yes \
     -o ProxyCommand="$VC --fdpass -c $T/client.conf %h %p" web2.vm.test sha256sum <"$T/www/blob.bin" 2>&1) || true
 check_match "ssh --fdpass: 2 MB intact" "^$BLOB_SHA " "$out"
 # credentials from the environment instead of the file
-out=$(cl env VMGATE_USER=alice VMGATE_PASSWORD=wonderland timeout 30 ssh -F "$T/ssh/config" \
+out=$(cl env VMGATE_USER=alice VMGATE_PASSWORD=wonderland timeout 30 ssh -F "$T/sshd/config" \
     -o ProxyCommand="$VC -c $T/anon.conf %h %p" web2.vm.test 'echo env-creds' 2>&1) || true
 check_match "ssh with VMGATE_USER / VMGATE_PASSWORD" "^env-creds$" "$out"
 
